@@ -1,0 +1,4 @@
+"""Satisfaction indexes (0-100), impacts and importance-performance priorities.
+
+Pure functions over model results and DataFrames; never imports ``survey`` or ``api``.
+"""

@@ -1,0 +1,164 @@
+"""The validated questionnaire: frozen objects built only by :mod:`.validate`.
+
+A questionnaire is data: items, scales with their label-to-score maps, missing codes,
+constructs and the structural model in lavaan syntax. Every response points at the exact
+``(form_id, version)`` it answered, and a published version never changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .relevant import Relevance
+
+ITEM_TYPES = ("rating", "single", "multiple", "nps", "text", "yes_no")
+#: Types whose answers are scores that a model can use.
+SCORED_TYPES = ("rating", "nps")
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    name: str
+    label: Mapping[str, str]
+    score: float | None = None
+    #: The kind of missing value this choice records ("cannot_answer", "refused",
+    #: "dont_know"); a missing choice is never a score.
+    missing: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChoiceList:
+    name: str
+    choices: tuple[Choice, ...]
+
+    def choice(self, code: str) -> Choice | None:
+        return next((c for c in self.choices if c.name == code), None)
+
+    @property
+    def scored(self) -> tuple[Choice, ...]:
+        return tuple(c for c in self.choices if c.missing is None and c.score is not None)
+
+    @property
+    def bounds(self) -> tuple[float, float] | None:
+        """The scale's lowest and highest score (not the observed ones)."""
+        scores = [c.score for c in self.scored if c.score is not None]
+        return (min(scores), max(scores)) if scores else None
+
+
+@dataclass(frozen=True, slots=True)
+class MissingCode:
+    name: str
+    label: Mapping[str, str]
+    #: Where the code is offered: "respondent" (web, SMS) and/or "interviewer" (CATI).
+    modes: tuple[str, ...] = ("respondent", "interviewer")
+
+
+@dataclass(frozen=True, slots=True)
+class Construct:
+    name: str
+    label: Mapping[str, str]
+    mode: str = "reflective"  # or "formative"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    name: str
+    type: str
+    label: Mapping[str, str]
+    choices: ChoiceList | None = None
+    hint: Mapping[str, str] = field(default_factory=dict)
+    required: bool = False
+    relevant: Relevance | None = None
+    construct: str | None = None
+    reverse_scored: bool = False
+
+    @property
+    def bounds(self) -> tuple[float, float] | None:
+        if self.type == "nps":
+            return (0.0, 10.0)
+        return self.choices.bounds if self.choices is not None else None
+
+    def score(self, code: Any) -> float | None:
+        """The score of a stored answer code, or None when it is missing.
+
+        "Cannot answer", "refused" and "don't know" are missing values, never scores.
+        Reverse-scored items are turned round here so that higher always means better.
+        """
+        if code is None or code == "":
+            return None
+        if self.type == "nps":
+            value = float(code)
+        elif self.choices is not None:
+            choice = self.choices.choice(str(code))
+            if choice is None or choice.missing is not None or choice.score is None:
+                return None
+            value = choice.score
+        else:
+            return None
+        if self.reverse_scored and self.bounds is not None:
+            low, high = self.bounds
+            value = low + high - value
+        return value
+
+    def is_missing_code(self, code: Any) -> bool:
+        if self.choices is None:
+            return False
+        choice = self.choices.choice(str(code))
+        return choice is not None and choice.missing is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Questionnaire:
+    form_id: str
+    version: str
+    title: Mapping[str, str]
+    languages: tuple[str, ...]
+    default_language: str
+    items: tuple[Item, ...]
+    choice_lists: Mapping[str, ChoiceList]
+    constructs: Mapping[str, Construct]
+    missing_codes: Mapping[str, MissingCode]
+    #: Structural part of the model in lavaan syntax (``~`` and ``~~`` lines).
+    structural_model: str
+    #: The document the questionnaire was built from, in canonical form.
+    document: Mapping[str, Any] = field(repr=False, compare=False)
+
+    def item(self, name: str) -> Item:
+        for item in self.items:
+            if item.name == name:
+                return item
+        raise KeyError(f"questionnaire {self.form_id} {self.version} has no item {name!r}")
+
+    @property
+    def item_names(self) -> tuple[str, ...]:
+        return tuple(item.name for item in self.items)
+
+    def construct_items(self) -> dict[str, tuple[str, ...]]:
+        """Each construct with its items, in questionnaire order."""
+        return {
+            name: tuple(i.name for i in self.items if i.construct == name)
+            for name in self.constructs
+        }
+
+    def lavaan_syntax(self) -> str:
+        """The full model in lavaan syntax: measurement from the items, then the paths."""
+        lines = []
+        for name, items in self.construct_items().items():
+            op = "<~" if self.constructs[name].mode == "formative" else "=~"
+            lines.append(f"{name} {op} {' + '.join(items)}")
+        lines += [ln for ln in self.structural_model.strip().splitlines() if ln.strip()]
+        return "\n".join(lines) + "\n"
+
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 of the canonical document: two versions with one hash are identical."""
+        return document_hash(self.document)
+
+
+def document_hash(document: Mapping[str, Any]) -> str:
+    canonical = json.dumps(document, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
