@@ -1,0 +1,272 @@
+"""The ``manyi`` command line.
+
+Heavy imports (the web stack, the statistics) happen inside the commands that need them,
+so ``manyi questionnaire validate`` starts fast and never loads FastAPI.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    help="Manyi 满意: customer-satisfaction measurement for a mobile operator.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
+questionnaire_app = typer.Typer(help="Questionnaires as data: check and publish.",
+                                no_args_is_help=True)  # fmt: skip
+sample_app = typer.Typer(help="Synthetic sample data with known true parameters.",
+                         no_args_is_help=True)  # fmt: skip
+app.add_typer(db_app, name="db")
+app.add_typer(questionnaire_app, name="questionnaire")
+app.add_typer(sample_app, name="sample")
+
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _engine():
+    from survey.db import make_engine
+
+    from .settings import get_settings
+
+    try:
+        settings = get_settings()
+    except ValueError as error:  # pydantic's ValidationError is a ValueError
+        raise _fail(f"invalid settings: {error}") from None
+    return settings, make_engine(settings.database_url)
+
+
+# -- db ----------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database named by MANYI_DATABASE_URL to the newest schema."""
+    from sqlalchemy.exc import OperationalError
+
+    from survey.db import current_revision, upgrade
+
+    settings, engine = _engine()
+    try:
+        upgrade(engine)
+        typer.echo(f"database {engine.url.render_as_string()} is at {current_revision(engine)}")
+    except OperationalError as error:
+        raise _fail(f"cannot reach the database {engine.url.render_as_string()}: "
+                    f"{error.orig}") from None  # fmt: skip
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision and the newest one."""
+    from survey.db import current_revision, head_revision
+
+    _, engine = _engine()
+    typer.echo(f"current: {current_revision(engine) or 'none (empty database)'}")
+    typer.echo(f"newest:  {head_revision()}")
+
+
+# -- serve and demo --------------------------------------------------------------------------
+
+
+def _ready_for_serving(engine) -> None:
+    """Migrate a fresh database; refuse one that is behind, saying how to migrate it."""
+    from survey.db import current_revision, head_revision, upgrade
+
+    revision, head = current_revision(engine), head_revision()
+    if revision is None:
+        typer.echo("fresh database: creating the schema (manyi db upgrade)")
+        upgrade(engine)
+    elif revision != head:
+        raise _fail(
+            f"the database schema is at {revision}, this version of Manyi needs {head}: "
+            "back up the database, then run `manyi db upgrade`"
+        )
+
+
+def _serve(host: str, port: int) -> None:
+    import uvicorn
+
+    from .app import create_app
+
+    typer.echo(f"Manyi is serving on http://{host}:{port}/ (API docs at /docs); Ctrl+C stops")
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the web application and API (a fresh database is migrated first)."""
+    _, engine = _engine()
+    _ready_for_serving(engine)
+    engine.dispose()
+    _serve(host, port)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve once the data is loaded.")
+    ] = True,
+) -> None:
+    """Load the sample questionnaire, frame and responses, then serve."""
+    from .demo import prepare_demo
+
+    _, engine = _engine()
+    loaded = prepare_demo(engine)
+    engine.dispose()
+    typer.echo(
+        f"sample data ready: questionnaire {loaded.questionnaire}, "
+        f"{loaded.customers} customers, {loaded.responses} responses"
+    )
+    if serve_after:
+        _serve(host, port)
+
+
+# -- questionnaires ------------------------------------------------------------------------
+
+
+@questionnaire_app.command("validate")
+def questionnaire_validate(
+    file: Annotated[Path, typer.Argument(help="A questionnaire: .yaml, or an XLSForm-like .xlsx.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the problems as JSON.")] = False,
+) -> None:
+    """Check a questionnaire; print every problem with its place and a fix.
+
+    Exits 0 when valid (warnings may be printed), 1 when there are errors, 2 when the file
+    cannot be read.
+    """
+    from survey.questionnaire import QuestionnaireError, load_questionnaire
+
+    try:
+        questionnaire, warnings = load_questionnaire(file)
+    except FileNotFoundError as error:
+        raise _fail(str(error), 2) from None
+    except QuestionnaireError as error:
+        if as_json:
+            typer.echo(json.dumps({"valid": False, "problems": [p.to_dict() for p in
+                                                                error.problems]},
+                                  ensure_ascii=False, indent=2))  # fmt: skip
+        else:
+            typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps({"valid": True, "form_id": questionnaire.form_id,
+                               "version": questionnaire.version,
+                               "problems": [p.to_dict() for p in warnings]},
+                              ensure_ascii=False, indent=2))  # fmt: skip
+        return
+    for warning in warnings:
+        typer.echo(str(warning), err=True)
+    constructs = questionnaire.construct_items()
+    typer.echo(
+        f"{file}: valid: {questionnaire.form_id} version {questionnaire.version}, "
+        f"{len(questionnaire.items)} items, {len(constructs)} constructs, "
+        f"{len(warnings)} warning(s)"
+    )
+
+
+@questionnaire_app.command("publish")
+def questionnaire_publish(
+    file: Annotated[Path, typer.Argument(help="A questionnaire: .yaml or .xlsx.")],
+) -> None:
+    """Publish a questionnaire version; a published version can never change."""
+    from sqlmodel import Session
+
+    from survey.publish import VersionConflict, publish
+    from survey.questionnaire import QuestionnaireError, load_questionnaire
+
+    try:
+        questionnaire, _ = load_questionnaire(file)
+    except (FileNotFoundError, QuestionnaireError) as error:
+        raise _fail(str(error)) from None
+    _, engine = _engine()
+    _ready_for_serving(engine)
+    with Session(engine) as session:
+        try:
+            row = publish(session, questionnaire)
+        except VersionConflict as error:
+            raise _fail(str(error)) from None
+    typer.echo(f"published {row.form_id} version {row.version} ({row.content_hash[:12]})")
+
+
+# -- sample data ---------------------------------------------------------------------------
+
+
+@sample_app.command("generate")
+def sample_generate(
+    out: Annotated[Path, typer.Option(help="Output file, .csv or .xlsx.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of responses.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 1,
+    questionnaire: Annotated[Path, typer.Option(help="The questionnaire answered.")] = (
+        SAMPLES / "csi_questionnaire.yaml"
+    ),
+    truth: Annotated[Path, typer.Option(help="True parameters of the simulation.")] = (
+        SAMPLES / "csi_truth.yaml"
+    ),
+    frame: Annotated[Path, typer.Option(help="Sample frame the respondents come from.")] = (
+        SAMPLES / "frame.csv"
+    ),
+) -> None:
+    """Simulate responses from the structural model with known true parameters.
+
+    The true parameters are written beside the output as <name>.truth.yaml.
+    """
+    import yaml
+
+    from survey.frames import read_frame
+    from survey.questionnaire import QuestionnaireError, load_questionnaire
+    from survey.simulate import read_truth, simulate_responses, truth_record, write_table
+
+    try:
+        form, _ = load_questionnaire(questionnaire)
+        parameters = read_truth(truth)
+        data = simulate_responses(form, read_frame(frame), parameters, n, seed)
+        write_table(data, out)
+    except (FileNotFoundError, QuestionnaireError, ValueError) as error:
+        raise _fail(str(error)) from None
+    truth_file = out.with_name(out.stem + ".truth.yaml")
+    truth_file.write_text(
+        yaml.safe_dump(truth_record(parameters, n, seed), allow_unicode=True, sort_keys=False),
+        encoding="utf-8",
+    )
+    typer.echo(f"wrote {n} responses to {out} and the true parameters to {truth_file}")
+
+
+@sample_app.command("frame")
+def sample_frame(
+    out: Annotated[Path, typer.Option(help="Output file, .csv or .xlsx.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of customers.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 20261123,
+) -> None:
+    """Generate a synthetic sample frame (phone numbers from the range reserved for fiction)."""
+    from survey.frames import generate_frame
+    from survey.simulate import write_table
+
+    try:
+        write_table(generate_frame(n, seed), out)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"wrote {n} customers to {out}")
+
+
+def main() -> None:
+    app(prog_name="manyi")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""The `manyi` command line, run as a user runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from sqlalchemy import text
+
+from survey.db import make_engine
+from tests.conftest import SAMPLES
+
+
+def manyi(*args, env=None, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", *args],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        check=False,
+    )  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[], ["serve"], ["demo"], ["db"], ["db", "upgrade"], ["questionnaire"],
+     ["questionnaire", "validate"], ["sample"], ["sample", "generate"], ["sample", "frame"]],
+)  # fmt: skip
+def test_every_command_has_help(command):
+    run = manyi(*command, "--help")
+    assert run.returncode == 0, run.stderr
+    assert "Usage: manyi" in run.stdout
+
+
+def test_validate_passes_the_sample_questionnaire():
+    run = manyi("questionnaire", "validate", str(SAMPLES / "csi_questionnaire.yaml"))
+    assert run.returncode == 0, run.stderr
+    assert "valid: csi_mobile version 2026.1, 33 items, 8 constructs" in run.stdout
+
+
+def test_validate_fails_with_located_problems_and_a_nonzero_exit(tmp_path):
+    bad = (SAMPLES / "csi_questionnaire.yaml").read_text(encoding="utf-8")
+    bad = bad.replace("name: net_clarity", "name: Net-Clarity").replace(
+        "choices: satisfied5", "choices: satisfied7"
+    )
+    path = tmp_path / "bad.yaml"
+    path.write_text(bad, encoding="utf-8")
+    run = manyi("questionnaire", "validate", str(path))
+    assert run.returncode == 1
+    assert "items[4].name (line " in run.stderr and "[item-name-invalid]" in run.stderr
+    assert "[choice-list-unknown]" in run.stderr and "fix:" in run.stderr
+    as_json = manyi("questionnaire", "validate", "--json", str(path))
+    assert as_json.returncode == 1 and '"code": "item-name-invalid"' in as_json.stdout
+
+
+def test_validate_of_a_missing_file_exits_2():
+    run = manyi("questionnaire", "validate", "/nonexistent/form.yaml")
+    assert run.returncode == 2 and "no questionnaire file" in run.stderr
+
+
+def test_serve_migrates_a_fresh_database_and_answers(tmp_path):
+    port = free_port()
+    env = {"MANYI_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, **env},
+    )  # fmt: skip
+    try:
+        body = None
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+                    body = r.read().decode()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert body is not None and '"status":"ok"' in body
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=10)[0]
+    assert "fresh database: creating the schema" in output
+
+
+def test_serve_refuses_a_database_behind_the_code_and_says_how_to_migrate(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+        connection.execute(text("INSERT INTO alembic_version VALUES ('0000')"))
+    engine.dispose()
+    run = manyi("serve", "--port", str(free_port()), env={"MANYI_DATABASE_URL": url})
+    assert run.returncode == 1
+    assert "manyi db upgrade" in run.stderr
+
+
+def test_invalid_settings_are_reported_not_a_traceback(tmp_path):
+    run = manyi("db", "upgrade", env={"MANYI_ENV": "production", "MANYI_SECRET_KEY": "x"})
+    assert run.returncode == 1
+    assert "MANYI_SECRET_KEY" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_db_upgrade_then_publish_then_publish_changed_content_is_refused(tmp_path):
+    env = {"MANYI_DATABASE_URL": f"sqlite:///{tmp_path / 'm.db'}"}
+    assert manyi("db", "upgrade", env=env).returncode == 0
+    sample = SAMPLES / "csi_questionnaire.yaml"
+    first = manyi("questionnaire", "publish", str(sample), env=env)
+    assert first.returncode == 0 and "published csi_mobile version 2026.1" in first.stdout
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(sample.read_text(encoding="utf-8").replace("移动客户满意度调查", "新标题"),
+                       encoding="utf-8")  # fmt: skip
+    run = manyi("questionnaire", "publish", str(changed), env=env)
+    assert run.returncode == 1 and "new version" in run.stderr

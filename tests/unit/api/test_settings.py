@@ -1,0 +1,60 @@
+import pytest
+from pydantic import ValidationError
+
+from api.settings import DEFAULT_SECRET_KEY, Settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no .env from the developer's tree
+    for name in ("ENV", "SECRET_KEY", "DATABASE_URL", "SMS_TRANSPORT", "TIMEZONE"):
+        monkeypatch.delenv(f"MANYI_{name}", raising=False)
+
+
+def test_defaults_suit_development():
+    settings = Settings()
+    assert settings.database_url == "sqlite:///./var/manyi.db"
+    assert settings.sms_transport == "simulator"
+    assert settings.timezone == "Asia/Shanghai"
+
+
+def test_environment_variables_use_the_manyi_prefix(monkeypatch):
+    monkeypatch.setenv("MANYI_DATABASE_URL", "postgresql://postgres@127.0.0.1/test")
+    monkeypatch.setenv("MANYI_TIMEZONE", "Asia/Urumqi")
+    settings = Settings()
+    assert settings.database_url.startswith("postgresql://")
+    assert settings.timezone == "Asia/Urumqi"
+
+
+def test_dotenv_file_is_read(tmp_path):
+    (tmp_path / ".env").write_text("MANYI_PUBLIC_BASE_URL=https://survey.example.org\n")
+    assert str(Settings().public_base_url) == "https://survey.example.org/"
+
+
+@pytest.mark.parametrize("secret", [DEFAULT_SECRET_KEY, "short"])
+def test_default_or_short_secret_is_refused_in_production(monkeypatch, secret):
+    monkeypatch.setenv("MANYI_ENV", "production")
+    monkeypatch.setenv("MANYI_SECRET_KEY", secret)
+    with pytest.raises(ValidationError, match="MANYI_SECRET_KEY"):
+        Settings()
+
+
+def test_long_secret_is_accepted_in_production(monkeypatch):
+    monkeypatch.setenv("MANYI_ENV", "production")
+    monkeypatch.setenv("MANYI_SECRET_KEY", "x" * 48)
+    assert Settings().env == "production"
+
+
+def test_twilio_transport_needs_credentials(monkeypatch):
+    monkeypatch.setenv("MANYI_SMS_TRANSPORT", "twilio")
+    with pytest.raises(ValidationError, match="MANYI_TWILIO_ACCOUNT_SID"):
+        Settings()
+    monkeypatch.setenv("MANYI_TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+    monkeypatch.setenv("MANYI_TWILIO_AUTH_TOKEN", "t" * 32)
+    assert Settings().sms_transport == "twilio"
+
+
+def test_unknown_timezone_is_refused_with_an_example(monkeypatch):
+    monkeypatch.setenv("MANYI_TIMEZONE", "Beijing")
+    with pytest.raises(ValidationError, match="Asia/Shanghai"):
+        Settings()
