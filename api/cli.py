@@ -264,6 +264,91 @@ def sample_frame(
     typer.echo(f"wrote {n} customers to {out}")
 
 
+# -- models -------------------------------------------------------------------------------
+
+
+@app.command()
+def fit(
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="lavaan syntax text file, or a questionnaire "
+            "(.yaml/.xlsx) that generates its model."
+        ),
+    ],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Responses: .csv, .xlsx or .parquet, one row per respondent, one column per item."
+        ),
+    ],
+    engine: Annotated[
+        str, typer.Option(help="pls (PLS path modelling) or sem (covariance-based, semopy).")
+    ] = "pls",
+    scheme: Annotated[
+        str, typer.Option(help="PLS inner weighting: path, centroid or factorial.")
+    ] = "path",
+    bootstrap: Annotated[int, typer.Option(min=0, help="PLS bootstrap resamples (0: none).")] = 0,
+    seed: Annotated[int | None, typer.Option(help="Seed of the bootstrap.")] = None,
+    missing: Annotated[
+        str | None,
+        typer.Option(
+            help="Answer codes meaning missing, e.g. 6,9 "
+            "(a questionnaire's own are always "
+            "applied)."
+        ),
+    ] = None,
+    estimator: Annotated[str, typer.Option(help="SEM objective: ML, GLS, ULS or FIML.")] = "ML",
+    allow_improper: Annotated[
+        bool,
+        typer.Option(
+            "--allow-improper", help="Exit 0 even for a non-converged or improper solution."
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Fit a structural equation model and check its measurement quality.
+
+    Exits 1 when the solution did not converge or is improper (Heywood case, standardized
+    value beyond ±1, non-positive-definite matrix, under-identification), naming the
+    problem, unless --allow-improper is given; 2 when the inputs cannot be read.
+    """
+    if engine not in ("pls", "sem"):
+        raise _fail(f"--engine {engine!r}: use pls or sem", 2)
+    if scheme not in ("path", "centroid", "factorial"):
+        raise _fail(f"--scheme {scheme!r}: use path, centroid or factorial", 2)
+    from models.fit import fit_model
+    from models.syntax import ModelSyntaxError
+    from survey.questionnaire import QuestionnaireError
+
+    from .fit_inputs import load_fit_inputs
+
+    try:
+        inputs = load_fit_inputs(model, data, missing)
+        result = fit_model(
+            inputs.model,
+            inputs.data,
+            engine=engine,
+            scheme=scheme,  # type: ignore[arg-type]
+            n_boot=bootstrap,
+            random_state=seed,
+            estimator=estimator.upper(),
+        )
+    except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
+        raise _fail(str(error), 2) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(result.summary())
+    if not result.proper and not allow_improper:
+        problems = [w for w in result.result.warnings if w.severity == "error"]
+        named = "; ".join(f"[{w.code}] {w.message}" for w in problems) or "[not-converged]"
+        raise _fail(
+            f"the solution is not usable: {named}. Fix the model or data, or pass "
+            "--allow-improper to keep it anyway."
+        )
+
+
 def main() -> None:
     app(prog_name="manyi")
 

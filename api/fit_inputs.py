@@ -1,0 +1,103 @@
+"""Reading what ``manyi fit`` fits: a model (lavaan text or a questionnaire) and data.
+
+Kept apart from the web stack: nothing here imports FastAPI, so the command line starts
+fast and runs where only the statistics are installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+QUESTIONNAIRE_SUFFIXES = (".yaml", ".yml", ".xlsx")
+DATA_SUFFIXES = (".csv", ".xlsx", ".parquet")
+
+
+@dataclass(frozen=True)
+class FitInputs:
+    model: str  # lavaan syntax
+    data: pd.DataFrame  # item scores, missing values as NaN
+    source: str  # what the model came from
+
+
+def read_model(path: Path):
+    """A model file: lavaan syntax text, or a questionnaire that generates its model.
+
+    Returns ``(lavaan text, questionnaire or None)``.
+    """
+    if not path.exists():
+        raise FileNotFoundError(f"no model file at {path}")
+    if path.suffix.lower() in QUESTIONNAIRE_SUFFIXES:
+        from survey.questionnaire import load_questionnaire
+
+        questionnaire, _ = load_questionnaire(path)
+        return questionnaire.lavaan_syntax(), questionnaire
+    return path.read_text(encoding="utf-8"), None
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise FileNotFoundError(f"no data file at {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    if suffix == ".xlsx":
+        return pd.read_excel(path, dtype=str)
+    if suffix == ".parquet":
+        return pd.read_parquet(path)
+    raise ValueError(
+        f"cannot read {suffix or 'a file without extension'} data: use {', '.join(DATA_SUFFIXES)}"
+    )
+
+
+def parse_missing_codes(text: str | None) -> tuple[str, ...]:
+    """``"6,9"`` -> ("6", "9"): answer codes to treat as missing."""
+    if not text:
+        return ()
+    codes = tuple(code.strip() for code in text.split(",") if code.strip())
+    if not codes:
+        raise ValueError("--missing takes a comma-separated list of codes, e.g. --missing 6,9")
+    return codes
+
+
+def to_scores(table: pd.DataFrame, questionnaire, items, missing: tuple[str, ...]):
+    """Item scores: the questionnaire's label-to-score map and missing codes when there is
+    one (reverse scoring included), plain numbers otherwise; ``missing`` codes become NaN."""
+    absent = [item for item in items if item not in table.columns]
+    if absent:
+        raise ValueError(f"the data has no column(s) {', '.join(absent)} named in the model")
+    scores = {}
+    for item in items:
+        codes = table[item].map(lambda v: None if pd.isna(v) else _code(v))
+        codes = codes.where(~codes.isin(missing))
+        if questionnaire is not None and item in questionnaire.item_names:
+            scores[item] = codes.map(questionnaire.item(item).score)
+        else:
+            numbers = pd.to_numeric(codes, errors="coerce")
+            bad = codes.notna() & numbers.isna()
+            if bad.any():
+                example = codes[bad].iloc[0]
+                raise ValueError(
+                    f"column {item} holds {example!r}, which is not a number; give its "
+                    f"missing codes with --missing or fit the questionnaire instead"
+                )
+            scores[item] = numbers
+    return pd.DataFrame(scores, index=table.index).astype(float)
+
+
+def _code(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def load_fit_inputs(model_path: Path, data_path: Path, missing: str | None) -> FitInputs:
+    from models.syntax import parse_model
+
+    text, questionnaire = read_model(model_path)
+    spec = parse_model(text)
+    table = read_table(data_path)
+    data = to_scores(table, questionnaire, spec.observed, parse_missing_codes(missing))
+    return FitInputs(text, data, str(model_path))

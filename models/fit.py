@@ -1,0 +1,264 @@
+"""One checked model fit: the engine's result plus its measurement quality.
+
+This is what ``manyi fit`` and the analysis jobs run: a model never leaves without its
+reliability and validity verdicts, and every warning of either travels with it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .diagnostics import ModelWarning
+from .pls import PLSResult, fit_pls
+from .quality import MeasurementQuality, measurement_quality
+from .sem import SEMResult, fit_sem
+from .syntax import PathSpec, parse_model
+
+Engine = Literal["pls", "sem"]
+QUALITY_NOT_ASSESSED = ModelWarning(
+    "quality-not-assessed",
+    "measurement quality was not assessed: standardized loadings beyond ±1 make "
+    "reliability and AVE undefined; resolve the improper solution first",
+    "info",
+)
+_REPORT_COLUMNS = ("lhs", "op", "rhs", "estimate", "std_estimate", "se", "ci_low", "ci_high",
+                   "p_value")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ModelFit:
+    """A fitted model (PLS or SEM) with its measurement quality.
+
+    ``converged`` and ``proper`` come from the engine (non-convergence, Heywood cases,
+    standardized values beyond ±1, ...); measurement problems (low reliability, AVE,
+    HTMT) are warnings that travel with the fit without making it improper.
+    """
+
+    engine: Engine
+    spec: PathSpec
+    result: PLSResult | SEMResult
+    #: None when the solution is too improper to judge (standardized loadings beyond ±1).
+    quality: MeasurementQuality | None
+
+    @property
+    def n_obs(self) -> int:
+        return self.result.n_obs
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.result.converged)
+
+    @property
+    def proper(self) -> bool:
+        return self.converged and not any(w.severity == "error" for w in self.result.warnings)
+
+    @property
+    def warnings(self) -> tuple[ModelWarning, ...]:
+        if self.quality is None:
+            return tuple(self.result.warnings) + (QUALITY_NOT_ASSESSED,)
+        return tuple(self.result.warnings) + tuple(self.quality.warnings)
+
+    def summary(self) -> str:
+        quality = self.quality.summary() if self.quality else QUALITY_NOT_ASSESSED.message
+        return self.result.summary() + "\n\n" + quality
+
+    def _repr_html_(self) -> str:
+        quality = (
+            self.quality._repr_html_()
+            if self.quality
+            else (f"<p>{QUALITY_NOT_ASSESSED.message}</p>")
+        )
+        return self.result._repr_html_() + quality
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``manyi fit --json`` (NaN becomes None)."""
+        estimates = self.result.estimates
+        constructs = self.quality.constructs if self.quality else pd.DataFrame()
+        pairs = self.quality.pairs if self.quality else pd.DataFrame(columns=["a", "b", "htmt"])
+        report: dict[str, Any] = {
+            "engine": self.engine,
+            "n_obs": int(self.n_obs),
+            "converged": self.converged,
+            "proper": self.proper,
+            "warnings": [
+                {"code": w.code, "message": w.message, "severity": w.severity, "subject": w.subject}
+                for w in self.warnings
+            ],  # fmt: skip
+            "paths": _rows(estimates[estimates["op"] == "~"]),
+            "loadings": _rows(estimates[estimates["op"] == "=~"]),
+            "r2": {k: _number(v) for k, v in self._r2().items()},
+            "reliability": {
+                str(name): {
+                    key: _number(row.get(key)) for key in ("alpha", "rho_a", "rho_c", "ave")
+                }  # fmt: skip
+                for name, row in constructs.to_dict("index").items()
+            },
+            "htmt": [
+                {"a": str(r["a"]), "b": str(r["b"]), "value": _number(r["htmt"])}
+                for r in pairs.to_dict("records")
+            ],
+            "effects": self._effects(),
+        }
+        if self.engine == "sem":
+            keys = ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low",
+                    "rmsea_ci_high", "srmr", "aic", "bic")  # fmt: skip
+            report["fit"] = {k: _number(self.result.fit.get(k)) for k in keys}  # type: ignore[union-attr]
+        return report
+
+    def _r2(self) -> dict[str, float]:
+        if isinstance(self.result, PLSResult):
+            return dict(zip(self.result.r2["lhs"], self.result.r2["r2"], strict=True))
+        return {k: v for k, v in self.result.r2.items() if k in self.spec.constructs}
+
+    def _effects(self) -> list[dict[str, Any]]:
+        if isinstance(self.result, PLSResult):
+            table = self.result.effects
+        else:
+            table = _sem_effects(self.spec, self.result)
+        return [
+            {
+                "lhs": str(r["lhs"]),
+                "rhs": str(r["rhs"]),
+                "direct": _number(r["direct"]),
+                "indirect": _number(r["indirect"]),
+                "total": _number(r["total"]),
+            }  # fmt: skip
+            for r in table.to_dict("records")
+        ]
+
+
+def fit_model(
+    spec: PathSpec | str,
+    frame: pd.DataFrame,
+    *,
+    engine: Engine = "pls",
+    scheme: str = "path",
+    n_boot: int = 0,
+    random_state: int | None = None,
+    missing: str = "mean",
+    estimator: str = "ML",
+) -> ModelFit:
+    """Fit ``spec`` with the chosen engine and check its measurement.
+
+    Parameters
+    ----------
+    spec : PathSpec or str
+        The model in lavaan syntax, or parsed.
+    frame : pandas.DataFrame
+        One row per respondent; item scores with "cannot answer" already NaN.
+    engine : {"pls", "sem"}
+        PLS path modelling (:func:`models.pls.fit_pls`) or covariance-based SEM
+        (:func:`models.sem.fit_sem`).
+    scheme, n_boot, random_state, missing
+        PLS settings (inner weighting scheme, bootstrap resamples, seed, missing-value
+        handling).
+    estimator : str
+        SEM objective (``"ML"``, ``"GLS"``, ``"ULS"``, ``"FIML"``).
+
+    Returns
+    -------
+    ModelFit
+
+    Notes
+    -----
+    For SEM, the construct scores that the Fornell-Larcker and cross-loading checks need
+    are Bartlett scores of each block taken on its own (weights λᵢ/θᵢ with θᵢ = 1 − λᵢ²
+    from the standardized solution), and rho_A, which needs PLS weights, is not computed.
+    """
+    spec = parse_model(spec) if isinstance(spec, str) else spec
+    spec.check_data(frame.columns)
+    items = list(spec.observed)
+    data = frame[items].apply(pd.to_numeric, errors="coerce")
+    blocks = {c: list(spec.blocks[c]) for c in spec.constructs if spec.blocks.get(c)}
+    if engine == "pls":
+        result: PLSResult | SEMResult = fit_pls(
+            spec,
+            data,
+            scheme=scheme,
+            n_boot=n_boot,
+            random_state=random_state,  # type: ignore[arg-type]
+            missing=missing,  # type: ignore[arg-type]
+        )
+        loadings = _matrix(result.estimates[result.estimates["op"] == "=~"], "estimate")
+        weights = _matrix(result.weights, "estimate")
+        scores = result.scores
+    elif engine == "sem":
+        result = fit_sem(spec, data, estimator=estimator)
+        loadings = _matrix(result.estimates[result.estimates["op"] == "=~"], "std_estimate")
+        weights = None
+        scores = _bartlett_scores(data, blocks, loadings)
+    else:
+        raise ValueError(f"unknown engine {engine!r}: use 'pls' or 'sem'")
+    if (loadings.abs() > 1).to_numpy().any():
+        # A Heywood case: reliability and AVE are undefined, and the solution is already
+        # flagged improper by the engine.
+        return ModelFit(engine, spec, result, None)
+    quality = measurement_quality(
+        data.loc[scores.index], blocks, loadings, weights, scores,
+        modes={c: spec.modes[c] for c in blocks},
+    )  # fmt: skip
+    return ModelFit(engine, spec, result, quality)
+
+
+def _matrix(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Items × constructs, zero outside each construct's block (seminr's layout)."""
+    return table.pivot_table(index="rhs", columns="lhs", values=column, fill_value=0.0)
+
+
+def _bartlett_scores(data, blocks, loadings) -> pd.DataFrame:
+    complete = data.dropna()
+    z = (complete - complete.mean()) / complete.std(ddof=1)
+    scores = {}
+    for construct, items in blocks.items():
+        lam = loadings.loc[items, construct].to_numpy()
+        theta = np.clip(1 - lam**2, 1e-6, None)  # a Heywood case must not divide by zero
+        scores[construct] = z[items].to_numpy() @ (lam / theta)
+    table = pd.DataFrame(scores, index=complete.index)
+    return (table - table.mean()) / table.std(ddof=1)
+
+
+def _sem_effects(spec: PathSpec, result: SEMResult) -> pd.DataFrame:
+    names = list(spec.constructs)
+    index = {n: i for i, n in enumerate(names)}
+    b = np.zeros((len(names), len(names)))
+    est = result.estimates
+    for r in est[est["op"] == "~"].to_dict("records"):
+        if r["lhs"] in index and r["rhs"] in index:
+            b[index[r["lhs"]], index[r["rhs"]]] = r["estimate"]
+    total = np.linalg.inv(np.eye(len(names)) - b) - np.eye(len(names))
+    rows = [
+        {
+            "lhs": names[i],
+            "rhs": names[j],
+            "direct": b[i, j],
+            "indirect": total[i, j] - b[i, j],
+            "total": total[i, j],
+        }  # fmt: skip
+        for i in range(len(names))
+        for j in range(len(names))
+        if abs(total[i, j]) > 0 or b[i, j] != 0
+    ]
+    return pd.DataFrame(rows, columns=["lhs", "rhs", "direct", "indirect", "total"])
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+def _rows(table: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {
+            k: (str(r[k]) if k in ("lhs", "op", "rhs") else _number(r[k]))
+            for k in _REPORT_COLUMNS
+            if k != "op"
+        }  # fmt: skip
+        for r in table.to_dict("records")
+    ]
