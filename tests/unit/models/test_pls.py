@@ -2,9 +2,14 @@
 
 Tolerances:
 - against seminr (Python port of the R package; reproduces SmartPLS): 1e-6 for weights,
-  loadings, paths, R², total effects and bootstrap standard errors (observed ~1e-15);
+  loadings, paths, R², total effects and bootstrap standard errors (observed ~1e-15),
+  for plain PLS (seminr's ``composite(..., mode_A)``) and for PLSc (seminr's
+  ``reflective()``, which applies PLSc), on seminr's mobi data and on the project's
+  sample survey (data/samples/responses.csv, 5,000 rows, "cannot answer" as NaN);
 - against the loop reference below (centroid scheme, absent from seminr): 1e-6;
-- parameter recovery at n = 100,000 from a composite population: 0.02 (about 4 SE);
+- PLSc rho_A against models.reliability.rho_a: 1e-10;
+- parameter recovery at n = 100,000 from a composite population (plain PLS) and at
+  n = 50,000 from a common-factor population (PLSc): 0.02 (about 4 SE);
 - replicate correlation matrices against a direct resample-and-impute: 1e-12;
 - BCa against scipy's implementation on the same resamples: 1e-10.
 """
@@ -32,6 +37,7 @@ from models.pls_bootstrap import (
 )
 from models.syntax import ModelSyntaxError, PathSpec, parse_model
 from models.vocabulary import ESTIMATE_COLUMNS
+from tests.conftest import SAMPLES
 
 # The ECSI mobile-phone model of seminr's documentation (24 items, 7 constructs).
 MOBI_MODEL = """
@@ -75,18 +81,30 @@ def mobi(seminr) -> pd.DataFrame:
     return pd.DataFrame(data.values, columns=list(data.columns))
 
 
-def seminr_fit(seminr, spec: PathSpec, frame: pd.DataFrame, scheme: str = "path", **kwargs):
-    """Translate a PathSpec into seminr's DSL (composites: plain PLS, no PLSc) and fit."""
-    measurement = seminr.constructs(
-        *[
-            seminr.composite(
-                c,
-                list(spec.blocks[c]),
-                weights=seminr.mode_B if spec.modes[c] == "B" else seminr.mode_A,
-            )
-            for c in spec.constructs
-        ]
-    )
+def seminr_fit(
+    seminr,
+    spec: PathSpec,
+    frame: pd.DataFrame,
+    scheme: str = "path",
+    consistent: bool = False,
+    **kwargs,
+):
+    """Translate a PathSpec into seminr's DSL and fit.
+
+    ``=~`` blocks become ``composite(..., mode_A)`` (plain PLS), or with ``consistent``
+    ``reflective()``, which seminr estimates with PLSc; ``<~`` blocks are mode B
+    composites either way.
+    """
+
+    def construct(c: str):
+        items = list(spec.blocks[c])
+        if spec.modes[c] == "B":
+            return seminr.composite(c, items, weights=seminr.mode_B)
+        if consistent:
+            return seminr.reflective(c, items)
+        return seminr.composite(c, items, weights=seminr.mode_A)
+
+    measurement = seminr.constructs(*[construct(c) for c in spec.constructs])
     structural = seminr.relationships(*[seminr.paths(p, o) for o, p in spec.paths])
     inner = {"path": seminr.path_weighting, "factorial": seminr.path_factorial}[scheme]
     return seminr.estimate_pls(frame, measurement, structural, inner_weights=inner, **kwargs)
@@ -638,3 +656,267 @@ def test_fit_pls_non_numeric_or_constant_item_raises_naming_it(mobi) -> None:
         fit_pls(MOBI_MODEL, text_frame)
     with pytest.raises(ValueError, match="CUEX2"):
         fit_pls(MOBI_MODEL, mobi.assign(CUEX2=3.0))
+
+
+# --- consistent PLS (PLSc) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["path", "factorial"])
+@pytest.mark.parametrize("model", list(MODELS))
+def test_fit_pls_consistent_mobi_matches_seminr_reflective_within_1e6(
+    seminr, mobi, scheme, model
+) -> None:
+    spec = parse_model(MODELS[model])
+    result = fit_pls(spec, mobi, scheme=scheme, consistent=True)
+    reference = seminr_fit(seminr, spec, mobi, scheme, consistent=True)
+    gaps = max_gap_to_seminr(result, reference)
+    assert max(gaps.values()) < TOL_REFERENCE, gaps
+    rho = named(seminr.rho_A(reference))["rhoA"]
+    np.testing.assert_allclose(result.rho_a["rho_a"], rho[list(spec.constructs)], atol=1e-10)
+    # The correction must matter on these data, or the comparison proves nothing.
+    plain = fit_pls(spec, mobi, scheme=scheme)
+    assert np.abs(result.estimates["estimate"] - plain.estimates["estimate"]).max() > 0.05
+
+
+def test_fit_pls_consistent_mean_replacement_matches_seminr_within_1e6(
+    seminr, mobi_with_gaps
+) -> None:
+    spec = parse_model(MOBI_MODEL)
+    result = fit_pls(spec, mobi_with_gaps, consistent=True)
+    model = seminr_fit(
+        seminr, spec, mobi_with_gaps, consistent=True, missing=seminr.mean_replacement
+    )
+    assert max(max_gap_to_seminr(result, model).values()) < TOL_REFERENCE
+
+
+def test_fit_pls_consistent_bootstrap_se_matches_seminr_same_seed_within_1e6(
+    seminr, mobi_with_gaps
+) -> None:
+    # seminr re-runs its PLSc in every resample; same resamples, so same draws.
+    spec = parse_model(MOBI_MODEL_B)
+    ours = fit_pls(spec, mobi_with_gaps, n_boot=30, random_state=12, consistent=True).bootstrap
+    boot = seminr.bootstrap_model(
+        seminr_fit(seminr, spec, mobi_with_gaps, consistent=True), nboot=30, seed=12
+    )
+    assert ours.n_failed == boot.fails == 0
+    se = ours.se()
+    gaps = []
+    for table, replicates in (
+        ("paths", boot.boot_paths),
+        ("loadings", boot.boot_loadings),
+        ("total", boot.boot_total_paths),
+    ):
+        for _, lhs, rhs in se.loc[[table]].index:
+            values = [named(m).loc[rhs, lhs] for m in replicates]
+            gaps.append(abs(np.std(values, ddof=1) - se[(table, lhs, rhs)]))
+    assert max(gaps) < TOL_REFERENCE
+
+
+def test_fit_pls_consistent_bootstrap_corrects_each_resample_with_its_own_rho_a(mobi) -> None:
+    result = fit_pls(MOBI_MODEL, mobi, n_boot=3, random_state=5, consistent=True)
+    rows = np.random.default_rng(5).integers(0, len(mobi), size=(3, len(mobi)))
+    for k in range(3):
+        direct = fit_pls(MOBI_MODEL, mobi.iloc[rows[k]], consistent=True).estimates
+        paths = result.bootstrap.draws.iloc[k].loc["paths"].to_numpy()
+        np.testing.assert_allclose(paths, direct.loc[direct["op"] == "~", "estimate"], atol=1e-10)
+
+
+def test_plsc_rho_a_equals_reliability_rho_a_on_complete_data(mobi) -> None:
+    from models.reliability import rho_a
+
+    spec = parse_model(MOBI_MODEL)
+    result = fit_pls(spec, mobi, consistent=True)
+    weights = result.weights.pivot(index="rhs", columns="lhs", values="estimate").fillna(0.0)
+    blocks = {c: list(spec.blocks[c]) for c in spec.constructs}
+    expected = rho_a(mobi, blocks, weights)["rho_a"]
+    ours = result.rho_a.set_index("construct")
+    multi = ours["corrected"]
+    np.testing.assert_allclose(ours.loc[multi, "rho_a"], expected[multi[multi].index], atol=1e-10)
+    assert (ours.loc[~multi, "rho_a"] == 1.0).all()  # single item: no correction
+
+
+def factor_population():
+    """Covariance matrix of a common-factor model: X -> M -> Y and X -> Y, 10 items."""
+    loadings = {
+        "X": [0.7, 0.8, 0.6],
+        "M": [0.8, 0.7, 0.75, 0.65],
+        "Y": [0.85, 0.75, 0.7],
+    }
+    a, b, c = 0.5, 0.3, 0.4  # M ~ X, Y ~ X, Y ~ M
+    phi = np.array([[1.0, a, b + c * a], [a, 1.0, b * a + c], [b + c * a, b * a + c, 1.0]])
+    lam = np.zeros((10, 3))
+    lam[0:3, 0], lam[3:7, 1], lam[7:10, 2] = loadings["X"], loadings["M"], loadings["Y"]
+    cov = lam @ phi @ lam.T
+    cov[np.diag_indices(10)] = 1.0
+    truth = {
+        "loadings": np.concatenate([loadings[k] for k in ("X", "M", "Y")]),
+        "paths": np.array([a, b, c]),
+        "r2": np.array([a * a, b * phi[0, 2] + c * phi[1, 2]]),
+    }
+    columns = [f"x{i}" for i in (1, 2, 3)] + [f"m{i}" for i in (1, 2, 3, 4)]
+    columns += [f"y{i}" for i in (1, 2, 3)]
+    return cov, truth, columns
+
+
+FACTOR_MODEL = "X =~ x1 + x2 + x3\nM =~ m1 + m2 + m3 + m4\nY =~ y1 + y2 + y3\nM ~ X\nY ~ X + M"
+
+
+def test_fit_pls_consistent_factor_population_n50000_recovers_truth_within_002() -> None:
+    cov, truth, columns = factor_population()
+    rng = np.random.default_rng(20250101)
+    frame = pd.DataFrame(rng.multivariate_normal(np.zeros(10), cov, size=50_000), columns=columns)
+    result = fit_pls(FACTOR_MODEL, frame, consistent=True)
+    est = result.estimates
+    np.testing.assert_allclose(est.loc[est["op"] == "=~", "estimate"], truth["loadings"], atol=0.02)
+    np.testing.assert_allclose(est.loc[est["op"] == "~", "estimate"], truth["paths"], atol=0.02)
+    np.testing.assert_allclose(result.r2["r2"], truth["r2"], atol=0.02)
+    assert result.proper and result.consistent
+    # Plain PLS on the same data: M ~ X attenuated by the composites' unreliability
+    # (about 0.5 * sqrt(0.75 * 0.82) = 0.39) and loadings inflated.
+    plain = fit_pls(FACTOR_MODEL, frame).estimates
+    assert plain.loc[0, "estimate"] < truth["paths"][0] - 0.08
+    assert (plain.loc[plain["op"] == "=~", "estimate"] > truth["loadings"]).all()
+
+
+def test_fit_pls_consistent_keeps_weights_scores_and_mode_b_blocks_uncorrected(mobi) -> None:
+    plain = fit_pls(MOBI_MODEL_B, mobi)
+    plsc = fit_pls(MOBI_MODEL_B, mobi, consistent=True)
+    pd.testing.assert_frame_equal(plsc.weights, plain.weights)
+    pd.testing.assert_frame_equal(plsc.scores, plain.scores)
+    loadings = {
+        name: r.estimates.set_index(["lhs", "rhs"]).loc[r.estimates["op"].eq("=~").to_numpy()]
+        for name, r in (("plain", plain), ("plsc", plsc))
+    }
+    for construct in ("Image", "Value", "Complaints"):  # mode B, mode B, single item
+        np.testing.assert_allclose(
+            loadings["plsc"].loc[construct, "estimate"],
+            loadings["plain"].loc[construct, "estimate"],
+            atol=1e-12,
+        )
+    assert not np.allclose(
+        loadings["plsc"].loc["Quality", "estimate"], loadings["plain"].loc["Quality", "estimate"]
+    )
+    rho = plsc.rho_a.set_index("construct")
+    assert rho.loc[["Image", "Value", "Complaints"], "rho_a"].eq(1.0).all()
+    assert plain.rho_a is None and not plain.consistent
+
+
+def test_fit_pls_consistent_correlated_errors_warn_correlation_beyond_one() -> None:
+    # a1 and b1 share an error term: the composites correlate more than their
+    # reliabilities allow, so the disattenuated correlation exceeds 1 (about 1.1).
+    rng = np.random.default_rng(3)
+    n = 2000
+    f = rng.multivariate_normal([0, 0], [[1, 0.95], [0.95, 1]], size=n)
+    shared = rng.normal(size=n)
+    items = {}
+    for j, name in enumerate("ab"):
+        for i in (1, 2, 3):
+            items[f"{name}{i}"] = 0.6 * f[:, j] + 0.8 * rng.normal(size=n)
+        items[f"{name}1"] = items[f"{name}1"] + 0.8 * shared
+    frame = pd.DataFrame(items)
+    model = "A =~ a1 + a2 + a3\nB =~ b1 + b2 + b3\nB ~ A"
+    result = fit_pls(model, frame, consistent=True, n_boot=20, random_state=0)
+    (warning,) = [w for w in result.warnings if w.code == "plsc-correlation-beyond-one"]
+    assert warning.severity == "error" and warning.subject == "A ~~ B"
+    assert not result.proper and result.construct_correlations.loc["A", "B"] > 1.0
+    assert result.bootstrap.n_inadmissible > 10
+    assert any(w.code == "bootstrap-plsc-inadmissible" for w in result.warnings)
+    assert fit_pls(model, frame).proper  # plain PLS has nothing to complain about
+
+
+def test_fit_pls_consistent_negatively_correlated_block_warns_rho_a_out_of_range() -> None:
+    # a1 and a2 both predict Y but correlate -0.6 with each other: no common factor,
+    # rho_A < 0, and the corrected estimates are undefined.
+    rng = np.random.default_rng(4)
+    n = 1000
+    y, z = rng.normal(size=n), rng.normal(size=n)
+    frame = pd.DataFrame(
+        {
+            "a1": y + 2 * z + 0.3 * rng.normal(size=n),
+            "a2": y - 2 * z + 0.3 * rng.normal(size=n),
+            **{f"y{i}": 0.8 * y + 0.6 * rng.normal(size=n) for i in (1, 2, 3)},
+        }
+    )
+    model = "A =~ a1 + a2\nY =~ y1 + y2 + y3\nY ~ A"
+    result = fit_pls(model, frame, consistent=True, n_boot=10, random_state=0)
+    (warning,) = [w for w in result.warnings if w.code == "plsc-rho-a-out-of-range"]
+    assert warning.severity == "error" and warning.subject == "A"
+    assert result.rho_a.set_index("construct").loc["A", "rho_a"] < 0
+    assert result.estimates.loc[result.estimates["op"] == "~", "estimate"].isna().all()
+    assert result.bootstrap is None
+    assert any(w.code == "bootstrap-skipped" for w in result.warnings)
+
+
+def test_fit_pls_consistent_reports_plsc_in_text_html_dict_and_provenance(mobi) -> None:
+    result = fit_pls(MOBI_MODEL, mobi, consistent=True, n_boot=10, random_state=0)
+    assert "PLSc" in result.summary() and "rho_A" in result.summary()
+    assert "PLSc" in result._repr_html_()
+    payload = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert payload["consistent"] is True and len(payload["rho_a"]) == 7
+    assert result.provenance["consistent"] is True
+    model = PLSPathModel(MOBI_MODEL, consistent=True).fit(mobi)
+    assert model.get_params()["consistent"] is True and model.result_.consistent
+    with pytest.raises(ValueError, match="consistent"):
+        fit_pls(MOBI_MODEL, mobi, consistent="yes")  # type: ignore[arg-type]
+
+
+# --- the project's sample survey ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def survey_responses():
+    """data/samples/responses.csv as item scores: answer codes mapped by the questionnaire,
+    "6" (cannot answer) as NaN; and the questionnaire's model."""
+    from survey.questionnaire import load_questionnaire
+
+    questionnaire, _ = load_questionnaire(SAMPLES / "csi_questionnaire.yaml")
+    spec = parse_model(questionnaire.lavaan_syntax())
+    raw = pd.read_csv(SAMPLES / "responses.csv", dtype=str, keep_default_na=False)
+    scores = {}
+    for name in spec.observed:
+        item = questionnaire.item(name)
+        lookup = {code: item.score(code) for code in raw[name].unique()}
+        scores[name] = raw[name].map(lookup).astype(float)
+    frame = pd.DataFrame(scores)
+    # Every model item is required: a NaN score is a "6" (cannot answer), nothing else.
+    assert frame.isna().to_numpy().sum() == (raw[list(spec.observed)] == "6").to_numpy().sum()
+    return spec, frame
+
+
+def test_survey_sample_scores_have_cannot_answer_as_nan(survey_responses) -> None:
+    _, frame = survey_responses
+    assert frame.shape == (5000, 29)
+    values = frame.to_numpy()
+    assert set(np.unique(values[~np.isnan(values)])) == {1.0, 2.0, 3.0, 4.0, 5.0}
+    assert 0.10 < frame["cmp_result"].isna().mean() < 0.20  # truth: 15% cannot answer
+
+
+@pytest.mark.parametrize("missing", ["mean", "casewise"])
+@pytest.mark.parametrize("scheme", ["path", "factorial"])
+def test_fit_pls_survey_sample_matches_seminr_within_1e6(
+    seminr, survey_responses, scheme, missing
+) -> None:
+    spec, frame = survey_responses
+    result = fit_pls(spec, frame, scheme=scheme, missing=missing)
+    strategy = {"mean": seminr.mean_replacement, "casewise": seminr.na_omit}[missing]
+    model = seminr_fit(seminr, spec, frame, scheme, missing=strategy)
+    assert max(max_gap_to_seminr(result, model).values()) < TOL_REFERENCE
+    assert result.n_obs == (5000 if missing == "mean" else len(frame.dropna()))
+
+
+def test_fit_pls_consistent_survey_sample_matches_seminr_reflective_within_1e6(
+    seminr, survey_responses
+) -> None:
+    spec, frame = survey_responses
+    result = fit_pls(spec, frame, consistent=True)
+    model = seminr_fit(seminr, spec, frame, consistent=True, missing=seminr.mean_replacement)
+    assert max(max_gap_to_seminr(result, model).values()) < TOL_REFERENCE
+
+
+def test_fit_pls_centroid_survey_sample_matches_loop_reference_within_1e6(
+    survey_responses,
+) -> None:
+    spec, frame = survey_responses
+    result = fit_pls(spec, frame, scheme="centroid")
+    imputed = frame.fillna(frame.mean())  # mean replacement, as fit_pls's default
+    assert max_gap_to_reference(result, loop_reference_pls(imputed, spec, "centroid")) < 1e-6
