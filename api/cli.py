@@ -289,6 +289,14 @@ def fit(
         str, typer.Option(help="PLS inner weighting: path, centroid or factorial.")
     ] = "path",
     bootstrap: Annotated[int, typer.Option(min=0, help="PLS bootstrap resamples (0: none).")] = 0,
+    consistent: Annotated[
+        bool,
+        typer.Option(
+            "--consistent",
+            help="Consistent PLS (PLSc): disattenuate reflective constructs with rho_A, so "
+            "paths estimate the common-factor model's.",
+        ),
+    ] = False,
     seed: Annotated[int | None, typer.Option(help="Seed of the bootstrap.")] = None,
     missing: Annotated[
         str | None,
@@ -332,6 +340,7 @@ def fit(
             scheme=scheme,  # type: ignore[arg-type]
             n_boot=bootstrap,
             random_state=seed,
+            consistent=consistent,
             estimator=estimator.upper(),
         )
     except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:

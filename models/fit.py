@@ -141,6 +141,7 @@ def fit_model(
     n_boot: int = 0,
     random_state: int | None = None,
     missing: str = "mean",
+    consistent: bool = False,
     estimator: str = "ML",
 ) -> ModelFit:
     """Fit ``spec`` with the chosen engine and check its measurement.
@@ -154,9 +155,9 @@ def fit_model(
     engine : {"pls", "sem"}
         PLS path modelling (:func:`models.pls.fit_pls`) or covariance-based SEM
         (:func:`models.sem.fit_sem`).
-    scheme, n_boot, random_state, missing
+    scheme, n_boot, random_state, missing, consistent
         PLS settings (inner weighting scheme, bootstrap resamples, seed, missing-value
-        handling).
+        handling, consistent PLS for reflective constructs).
     estimator : str
         SEM objective (``"ML"``, ``"GLS"``, ``"ULS"``, ``"FIML"``).
 
@@ -182,7 +183,8 @@ def fit_model(
             scheme=scheme,
             n_boot=n_boot,
             random_state=random_state,  # type: ignore[arg-type]
-            missing=missing,  # type: ignore[arg-type]
+            missing=missing,
+            consistent=consistent,  # type: ignore[arg-type]
         )
         loadings = _matrix(result.estimates[result.estimates["op"] == "=~"], "estimate")
         weights = _matrix(result.weights, "estimate")

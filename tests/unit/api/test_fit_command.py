@@ -150,3 +150,15 @@ def test_fit_command_never_imports_the_web_stack(tmp_path):
                          check=False)  # fmt: skip
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "[]"
+
+
+def test_consistent_pls_disattenuates_the_paths(pls_report):
+    result, report = fit_json(QUESTIONNAIRE, RESPONSES, "--consistent")
+    assert result.exit_code == 0, result.output
+    plain = {(p["lhs"], p["rhs"]): p["estimate"] for p in pls_report["paths"]}
+    plsc = {(p["lhs"], p["rhs"]): p["estimate"] for p in report["paths"]}
+    # PLSc corrects the attenuation of plain PLS: the strong path moves towards the
+    # sample data's true value (0.62, data/samples/csi_truth.yaml).
+    key = ("loyalty", "satisfaction")
+    assert plain[key] < plsc[key]
+    assert plsc[key] == pytest.approx(0.62, abs=0.04)
