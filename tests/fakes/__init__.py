@@ -1,0 +1,1 @@
+"""Local fakes of outside services, run as real servers on loopback."""
