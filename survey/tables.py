@@ -92,21 +92,44 @@ class Customer(SQLModel, table=True):
 
 
 class Campaign(SQLModel, table=True):
-    """A survey campaign: one questionnaire version sent to customers through channels."""
+    """A survey campaign: one questionnaire version sent to sampled customers.
+
+    Quiet hours are wall-clock times in the customer's time zone; no SMS is sent from
+    ``quiet_start`` to ``quiet_end``. ``rate_per_second`` is shared by every dispatcher:
+    each send reserves the next slot in ``next_send_slot``.
+    """
 
     __tablename__ = "campaign"
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
     questionnaire_version_id: int = Field(foreign_key="questionnaire_version.id", index=True)
+    #: draft -> running <-> paused -> closed
     status: str = Field(default="draft", max_length=16)
+    #: Channels used: "sms_link", "sms_reply", "web_link", "intercept".
+    channels: list[str] = Field(default_factory=lambda: ["sms_link"], sa_column=Column(JSON,
+                                nullable=False))  # fmt: skip
+    #: The SMS text per language; "{link}" is replaced by the invitation's link.
+    message: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: Web form layout: "grouped" (one page per construct) or "single" (one question per page).
+    layout: str = Field(default="grouped", max_length=16)
+    quiet_start: str = Field(default="21:00", max_length=5)
+    quiet_end: str = Field(default="08:00", max_length=5)
+    rate_per_second: float = Field(default=10.0, gt=0)
+    reminders: int = Field(default=0, ge=0)
+    reminder_delay_hours: float = Field(default=48.0, gt=0)
+    starts_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_send_slot: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = _when()
+    launched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Invitation(SQLModel, table=True):
-    """An invitation is a row before it is a message (the transactional outbox).
+    """One customer invited by one campaign, with a single-use link token.
 
-    Only a hash of the single-use token is stored: a leaked database does not open forms.
+    Only a hash of the token is stored: a leaked database does not open forms.
     """
 
     __tablename__ = "invitation"
@@ -117,10 +140,88 @@ class Invitation(SQLModel, table=True):
     customer_id: int = Field(foreign_key="customer.id", index=True)
     channel: str = Field(max_length=16)
     token_hash: str = Field(max_length=64, unique=True)
-    status: str = Field(default="pending", max_length=16, index=True)
+    #: created -> invited -> opened -> started -> completed; or opted_out / expired
+    status: str = Field(default="created", max_length=16, index=True)
     created_at: datetime = _when()
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     provider_message_id: str | None = Field(default=None, max_length=64)
+
+
+class OutboundSms(SQLModel, table=True):
+    """The outbox: every SMS is a row before it is a message.
+
+    Dispatchers claim rows, then mark the one they are about to hand to the provider as
+    ``sending`` in its own commit. After a crash, ``claimed`` rows were never handed over
+    and go back to the queue; a ``sending`` row's fate is unknown: it is reconciled with
+    the provider's log, or reported as ``uncertain``, never resent blindly.
+    """
+
+    __tablename__ = "outbound_sms"
+    __table_args__ = (
+        UniqueConstraint("invitation_id", "kind", "sequence", name="uq_outbound_once"),
+        Index("ix_outbound_due", "status", "not_before"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id", index=True)
+    invitation_id: int | None = Field(default=None, foreign_key="invitation.id")
+    #: invitation, reminder, opt_out_confirmation, help, reprompt
+    kind: str = Field(max_length=24)
+    sequence: int = 0
+    to_phone: str = Field(max_length=20, index=True)
+    body: str
+    #: Time zone of the recipient, for quiet hours.
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    #: pending -> claimed -> sending -> sent | failed | uncertain | skipped
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = 0
+    not_before: datetime = _when()
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sending_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    provider_message_id: str | None = Field(default=None, max_length=64, unique=True)
+    segments: int | None = None
+    error_code: str | None = Field(default=None, max_length=32)
+    error_message: str | None = Field(default=None, max_length=500)
+    #: The provider's last delivery status (queued, sent, delivered, undelivered, failed).
+    delivery_status: str | None = Field(default=None, max_length=16)
+    delivery_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = _when()
+
+
+class OptOut(SQLModel, table=True):
+    """A number that said STOP/TD/退订: the opt-out list always wins."""
+
+    __tablename__ = "opt_out"
+
+    phone_e164: str = Field(primary_key=True, max_length=20)
+    keyword: str = Field(max_length=32)
+    source: str = Field(max_length=32)
+    created_at: datetime = _when()
+
+
+class DispatcherLease(SQLModel, table=True):
+    """A running dispatcher's heartbeat: claims of a dispatcher whose lease ran out are
+    taken back."""
+
+    __tablename__ = "dispatcher_lease"
+
+    worker_id: str = Field(primary_key=True, max_length=64)
+    seen_at: datetime = _when()
+
+
+class SimulatedSms(SQLModel, table=True):
+    """Messages of the SMS simulator: what a phone page shows and where its replies go."""
+
+    __tablename__ = "simulated_sms"
+
+    id: int | None = Field(default=None, primary_key=True)
+    phone: str = Field(max_length=20, index=True)
+    direction: str = Field(max_length=3)  # "out" (to the phone) or "in" (from it)
+    body: str
+    message_id: str = Field(max_length=64, unique=True)
+    created_at: datetime = _when()
 
 
 class Response(SQLModel, table=True):

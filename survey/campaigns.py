@@ -1,0 +1,244 @@
+"""Campaigns: sampling customers, inviting them, and the campaign's life cycle.
+
+An invitation's link token is never stored: it is an HMAC of the invitation id under the
+service's secret key, recomputed when the SMS is sent and when the link is opened; the
+database keeps only its SHA-256. A leaked database opens no questionnaire.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import insert, select
+from sqlmodel import Session
+
+from .quiet_hours import parse_clock
+from .tables import Campaign, Customer, Invitation, OptOut, OutboundSms, utcnow
+
+CHANNELS = ("sms_link", "sms_reply", "web_link", "intercept")
+TRANSITIONS = {
+    "launch": ({"draft"}, "running"),
+    "pause": ({"running"}, "paused"),
+    "resume": ({"paused"}, "running"),
+    "close": ({"draft", "running", "paused"}, "closed"),
+}
+
+
+class CampaignError(ValueError):
+    """A campaign request that cannot be carried out, with what to do instead."""
+
+
+def invitation_token(secret: str, invitation_id: int) -> str:
+    """The link token of an invitation: 128 bits of HMAC-SHA256, URL-safe (22 chars)."""
+    digest = hmac.new(secret.encode(), f"invitation:{invitation_id}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()[:16]).decode().rstrip("=")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invitation_link(public_base_url: str, token: str) -> str:
+    return f"{public_base_url.rstrip('/')}/s/{token}"
+
+
+def create_campaign(
+    session: Session,
+    questionnaire_version_id: int,
+    name: str,
+    *,
+    channels: Iterable[str] = ("sms_link",),
+    message: Mapping[str, str] | None = None,
+    quiet_start: str = "21:00",
+    quiet_end: str = "08:00",
+    rate_per_second: float = 10.0,
+    reminders: int = 0,
+    reminder_delay_hours: float = 48.0,
+    starts_at: datetime | None = None,
+    expires_at: datetime | None = None,
+) -> Campaign:
+    """Create a draft campaign after checking its settings."""
+    channels = list(channels)
+    unknown = [c for c in channels if c not in CHANNELS]
+    if not channels or unknown:
+        raise CampaignError(f"unknown channel(s) {unknown or channels}: use {', '.join(CHANNELS)}")
+    message = dict(message or {})
+    if "sms_link" in channels:
+        if not message:
+            raise CampaignError("an sms_link campaign needs a message per language with {link}")
+        for language, text in message.items():
+            if "{link}" not in text:
+                raise CampaignError(f"the {language} message has no {{link}} placeholder")
+    parse_clock(quiet_start), parse_clock(quiet_end)
+    if rate_per_second <= 0:
+        raise CampaignError("rate_per_second must be positive")
+    if starts_at and expires_at and expires_at <= starts_at:
+        raise CampaignError("the campaign expires before it starts")
+    campaign = Campaign(
+        name=name,
+        questionnaire_version_id=questionnaire_version_id,
+        channels=channels,
+        message=message,
+        quiet_start=quiet_start,
+        quiet_end=quiet_end,
+        rate_per_second=rate_per_second,
+        reminders=reminders,
+        reminder_delay_hours=reminder_delay_hours,
+        starts_at=starts_at,
+        expires_at=expires_at,
+    )
+    session.add(campaign)
+    session.commit()
+    session.refresh(campaign)
+    return campaign
+
+
+def draw_sample(
+    customers: pd.DataFrame,
+    n: int,
+    *,
+    seed: int,
+    strata: list[str] | None = None,
+    quotas: Mapping[tuple, int] | None = None,
+) -> pd.DataFrame:
+    """Draw customers: simple random, or stratified with proportional allocation or quotas.
+
+    ``quotas`` maps a stratum (a tuple of values of ``strata``) to its number of
+    customers; without quotas, ``n`` is split proportionally to stratum sizes (largest
+    remainders). A stratum smaller than its share is taken whole.
+    """
+    rng = np.random.default_rng(seed)
+    if not strata:
+        if n > len(customers):
+            raise CampaignError(f"cannot draw {n} customers from {len(customers)}")
+        return customers.iloc[np.sort(rng.choice(len(customers), n, replace=False))]
+    groups = customers.groupby(strata, sort=True)
+    sizes = groups.size()
+    if quotas is None:
+        exact = sizes / sizes.sum() * n
+        allocation = np.floor(exact).astype(int)
+        remainder = n - int(allocation.sum())
+        order = (exact - allocation).sort_values(ascending=False, kind="stable").index
+        allocation[order[:remainder]] += 1
+    else:
+        allocation = pd.Series({key: quotas.get(key if isinstance(key, tuple) else (key,), 0)
+                                for key in sizes.index})  # fmt: skip
+    picked = []
+    for key, group in groups:
+        take = min(int(allocation[key]), len(group))
+        picked.append(group.iloc[np.sort(rng.choice(len(group), take, replace=False))])
+    return pd.concat(picked).sort_index()
+
+
+def invite(
+    session: Session,
+    campaign: Campaign,
+    customer_ids: Iterable[int],
+    *,
+    secret: str,
+    public_base_url: str,
+    timezone: str,
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Create invitations and, for SMS-link campaigns, their outbox rows.
+
+    Customers on the opt-out list or without consent are recorded as such and get no
+    message. Returns counts: invited, opted_out, no_consent, already_invited. ``now``
+    (default: the current time) is when the messages become due, unless the campaign
+    starts later.
+    """
+    now = now or utcnow()
+    if campaign.status == "closed":
+        raise CampaignError("the campaign is closed")
+    ids = list(dict.fromkeys(customer_ids))
+    customers = {
+        c.id: c for c in session.execute(select(Customer).where(Customer.id.in_(ids))).scalars()
+    }
+    missing = [i for i in ids if i not in customers]
+    if missing:
+        raise CampaignError(f"{len(missing)} customer id(s) do not exist, e.g. {missing[0]}")
+    opted_out = set(
+        session.execute(
+            select(OptOut.phone_e164).where(
+                OptOut.phone_e164.in_([c.phone_e164 for c in customers.values()])
+            )
+        ).scalars()
+    )
+    already = set(
+        session.execute(
+            select(Invitation.customer_id).where(Invitation.campaign_id == campaign.id)
+        ).scalars()
+    )
+    counts = {"invited": 0, "opted_out": 0, "no_consent": 0, "already_invited": 0}
+    channel = campaign.channels[0]
+    new: list[tuple[Invitation, Customer]] = []
+    for customer_id in ids:
+        customer = customers[customer_id]
+        if customer_id in already:
+            counts["already_invited"] += 1
+            continue
+        status = "created"
+        if customer.phone_e164 in opted_out:
+            status, key = "opted_out", "opted_out"
+        elif not customer.consent:
+            status, key = "no_consent", "no_consent"
+        else:
+            key = "invited"
+        counts[key] += 1
+        # A placeholder hash keeps the unique column valid until the id is known.
+        invitation = Invitation(campaign_id=campaign.id, customer_id=customer_id,
+                                channel=channel, status=status,
+                                token_hash=f"pending-{customer_id}")  # fmt: skip
+        session.add(invitation)
+        new.append((invitation, customer))
+    session.flush()
+    outbox = []
+    for invitation, customer in new:
+        invitation.token_hash = token_hash(invitation_token(secret, invitation.id))
+        if invitation.status == "created" and "sms_link" in campaign.channels:
+            template = campaign.message.get(customer.language) or next(
+                iter(campaign.message.values())
+            )
+            outbox.append(
+                {
+                    "campaign_id": campaign.id,
+                    "invitation_id": invitation.id,
+                    "kind": "invitation",
+                    "sequence": 0,
+                    "to_phone": customer.phone_e164,
+                    "body": template,
+                    "timezone": timezone,
+                    "status": "pending",
+                    "attempts": 0,
+                    "not_before": max(campaign.starts_at or now, now),
+                    "created_at": now,
+                }  # fmt: skip
+            )
+    if outbox:
+        session.execute(insert(OutboundSms), outbox)
+    session.commit()
+    return counts
+
+
+def change_status(session: Session, campaign: Campaign, action: str) -> Campaign:
+    """launch, pause, resume or close a campaign; an impossible change says why."""
+    if action not in TRANSITIONS:
+        raise CampaignError(f"unknown action {action!r}: use {', '.join(TRANSITIONS)}")
+    allowed, target = TRANSITIONS[action]
+    if campaign.status not in allowed:
+        raise CampaignError(f"cannot {action} a {campaign.status} campaign")
+    campaign.status = target
+    if action == "launch":
+        campaign.launched_at = utcnow()
+    if action == "close":
+        campaign.closed_at = utcnow()
+    session.add(campaign)
+    session.commit()
+    session.refresh(campaign)
+    return campaign
