@@ -224,6 +224,26 @@ class SimulatedSms(SQLModel, table=True):
     created_at: datetime = _when()
 
 
+class InboundSms(SQLModel, table=True):
+    """Every SMS received (webhook or simulator), kept once per provider message id.
+
+    A provider retries a webhook it saw no answer to, so the message id makes handling
+    idempotent. ``handled_as`` says what the message did: opt_out, help, answer, invalid
+    (a re-prompt was sent), ignored.
+    """
+
+    __tablename__ = "inbound_sms"
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider_message_id: str = Field(max_length=64, unique=True)
+    from_phone: str = Field(max_length=20, index=True)
+    to_phone: str | None = Field(default=None, max_length=20)
+    body: str
+    handled_as: str = Field(default="received", max_length=16)
+    invitation_id: int | None = Field(default=None, foreign_key="invitation.id", index=True)
+    received_at: datetime = _when()
+
+
 class Response(SQLModel, table=True):
     """One customer's response, always tied to the questionnaire version it answered."""
 
@@ -244,6 +264,9 @@ class Response(SQLModel, table=True):
     status: str = Field(default="in_progress", max_length=16, index=True)
     started_at: datetime = _when()
     completed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: Intercept and phone interviews: who asked, and in which service hall (intercept only).
+    interviewer: str | None = Field(default=None, max_length=64, index=True)
+    service_hall: str | None = Field(default=None, max_length=64)
 
 
 class Answer(SQLModel, table=True):
