@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
     twilio_messaging_service_sid: str | None = None
+    #: The sender number when no Messaging Service is set.
+    twilio_from_number: str | None = None
+    #: Tests point the Twilio client at a local fake of its REST API.
+    twilio_base_url: str | None = None
     timezone: str = "Asia/Shanghai"
 
     @field_validator("timezone")
@@ -53,12 +57,14 @@ class Settings(BaseSettings):
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
             )
         if self.sms_transport == "twilio" and not (
-            self.twilio_account_sid and self.twilio_auth_token
+            self.twilio_account_sid
+            and self.twilio_auth_token
+            and (self.twilio_messaging_service_sid or self.twilio_from_number)
         ):
             raise ValueError(
-                "MANYI_SMS_TRANSPORT=twilio needs MANYI_TWILIO_ACCOUNT_SID and "
-                "MANYI_TWILIO_AUTH_TOKEN (and MANYI_TWILIO_MESSAGING_SERVICE_SID to send "
-                "through a Messaging Service); or use MANYI_SMS_TRANSPORT=simulator"
+                "MANYI_SMS_TRANSPORT=twilio needs MANYI_TWILIO_ACCOUNT_SID, "
+                "MANYI_TWILIO_AUTH_TOKEN and a sender: MANYI_TWILIO_MESSAGING_SERVICE_SID "
+                "or MANYI_TWILIO_FROM_NUMBER; or use MANYI_SMS_TRANSPORT=simulator"
             )
         return self
 

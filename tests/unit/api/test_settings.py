@@ -51,6 +51,9 @@ def test_twilio_transport_needs_credentials(monkeypatch):
         Settings()
     monkeypatch.setenv("MANYI_TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
     monkeypatch.setenv("MANYI_TWILIO_AUTH_TOKEN", "t" * 32)
+    with pytest.raises(ValidationError, match="MANYI_TWILIO_FROM_NUMBER"):
+        Settings()  # no sender
+    monkeypatch.setenv("MANYI_TWILIO_MESSAGING_SERVICE_SID", "MG" + "0" * 32)
     assert Settings().sms_transport == "twilio"
 
 
