@@ -358,6 +358,85 @@ def fit(
         )
 
 
+@app.command()
+def priorities(
+    model: Annotated[
+        Path, typer.Argument(help="lavaan syntax text file, or a questionnaire (.yaml/.xlsx).")
+    ],
+    data: Annotated[Path, typer.Argument(help="Responses: .csv, .xlsx or .parquet.")],
+    target: Annotated[
+        str, typer.Option(help="The construct whose drivers are ranked, e.g. satisfaction.")
+    ],
+    level: Annotated[
+        str, typer.Option(help="construct (the drivers) or item (their items).")
+    ] = "construct",
+    method: Annotated[
+        str, typer.Option(help="Importance: ipma, relative-weights, shapley or correlation.")
+    ] = "ipma",
+    scale: Annotated[
+        str | None,
+        typer.Option(help="Items' scale MIN,MAX, e.g. 1,5 (default: the questionnaire's)."),
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option(help="Segment column: one matrix per value (region, ...).")
+    ] = None,
+    period: Annotated[
+        str | None, typer.Option(help="With --by DATE_COLUMN: month or quarter.")
+    ] = None,
+    weights: Annotated[str | None, typer.Option(help="Respondent weight column.")] = None,
+    dimension: Annotated[
+        str | None, typer.Option(help="With --level item: only this driver's items.")
+    ] = None,
+    crosshair: Annotated[
+        str, typer.Option(help="mean (of the drivers) or midpoint (performance 50).")
+    ] = "mean",
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int | None, typer.Option(help="Seed of the bootstrap.")] = None,
+    min_n: Annotated[
+        int, typer.Option(min=2, help="With --by: fewest responses for a segment's matrix.")
+    ] = 100,
+    missing: Annotated[
+        str | None, typer.Option(help="Answer codes meaning missing, e.g. 6,9.")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Draw the matrix to FILE.svg or FILE.png.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Rank the drivers of a target: importance-performance matrix with its uncertainty.
+
+    Each driver gets bootstrap intervals on both axes, its quadrant, the probability of
+    lying in "concentrate here", a rank with its interval and a priority tier. The model's
+    measurement warnings are printed with the matrix. Exits 2 when the inputs cannot be used.
+    """
+    from models.syntax import ModelSyntaxError
+    from survey.questionnaire import QuestionnaireError
+
+    from .priorities_command import PrioritiesRequest, compute, plot_paths
+
+    if plot is not None and plot.suffix.lower() not in (".svg", ".png"):
+        raise _fail(f"--plot {plot}: the file must end in .svg or .png", 2)
+    request = PrioritiesRequest(
+        model, data, target, level=level, method=method, scale=scale, by=by, period=period,
+        weights=weights, dimension=dimension, crosshair=crosshair, bootstrap=bootstrap,
+        seed=seed, min_n=min_n, missing=missing,
+    )  # fmt: skip
+    try:
+        result = compute(request)
+    except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
+        raise _fail(str(error), 2) from None
+    if plot is not None:
+        from scoring.plots import save_matrix
+
+        for path, matrix in plot_paths(plot, result):
+            save_matrix(matrix, path)
+            typer.echo(f"drew {path}", err=True)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(result.summary())
+
+
 def main() -> None:
     app(prog_name="manyi")
 

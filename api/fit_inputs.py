@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -20,6 +21,8 @@ class FitInputs:
     model: str  # lavaan syntax
     data: pd.DataFrame  # item scores, missing values as NaN
     source: str  # what the model came from
+    table: pd.DataFrame | None = None  # the data file as read (segment and weight columns)
+    questionnaire: Any = None  # when the model came from a questionnaire
 
 
 def read_model(path: Path):
@@ -100,4 +103,4 @@ def load_fit_inputs(model_path: Path, data_path: Path, missing: str | None) -> F
     spec = parse_model(text)
     table = read_table(data_path)
     data = to_scores(table, questionnaire, spec.observed, parse_missing_codes(missing))
-    return FitInputs(text, data, str(model_path))
+    return FitInputs(text, data, str(model_path), table, questionnaire)

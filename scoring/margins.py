@@ -146,8 +146,7 @@ def prepare_margin(sample: pd.DataFrame, key: object, margin: object) -> tuple[M
             "invalid-margin",
             f"joint margin {key!r} is indexed by {series.index.nlevels} level(s), not "
             f"{len(columns)}",
-            "index a joint margin by a MultiIndex, e.g. frame.groupby(['tier', 'region'])"
-            ".size()",
+            "index a joint margin by a MultiIndex, e.g. frame.groupby(['tier', 'region']).size()",
         )
     part = sample[list(columns)]
     missing = part.isna().any(axis=1).to_numpy()
@@ -266,6 +265,7 @@ def check_cells(margins: list[Margin], base: FloatArray) -> list[str]:
             )
     return notes
 
+
 def relative_error(margins: list[Margin], weights: FloatArray) -> float:
     worst = 0.0
     for margin in margins:
@@ -275,6 +275,7 @@ def relative_error(margins: list[Margin], weights: FloatArray) -> float:
             error = np.abs(achieved[positive] - margin.target[positive]) / margin.target[positive]
             worst = max(worst, float(error.max()))
     return worst
+
 
 def margin_table(margins: list[Margin], weights: FloatArray) -> pd.DataFrame:
     rows = []

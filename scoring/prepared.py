@@ -9,6 +9,7 @@ error, not a score) and that respondent weights are usable, and returns a
 from __future__ import annotations
 
 import hashlib
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +65,11 @@ def bound_arrays(bounds: Bounds, items: Sequence[str]) -> tuple[FloatArray, Floa
         try:
             low[j], high[j] = (float(v) for v in pair)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"bounds of {item!r} must be two numbers, got {pair!r}") from exc
+            shown = reprlib.repr(pair)  # a whole questionnaire passed by mistake is long
+            raise ValueError(
+                f"bounds of {item!r} must be two numbers (min, max), got {shown}; pass a "
+                "Questionnaire, a mapping of item to (min, max), or one (min, max) pair"
+            ) from exc
         if not (np.isfinite(low[j]) and np.isfinite(high[j]) and high[j] > low[j]):
             raise ValueError(f"bounds of {item!r} must be finite with max > min, got {pair!r}")
     return low, high - low

@@ -350,10 +350,7 @@ def rank_units(
     mean = table["mean"].to_numpy(dtype="float64")
     se = table["se"].to_numpy(dtype="float64")
     rankable = (
-        (table["status"] == STATUS_OK).to_numpy()
-        & np.isfinite(mean)
-        & np.isfinite(se)
-        & (se >= 0)
+        (table["status"] == STATUS_OK).to_numpy() & np.isfinite(mean) & np.isfinite(se) & (se >= 0)
     )
     sign = 1.0 if higher_is_better else -1.0
     ranked = table.loc[rankable]

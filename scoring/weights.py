@@ -83,6 +83,7 @@ class RakeResult:
     design_effect: float
     warnings: tuple[str, ...] = ()
 
+
 # --------------------------------------------------------------------------- Kish
 
 
@@ -196,6 +197,7 @@ def design_effect(weights: Sequence[float] | npt.ArrayLike) -> float:
 
 
 # --------------------------------------------------------------------------- raking
+
 
 def rake(
     sample: pd.DataFrame,
@@ -342,11 +344,9 @@ def rake(
             break
     else:
         reason = (
-            f"the cap of {cap} x the mean weight still binds on {int(capped.sum())} "
-            "respondent(s)"
+            f"the cap of {cap} x the mean weight still binds on {int(capped.sum())} respondent(s)"
             if capped.any()
-            else "the margins may contradict each other or a cell pattern makes them "
-            "unreachable"
+            else "the margins may contradict each other or a cell pattern makes them unreachable"
         )
         raise RakingError(
             "not-converged",
