@@ -1,0 +1,274 @@
+"""Intercept interviews in service halls: start page, tagging, the shared page flow."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from api.app import create_app
+from api.routers.respondent import csrf_token
+from api.settings import Settings, get_settings
+from survey.campaigns import change_status, create_campaign, invitation_token, invite
+from survey.frame_store import store_frame
+from survey.frames import generate_frame
+from survey.intercept import check_start, clean_name
+from survey.publish import publish
+from survey.questionnaire import questionnaire_from_document
+from survey.responding import stored_answers
+from survey.tables import Customer, Invitation, Response
+from tests.integration.test_respondent_pages import (
+    FULL,
+    checked,
+    csrf,
+    form_action,
+    post_page,
+    questions,
+)
+
+SECRET = "respondent-pages-test-secret-0123456789"
+OTHER_HALLS = ["Far away hall"]
+
+
+def with_interviewer_codes(questionnaire):
+    """The sample questionnaire with "refused" (interviewers only) on its quality scale."""
+    document = copy.deepcopy(dict(questionnaire.document))
+    document["version"] = "2026.1-cati"
+    document["choice_lists"]["quality5"].append(
+        {"name": "7", "missing": "refused", "label": {"zh": "拒绝回答", "en": "Refused"}}
+    )
+    return questionnaire_from_document(document)
+
+
+@pytest.fixture
+def world(engine, sample_questionnaire):
+    """Campaigns on one frame: with web and intercept, web only, and one not launched."""
+    with Session(engine) as session:
+        version = publish(session, with_interviewer_codes(sample_questionnaire))
+        frame = store_frame(session, generate_frame(12, seed=3), "walk-ins", "test")
+        # Customers of another frame: their halls are not offered for this campaign.
+        other = store_frame(session, generate_frame(3, seed=4), "elsewhere", "test")
+        for customer in session.execute(
+            select(Customer).where(Customer.frame_id == other.id)
+        ).scalars():
+            customer.service_hall = OTHER_HALLS[0]
+            session.add(customer)
+        customers = (
+            session.execute(
+                select(Customer).where(Customer.frame_id == frame.id).order_by(Customer.id)
+            )
+            .scalars()
+            .all()
+        )
+        for customer in customers:
+            customer.consent, customer.language = True, "zh"
+            session.add(customer)
+        session.commit()
+        halls = sorted({c.service_hall for c in customers})
+        both = create_campaign(session, version.id, "Hall week", channels=["web_link", "intercept"])
+        invite(
+            session,
+            both,
+            [c.id for c in customers[:2]],
+            secret=SECRET,
+            public_base_url="https://s.example.org",
+            timezone="Asia/Shanghai",
+        )
+        change_status(session, both, "launch")
+        web_only = create_campaign(session, version.id, "Web only", channels=["web_link"])
+        change_status(session, web_only, "launch")
+        draft = create_campaign(session, version.id, "Not yet", channels=["intercept"])
+        invitation_id = session.execute(
+            select(Invitation.id).where(Invitation.campaign_id == both.id).limit(1)
+        ).scalar_one()
+        return {
+            "campaign": both.id,
+            "web_only": web_only.id,
+            "draft": draft.id,
+            "version": version.id,
+            "halls": halls,
+            "web_token": invitation_token(SECRET, invitation_id),
+        }
+
+
+@pytest.fixture
+def client(database_url, world):
+    settings = Settings(database_url=database_url, secret_key=SECRET)
+    app = create_app(settings)
+    app.dependency_overrides[get_settings] = lambda: settings
+    with TestClient(app, follow_redirects=False) as client:
+        yield client
+
+
+def responses(engine):
+    with Session(engine) as session:
+        return list(session.execute(select(Response).order_by(Response.id)).scalars())
+
+
+def start(client, campaign_id, **fields):
+    page = client.get(f"/intercept/{campaign_id}")
+    assert page.status_code == 200
+    data = {"csrf": csrf(page.text), "language": "zh", **fields}
+    return client.post(f"/intercept/{campaign_id}", data=data)
+
+
+def answer_interview(client, first_url, answers):
+    """Answer an interview's pages from its first one; returns the pages and the last reply."""
+    page = client.get(first_url)
+    assert page.status_code == 200, page.text
+    seen = []
+    while True:
+        seen.append(page)
+        reply = post_page(client, page.text, answers)
+        assert reply.status_code == 303, reply.text
+        if "/done" in reply.headers["location"]:
+            return seen, reply
+        page = client.get(reply.headers["location"])
+
+
+def test_start_page_offers_the_halls_of_the_campaigns_frame(client, world):
+    page = client.get(f"/intercept/{world['campaign']}")
+    assert page.status_code == 200
+    offered = re.findall(r'<option value="([^"]+)">', page.text)
+    assert offered == world["halls"]
+    assert OTHER_HALLS[0] not in offered
+    assert '<label for="interviewer">' in page.text and '<label for="hall">' in page.text
+    assert 'name="language" value="zh" checked' in page.text
+
+
+def test_an_interview_is_tagged_and_completes_through_the_shared_pages(engine, client, world):
+    hall = world["halls"][0]
+    reply = start(client, world["campaign"], interviewer="  A017 ", hall=hall)
+    assert reply.status_code == 303
+    first = reply.headers["location"]
+    assert re.fullmatch(r"/intercept/r/\d+\.[A-Za-z0-9_-]{22}", first)
+    [response] = responses(engine)
+    # Stored (committed) before the first page is shown.
+    assert (response.channel, response.interviewer, response.service_hall) == (
+        "intercept",
+        "A017",
+        hall,
+    )
+    assert response.questionnaire_version_id == world["version"]
+    assert response.campaign_id == world["campaign"]
+    assert response.invitation_id is None and response.customer_id is None
+    seen, done = answer_interview(client, first, {**FULL, "img_position": "7"})
+    assert len(seen) == 12
+    assert f"A017 · {hall}" in seen[0].text
+    assert all(form_action(p.text).startswith(first + "/p/") for p in seen)
+    thanks = client.get(done.headers["location"])
+    assert thanks.status_code == 200
+    assert f'href="/intercept/{world["campaign"]}"' in thanks.text
+    [response] = responses(engine)
+    assert response.status == "completed"
+    with Session(engine) as session:
+        assert stored_answers(session, response.id) == {**FULL, "img_position": "7"}
+    # The interview is over: its pages are closed like a used link.
+    assert client.get(first).status_code == 404
+
+
+def test_a_hall_not_in_the_list_can_be_typed(engine, client, world):
+    reply = start(client, world["campaign"], interviewer="B2", hall="新开 营业厅")
+    assert reply.status_code == 303
+    assert responses(engine)[0].service_hall == "新开 营业厅"
+
+
+def test_interviewers_are_offered_refused_and_customers_are_not(engine, client, world):
+    first = start(client, world["campaign"], interviewer="A1", hall="H").headers["location"]
+    interview = client.get(first)
+    assert "拒绝回答" in interview.text and interview.text.count('value="7"') == 3
+    web = client.get(f"/s/{world['web_token']}")
+    assert web.status_code == 200
+    assert "拒绝回答" not in web.text and 'value="7"' not in web.text
+    refused = post_page(
+        client, web.text, {"img_advertising": "7", "img_position": "4", "img_innovation": "4"}
+    )
+    assert refused.status_code == 200 and "请从给出的选项中选择" in refused.text
+    stored = post_page(
+        client, interview.text, {"img_advertising": "7", "img_position": "4", "img_innovation": "4"}
+    )
+    assert stored.status_code == 303
+    [response] = responses(engine)
+    with Session(engine) as session:
+        assert stored_answers(session, response.id)["img_advertising"] == "7"
+
+
+def test_a_campaign_without_the_intercept_channel_is_refused_clearly(engine, client, world):
+    page = client.get(f"/intercept/{world['web_only']}")
+    assert page.status_code == 409
+    assert "does not include intercept interviews" in page.text
+    assert "此调查活动不包括营业厅拦截访问" in page.text
+    post = client.post(
+        f"/intercept/{world['web_only']}",
+        data={
+            "csrf": csrf_token(SECRET, f"intercept:{world['web_only']}"),
+            "interviewer": "A1",
+            "hall": "H",
+        },
+    )
+    assert post.status_code == 409
+    assert client.get(f"/intercept/{world['draft']}").status_code == 409
+    assert "not running" in client.get(f"/intercept/{world['draft']}").text
+    assert client.get("/intercept/999999").status_code == 404
+    assert responses(engine) == []
+
+
+def test_a_start_without_interviewer_or_hall_is_shown_again_and_stores_nothing(
+    engine, client, world
+):
+    reply = start(client, world["campaign"], interviewer=" ", hall="H1")
+    assert reply.status_code == 200
+    assert 'id="e-interviewer"' in reply.text and 'id="e-hall"' not in reply.text
+    assert 'value="H1"' in reply.text
+    assert responses(engine) == []
+
+
+def test_a_start_without_the_csrf_field_is_refused_and_stores_nothing(engine, client, world):
+    url = f"/intercept/{world['campaign']}"
+    other = client.get(f"/intercept/{world['draft']}")  # no form: a refusal page
+    assert 'name="csrf"' not in other.text
+    for data in (
+        {"interviewer": "A1", "hall": "H"},
+        {"interviewer": "A1", "hall": "H", "csrf": "forged"},
+    ):
+        reply = client.post(url, data=data)
+        assert reply.status_code == 403 and "无法提交此页面" in reply.text
+    assert responses(engine) == []
+
+
+def test_a_tampered_interview_token_opens_nothing(engine, client, world):
+    first = start(client, world["campaign"], interviewer="A1", hall="H").headers["location"]
+    response_id, signature = first.rsplit("/", 1)[1].split(".")
+    page = client.get(first)
+    forged = [
+        f"/intercept/r/{int(response_id) + 1}.{signature}",
+        f"/intercept/r/{response_id}.{'A' * 22}",
+        f"/intercept/r/{response_id}",
+    ]
+    bodies = {client.get(url).content for url in forged}
+    assert bodies == {client.get("/s/AAAAAAAAAAAAAAAAAAAAAA").content}
+    # The CSRF field of one interview does not post to another's page.
+    second = start(client, world["campaign"], interviewer="A1", hall="H").headers["location"]
+    reply = client.post(f"{second}/p/1", data={"csrf": csrf(page.text), "img_advertising": "1"})
+    assert reply.status_code == 403
+    with Session(engine) as session:
+        assert session.execute(select(func.count()).select_from(Response)).scalar_one() == 2
+
+
+def test_the_interview_language_chosen_at_the_start_is_used(client, world):
+    first = start(client, world["campaign"], interviewer="A1", hall="H", language="en")
+    page = client.get(first.headers["location"])
+    assert '<html lang="en">' in page.text and ">Next<" in page.text
+    assert questions(page.text)[0] == "img_advertising" and checked(page.text) == {}
+
+
+def test_start_checks_interviewer_and_hall_names():
+    assert clean_name("  A\u3000017\t ") == "A 017"
+    assert check_start("A017", "东区营业厅") == {}
+    assert check_start("", "") == {"interviewer": "required", "hall": "required"}
+    assert check_start("x" * 65, "h") == {"interviewer": "too_long"}
+    assert check_start("A\u200b17", "h") == {"interviewer": "invalid"}
