@@ -453,9 +453,13 @@ def test_every_page_weighs_under_50_kb_with_its_css_and_loads_nothing_else(clien
     assert max(len(page.content) for _, _, page in seen) > CSS.stat().st_size
 
 
-def test_css_sets_no_width_that_would_overflow_a_360_px_screen():
-    widths = [int(w) for w in re.findall(r"(?<![-\w])(?:min-)?width:(\d+)px", CSS.read_text())]
-    assert all(width <= 320 for width in widths)
+def test_css_forces_no_width_that_would_overflow_a_360_px_screen():
+    # Fixed and minimum widths (not max-width) in px or rem (16 px) must fit in 360 px less
+    # the page's 1 rem padding on each side; percentages always fit.
+    forced = re.findall(r"(?<![-\w])(?:min-)?width:([\d.]+)(px|rem)", CSS.read_text())
+    assert forced, "the test must see the widths the stylesheet sets"
+    for value, unit in forced:
+        assert float(value) * (16 if unit == "rem" else 1) <= 360 - 2 * 16, (value, unit)
 
 
 class _Structure(HTMLParser):
