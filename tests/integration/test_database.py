@@ -36,11 +36,12 @@ def test_migrations_go_down_and_up_again(engine):
     assert current_revision(engine) == head_revision()
 
 
-def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path):
+def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_durable_commits(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'sub' / 'dir' / 'x.db'}")
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
     engine.dispose()
 
 
