@@ -27,6 +27,7 @@ from survey.tables import (
     Answer,
     Campaign,
     Customer,
+    DispatcherLease,
     InboundSms,
     Invitation,
     OptOut,
@@ -341,3 +342,22 @@ def test_a_reply_already_taken_by_a_dispatcher_is_not_sent_twice(engine):
         kinds = Counter(session.execute(select(OutboundSms.status)).scalars())
         leases = list(session.execute(select(OutboundSms.claimed_by)).scalars())
     assert kinds == {"sent": 1} and leases == ["w1"]
+
+
+def test_a_reply_interrupted_by_a_crash_is_reconciled_by_a_dispatcher_not_resent(engine):
+    with Session(engine) as session:
+        outcome = receive_sms(session, InboundMessage("SMy", STRANGER, "HELP"), timezone=ZONE)
+        [outbox_id] = outcome.outbox_ids
+        # The web process died after marking the reply "sending" under its own lease.
+        long_ago = utcnow() - timedelta(hours=1)
+        session.add(DispatcherLease(worker_id="reply-dead", seen_at=long_ago))
+        row = session.get(OutboundSms, outbox_id)
+        row.status, row.claimed_by, row.sending_at = "sending", "reply-dead", long_ago
+        session.add(row)
+        session.commit()
+    dispatch(engine, clock=utcnow)
+    with Session(engine) as session:
+        row = session.get(OutboundSms, outbox_id)
+    # The simulator's log has no such message: reported as uncertain, never sent blindly.
+    assert row.status == "uncertain"
+    assert phone_shows(engine, STRANGER) == []
