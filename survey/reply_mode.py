@@ -21,6 +21,10 @@ campaign's questionnaire version), then the next question is queued, or the resp
 completed and a thank-you queued. An invalid reply gets one short re-prompt per question;
 the outbox's unique ``(invitation, kind, sequence)`` makes "one" hold under concurrency.
 
+The conversation belongs to the number's latest invitation whose first question was sent,
+of a campaign that is running or paused (as for the web form, pausing stops new invitations,
+not answers) and not expired.
+
 Outbox rows of a conversation: ``invitation`` (sequence 0, the first question, sent by the
 dispatcher like any invitation), ``question`` (sequence = the question's index),
 ``reprompt`` (sequence = the question's index) and ``thanks``.
@@ -66,6 +70,7 @@ __all__ = [
     "open_conversation",
     "prompt",
     "queue_reply_invitations",
+    "reprompt",
     "reply_questions",
     "take_reply",
 ]
