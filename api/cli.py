@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from .collection_commands import campaign_app, dispatch, frame_app
+
 app = typer.Typer(
     help="Manyi 满意: customer-satisfaction measurement for a mobile operator.",
     no_args_is_help=True,
@@ -26,6 +28,9 @@ sample_app = typer.Typer(help="Synthetic sample data with known true parameters.
 app.add_typer(db_app, name="db")
 app.add_typer(questionnaire_app, name="questionnaire")
 app.add_typer(sample_app, name="sample")
+app.add_typer(frame_app, name="frame")
+app.add_typer(campaign_app, name="campaign")
+app.command("dispatch")(dispatch)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 

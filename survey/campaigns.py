@@ -22,6 +22,7 @@ from .quiet_hours import parse_clock
 from .tables import Campaign, Customer, Invitation, OptOut, OutboundSms, utcnow
 
 CHANNELS = ("sms_link", "sms_reply", "web_link", "intercept")
+LAYOUTS = ("grouped", "single")
 TRANSITIONS = {
     "launch": ({"draft"}, "running"),
     "pause": ({"running"}, "paused"),
@@ -62,6 +63,7 @@ def create_campaign(
     reminder_delay_hours: float = 48.0,
     starts_at: datetime | None = None,
     expires_at: datetime | None = None,
+    layout: str = "grouped",
 ) -> Campaign:
     """Create a draft campaign after checking its settings."""
     channels = list(channels)
@@ -80,6 +82,8 @@ def create_campaign(
         raise CampaignError("rate_per_second must be positive")
     if starts_at and expires_at and expires_at <= starts_at:
         raise CampaignError("the campaign expires before it starts")
+    if layout not in LAYOUTS:
+        raise CampaignError(f"unknown layout {layout!r}: use {' or '.join(LAYOUTS)}")
     campaign = Campaign(
         name=name,
         questionnaire_version_id=questionnaire_version_id,
@@ -92,6 +96,7 @@ def create_campaign(
         reminder_delay_hours=reminder_delay_hours,
         starts_at=starts_at,
         expires_at=expires_at,
+        layout=layout,
     )
     session.add(campaign)
     session.commit()
@@ -145,13 +150,15 @@ def invite(
     public_base_url: str,
     timezone: str,
     now: datetime | None = None,
+    queue: bool = True,
 ) -> dict[str, int]:
     """Create invitations and, for SMS-link campaigns, their outbox rows.
 
     Customers on the opt-out list or without consent are recorded as such and get no
     message. Returns counts: invited, opted_out, no_consent, already_invited. ``now``
     (default: the current time) is when the messages become due, unless the campaign
-    starts later.
+    starts later. With ``queue=False`` only the invitations are created (a drawn sample
+    awaiting launch); :func:`queue_invitations` writes their messages later.
     """
     now = now or utcnow()
     if campaign.status == "closed":
@@ -198,32 +205,86 @@ def invite(
         session.add(invitation)
         new.append((invitation, customer))
     session.flush()
-    outbox = []
-    for invitation, customer in new:
+    for invitation, _ in new:
         invitation.token_hash = token_hash(invitation_token(secret, invitation.id))
-        if invitation.status == "created" and "sms_link" in campaign.channels:
-            template = campaign.message.get(customer.language) or next(
-                iter(campaign.message.values())
-            )
-            outbox.append(
-                {
-                    "campaign_id": campaign.id,
-                    "invitation_id": invitation.id,
-                    "kind": "invitation",
-                    "sequence": 0,
-                    "to_phone": customer.phone_e164,
-                    "body": template,
-                    "timezone": timezone,
-                    "status": "pending",
-                    "attempts": 0,
-                    "not_before": max(campaign.starts_at or now, now),
-                    "created_at": now,
-                }  # fmt: skip
-            )
-    if outbox:
-        session.execute(insert(OutboundSms), outbox)
+    if queue:
+        _queue(session, campaign, [(i, c) for i, c in new if i.status == "created"],
+               timezone=timezone, now=now)  # fmt: skip
     session.commit()
     return counts
+
+
+def queue_invitations(
+    session: Session, campaign: Campaign, *, timezone: str, now: datetime | None = None
+) -> dict[str, int]:
+    """Write the outbox rows of a campaign's invitations that have none yet (at launch).
+
+    The opt-out list is read again: a number that opted out after the sample was drawn
+    is marked ``opted_out`` and gets nothing. Safe to repeat: an invitation already
+    queued is left alone. Returns counts: queued, opted_out.
+    """
+    now = now or utcnow()
+    waiting = list(
+        session.execute(
+            select(Invitation, Customer)
+            .join(Customer, Invitation.customer_id == Customer.id)
+            .outerjoin(
+                OutboundSms,
+                (OutboundSms.invitation_id == Invitation.id) & (OutboundSms.kind == "invitation"),
+            )
+            .where(
+                Invitation.campaign_id == campaign.id,
+                Invitation.status == "created",
+                OutboundSms.id.is_(None),
+            )
+            .order_by(Invitation.id)
+        ).tuples()
+    )
+    phones = [customer.phone_e164 for _, customer in waiting]
+    opted_out: set[str] = set()
+    for start in range(0, len(phones), 5000):  # bounded IN lists
+        chunk = phones[start : start + 5000]
+        opted_out |= set(
+            session.execute(select(OptOut.phone_e164).where(OptOut.phone_e164.in_(chunk)))
+            .scalars()
+        )  # fmt: skip
+    ready = []
+    for invitation, customer in waiting:
+        if customer.phone_e164 in opted_out:
+            invitation.status = "opted_out"
+            session.add(invitation)
+        else:
+            ready.append((invitation, customer))
+    queued = _queue(session, campaign, ready, timezone=timezone, now=now)
+    session.commit()
+    return {"queued": queued, "opted_out": len(waiting) - len(ready)}
+
+
+def _queue(session: Session, campaign: Campaign, pairs, *, timezone: str, now: datetime) -> int:
+    """Insert one outbox row per (invitation, customer) of an SMS-link campaign."""
+    if "sms_link" not in campaign.channels:
+        return 0
+    outbox = []
+    for invitation, customer in pairs:
+        template = campaign.message.get(customer.language) or next(iter(campaign.message.values()))
+        outbox.append(
+            {
+                "campaign_id": campaign.id,
+                "invitation_id": invitation.id,
+                "kind": "invitation",
+                "sequence": 0,
+                "to_phone": customer.phone_e164,
+                "body": template,
+                "timezone": timezone,
+                "status": "pending",
+                "attempts": 0,
+                "not_before": max(campaign.starts_at or now, now),
+                "created_at": now,
+            }  # fmt: skip
+        )
+    for start in range(0, len(outbox), 5000):
+        session.execute(insert(OutboundSms), outbox[start : start + 5000])
+    return len(outbox)
 
 
 def change_status(session: Session, campaign: Campaign, action: str) -> Campaign:

@@ -15,6 +15,11 @@ Several dispatchers may run against one database. Each one
 4. marks one row ``sending`` in its own commit, hands it to the transport, and records
    the provider's message id and segment count; retryable failures (429, 5xx) come back
    later with exponential backoff, permanent ones (opted out, invalid number) fail.
+
+A dispatcher asked to stop finishes the send in hand, puts the rest of its batch back and
+gives up its lease (:meth:`Dispatcher.release`), so nothing waits for a lease to run out.
+A dispatcher restarted under the same worker id first takes back what its previous run
+left (:meth:`Dispatcher.resume_own_work`).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, text, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from .campaigns import invitation_link, invitation_token
@@ -80,6 +85,10 @@ class Dispatcher:
     sleep: Callable[[float], None] = time.sleep
     stats: DispatchStats = field(default_factory=DispatchStats)
 
+    def __post_init__(self) -> None:
+        self._stop: Callable[[], bool] = lambda: False
+        self._last_heartbeat: datetime | None = None
+
     @property
     def _postgres(self) -> bool:
         return self.engine.dialect.name == "postgresql"
@@ -87,6 +96,7 @@ class Dispatcher:
     # -- leases and recovery ----------------------------------------------------------
 
     def heartbeat(self) -> None:
+        self._last_heartbeat = self.clock()
         with Session(self.engine) as session:
             lease = session.get(DispatcherLease, self.worker_id)
             if lease is None:
@@ -108,33 +118,84 @@ class Dispatcher:
                     )
                 ).scalars()
             )
-            if not dead:
-                return
+        if dead:
+            self._take_back(dead)
+
+    def _take_back(self, workers: list[str]) -> None:
+        with Session(self.engine) as session:
             requeued = session.execute(
                 update(OutboundSms)
-                .where(OutboundSms.status == "claimed", OutboundSms.claimed_by.in_(dead))
+                .where(OutboundSms.status == "claimed", OutboundSms.claimed_by.in_(workers))
                 .values(status="pending", claimed_by=None, claimed_at=None)
             ).rowcount
             self.stats.recovered += requeued or 0
-            in_flight = list(
-                session.execute(
-                    select(OutboundSms).where(
-                        OutboundSms.status == "sending", OutboundSms.claimed_by.in_(dead)
-                    )
-                ).scalars()
+            sending = select(OutboundSms).where(
+                OutboundSms.status == "sending", OutboundSms.claimed_by.in_(workers)
             )
+            if self._postgres:
+                # Two dispatchers may take back the same worker at once: the second waits
+                # here and then no longer sees the rows the first has settled.
+                sending = sending.with_for_update()
+            in_flight = list(session.execute(sending).scalars())
             for row in in_flight:
                 self._reconcile(row)
                 session.add(row)
+                if row.status == "sent" and row.invitation_id is not None:
+                    _mark_invited(session.connection(), row.invitation_id, row.sent_at,
+                                  row.provider_message_id)  # fmt: skip
             session.execute(
-                DispatcherLease.__table__.delete().where(DispatcherLease.worker_id.in_(dead))
+                DispatcherLease.__table__.delete().where(DispatcherLease.worker_id.in_(workers))
             )
             session.commit()
         if requeued or in_flight:
             log.warning(
                 "took back %s claimed and %s in-flight messages of dispatcher(s) %s",
-                requeued, len(in_flight), ", ".join(dead),
+                requeued, len(in_flight), ", ".join(workers),
             )  # fmt: skip
+
+    def resume_own_work(self, stop: Callable[[], bool] = lambda: False) -> bool:
+        """Take back what a previous run under this worker id left, before the first batch.
+
+        A dispatcher restarted under the same id (after a crash or SIGKILL) would otherwise
+        renew the old lease and never see the old run's rows. While that lease is fresh,
+        another process may still be using the id, so this waits until it runs out.
+        Returns False when ``stop()`` became true while waiting.
+        """
+        while True:
+            with Session(self.engine) as session:
+                lease = session.get(DispatcherLease, self.worker_id)
+                seen_at = lease.seen_at if lease is not None else None
+            if seen_at is None:
+                return True  # a clean start, or another dispatcher took the rows back
+            left = (seen_at + timedelta(seconds=self.lease_seconds) - self.clock()).total_seconds()
+            if left <= 0:
+                self._take_back([self.worker_id])
+                return True
+            log.info("worker id %s was in use %.0f s ago: waiting for its lease to run out",
+                     self.worker_id, self.lease_seconds - left)  # fmt: skip
+            if stop():
+                return False
+            self.sleep(min(left + 0.1, 1.0))
+
+    def release(self) -> None:
+        """Put this dispatcher's claimed rows back and give up its lease (a clean stop)."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(OutboundSms)
+                .where(OutboundSms.status == "claimed", OutboundSms.claimed_by == self.worker_id)
+                .values(status="pending", claimed_by=None, claimed_at=None)
+            )
+            connection.execute(
+                DispatcherLease.__table__.delete().where(
+                    DispatcherLease.worker_id == self.worker_id
+                )
+            )
+
+    def _keep_lease(self) -> None:
+        """Renew the lease inside a long batch (a low rate makes a batch outlast it)."""
+        last = self._last_heartbeat
+        if last is None or (self.clock() - last).total_seconds() > self.lease_seconds / 3:
+            self.heartbeat()
 
     def _reconcile(self, row: OutboundSms) -> None:
         """A message whose send was interrupted: find it in the provider's log or report it."""
@@ -206,7 +267,12 @@ class Dispatcher:
 
     def run(self, *, stop: Callable[[], bool] = lambda: False, idle_seconds: float = 0.5,
             until_idle: bool = False) -> DispatchStats:  # fmt: skip
-        """Dispatch until ``stop()`` is true (or, with ``until_idle``, nothing is due)."""
+        """Dispatch until ``stop()`` is true (or, with ``until_idle``, nothing is due).
+
+        ``stop`` is also checked before every send, so a stop request is honoured within
+        one send; the rest of the batch goes back to the queue.
+        """
+        self._stop = stop
         while not stop():
             delta = self.run_once()
             if not any(vars(delta).values()):
@@ -256,11 +322,29 @@ class Dispatcher:
             for row in ready:
                 session.refresh(row)
             slots = self._reserve_slots(ready, campaigns)
-        for row, slot in zip(ready, slots, strict=True):
+        for index, (row, slot) in enumerate(zip(ready, slots, strict=True)):
+            self._keep_lease()
             wait = (slot - self.clock()).total_seconds()
-            if wait > 0:
+            if wait > 0 and not self._stop():
                 self.sleep(wait)
+            if self._stop():
+                # The reserved slots of the rows put back stay unused: the rate is a
+                # ceiling, so a gap is harmless.
+                self._put_back([r.id for r in ready[index:]])
+                return
             self._send(row)
+
+    def _put_back(self, ids: list[int]) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(OutboundSms)
+                .where(
+                    OutboundSms.id.in_(ids),
+                    OutboundSms.status == "claimed",
+                    OutboundSms.claimed_by == self.worker_id,
+                )
+                .values(status="pending", claimed_by=None, claimed_at=None)
+            )
 
     def _triage(self, row, campaign, opted_out, now) -> str:
         if row.kind in ("invitation", "reminder"):
@@ -334,7 +418,13 @@ class Dispatcher:
         return row.body.replace("{link}", invitation_link(self.public_base_url, token))
 
     def _send(self, row: OutboundSms) -> None:
-        with self.engine.begin() as connection:
+        # One pooled connection for the mark and the record: every checkout costs a
+        # round trip (pre-ping), and at a high rate that is a good part of a send.
+        with self.engine.connect() as connection:
+            self._send_on(connection, row)
+
+    def _send_on(self, connection: Connection, row: OutboundSms) -> None:
+        with connection.begin():
             marked = connection.execute(
                 update(OutboundSms)
                 .where(
@@ -396,21 +486,22 @@ class Dispatcher:
                       "provider_message_id": receipt.provider_message_id,
                       "segments": receipt.segments, "delivery_status": receipt.status}  # fmt: skip
             self.stats.sent += 1
-        with self.engine.begin() as connection:
+        with connection.begin():
             connection.execute(update(OutboundSms).where(OutboundSms.id == row.id).values(**values))
             if values["status"] == "sent" and row.invitation_id is not None:
-                connection.execute(
-                    update(Invitation)
-                    .where(Invitation.id == row.invitation_id, Invitation.status == "created")
-                    .values(
-                        status="invited",
-                        sent_at=values["sent_at"],
-                        provider_message_id=values["provider_message_id"],
-                    )  # fmt: skip
-                )
+                _mark_invited(connection, row.invitation_id, values["sent_at"],
+                              values["provider_message_id"])  # fmt: skip
 
     def _record_opt_out(self, phone: str, source: str) -> None:
         with Session(self.engine) as session:
             if session.get(OptOut, phone) is None:
                 session.add(OptOut(phone_e164=phone, keyword="carrier", source=source))
                 session.commit()
+
+
+def _mark_invited(connection, invitation_id: int, sent_at: datetime, message_id: str) -> None:
+    connection.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation_id, Invitation.status == "created")
+        .values(status="invited", sent_at=sent_at, provider_message_id=message_id)
+    )
