@@ -129,17 +129,22 @@ def demo(
     ] = True,
 ) -> None:
     """Load the sample questionnaire, frame and responses, then serve."""
-    from .demo import prepare_demo
+    from .demo import background_dispatcher, demo_base_url, prepare_demo
 
-    _, engine = _engine()
-    loaded = prepare_demo(engine)
+    settings, engine = _engine()
+    secret = settings.secret_key.get_secret_value()
+    loaded = prepare_demo(engine, secret=secret, timezone=settings.timezone)
     engine.dispose()
     typer.echo(
         f"sample data ready: questionnaire {loaded.questionnaire}, "
         f"{loaded.customers} customers, {loaded.responses} responses"
     )
+    base = demo_base_url(settings, host, port)
+    for phone in loaded.phones:
+        typer.echo(f"demo invitation by simulated SMS: {base}/phone/{phone}")
     if serve_after:
-        _serve(host, port)
+        with background_dispatcher(settings.database_url, secret=secret, public_base_url=base):
+            _serve(host, port)
 
 
 # -- questionnaires ------------------------------------------------------------------------
