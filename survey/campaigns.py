@@ -125,18 +125,20 @@ def draw_sample(
         return customers.iloc[np.sort(rng.choice(len(customers), n, replace=False))]
     groups = customers.groupby(strata, sort=True)
     sizes = groups.size()
+    # Iterating a grouping by one column gives 1-tuples, its index plain values: key
+    # everything by tuples, as ``quotas`` is.
+    keys = [key if isinstance(key, tuple) else (key,) for key in sizes.index]
     if quotas is None:
-        exact = sizes / sizes.sum() * n
+        exact = sizes.to_numpy() / sizes.sum() * n
         allocation = np.floor(exact).astype(int)
         remainder = n - int(allocation.sum())
-        order = (exact - allocation).sort_values(ascending=False, kind="stable").index
-        allocation[order[:remainder]] += 1
+        allocation[np.argsort(-(exact - allocation), kind="stable")[:remainder]] += 1
+        wanted = dict(zip(keys, allocation, strict=True))
     else:
-        allocation = pd.Series({key: quotas.get(key if isinstance(key, tuple) else (key,), 0)
-                                for key in sizes.index})  # fmt: skip
+        wanted = {key: quotas.get(key, 0) for key in keys}
     picked = []
     for key, group in groups:
-        take = min(int(allocation[key]), len(group))
+        take = min(int(wanted[key if isinstance(key, tuple) else (key,)]), len(group))
         picked.append(group.iloc[np.sort(rng.choice(len(group), take, replace=False))])
     return pd.concat(picked).sort_index()
 
