@@ -83,8 +83,8 @@ def test_rake_two_by_two_textbook_example_equals_closed_form_quadratic():
         # Every respondent of a cell gets the same weight m_ij / n_ij.
         in_cell = (sample["sex"] == cell[0]) & (sample["age"] == cell[1])
         np.testing.assert_allclose(result.weights[in_cell], total / counts[cell], rtol=1e-10)
-    odds_ratio = cells[("f", "young")] * cells[("m", "old")] / (
-        cells[("f", "old")] * cells[("m", "young")]
+    odds_ratio = (
+        cells[("f", "young")] * cells[("m", "old")] / (cells[("f", "old")] * cells[("m", "young")])
     )
     assert odds_ratio == pytest.approx(6.0, rel=1e-10)
 

@@ -1,0 +1,244 @@
+"""Benchmark: web-form submissions and SMS status callbacks per second, and nothing lost.
+
+Run ``.venv/bin/python bench/bench_collection.py [--submissions N] [--clients C]``. In one
+run, on this machine:
+
+1. Manyi is served by uvicorn (one process, the embedded SQLite database in WAL mode with
+   ``synchronous=FULL``, the way ``make demo`` runs it) with a running campaign of N
+   invitations; the baseline is ``bench/bare_endpoints.py`` served the same way: FastAPI
+   endpoints on the same paths that parse the form and answer alike, storing nothing.
+2. Form submissions: C client threads with keep-alive connections each post the first
+   page of a questionnaire (its 8 answers, CSRF field included) for distinct invitations.
+   Acknowledged = answered 303 to the next page. Afterwards the database is counted:
+   responses with all the page's answers must equal the acknowledged submissions.
+3. Status callbacks: every sent message gets "sent", "delivered", a duplicate
+   "delivered" and a late "sent", each signed with X-Twilio-Signature. Afterwards every
+   message must read "delivered".
+
+Prints rates and ratios to the baseline; asserts nothing (a lost row is printed loudly).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import queue
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SECRET = "bench-" + "k" * 40
+AUTH_TOKEN = "t" * 32
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare(database_url: str, n: int, public_base_url: str):
+    """A published questionnaire, n customers, a running campaign; returns the posts."""
+    from sqlalchemy import select
+    from sqlmodel import Session
+
+    from api.routers.respondent import csrf_token
+    from survey.campaigns import change_status, create_campaign, invitation_token, invite
+    from survey.db import make_engine, upgrade
+    from survey.frame_store import store_frame
+    from survey.frames import generate_frame
+    from survey.publish import publish
+    from survey.questionnaire import load_questionnaire
+    from survey.responding import build_pages
+    from survey.tables import Customer, Invitation, OutboundSms
+
+    engine = make_engine(database_url)
+    upgrade(engine)
+    questionnaire, _ = load_questionnaire(ROOT / "data/samples/csi_questionnaire.yaml")
+    with Session(engine) as session:
+        version = publish(session, questionnaire)
+        frame = store_frame(session, generate_frame(n, seed=3), "bench", "bench")
+        ids = list(session.execute(select(Customer.id).where(Customer.frame_id == frame.id))
+                   .scalars())  # fmt: skip
+        for customer in session.execute(select(Customer)).scalars():
+            customer.consent = True
+            session.add(customer)
+        session.commit()
+        message = {"zh": "请评价：{link}", "en": "Rate us: {link}"}
+        campaign = create_campaign(session, version.id, "bench", message=message)
+        invite(session, campaign, ids, secret=SECRET, public_base_url=public_base_url,
+               timezone="Asia/Shanghai")  # fmt: skip
+        change_status(session, campaign, "launch")
+        invitations = list(session.execute(select(Invitation.id)).scalars())
+        # Status callbacks refer to messages the provider accepted: mark the outbox sent.
+        sids = []
+        for row in session.execute(select(OutboundSms)).scalars():
+            row.status, row.provider_message_id = "sent", f"SM{row.id:032x}"
+            sids.append(row.provider_message_id)
+            session.add(row)
+        session.commit()
+    first = build_pages(questionnaire, "grouped")[0]
+    answers = {}
+    for item in first.items:
+        codes = [c.name for c in item.choices.choices if c.missing is None] if item.choices else []
+        answers[item.name] = "4" if "4" in codes else (codes[0] if codes else "8")
+    posts = []
+    for invitation_id in invitations:
+        token = invitation_token(SECRET, invitation_id)
+        fields = {**answers, "csrf": csrf_token(SECRET, token), "lang": "zh"}
+        posts.append((f"/s/{token}/p/1", urllib.parse.urlencode(fields)))
+    engine.dispose()
+    return posts, sids, len(first.items)
+
+
+def serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", *args, "--port", str(port), "--log-level", "warning",
+         "--no-access-log"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited: {process.stderr.read()}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("server did not start within 60 s")
+
+
+def hammer(port: int, requests: list[tuple[str, str, dict]], clients: int, expect: int):
+    """Send every request once over `clients` keep-alive connections; returns
+    (seconds, acknowledged, failures)."""
+    work: queue.Queue = queue.Queue()
+    for r in requests:
+        work.put(r)
+    acknowledged, failures, lock = [0], [], threading.Lock()
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        ok = 0
+        while True:
+            try:
+                path, body, headers = work.get_nowait()
+            except queue.Empty:
+                break
+            connection.request("POST", path, body, {
+                "Content-Type": "application/x-www-form-urlencoded", **headers})  # fmt: skip
+            response = connection.getresponse()
+            response.read()
+            if response.status == expect:
+                ok += 1
+            else:
+                with lock:
+                    failures.append((path, response.status))
+        connection.close()
+        with lock:
+            acknowledged[0] += ok
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - start, acknowledged[0], failures
+
+
+def count_stored(database_url: str, items_per_page: int) -> tuple[int, int]:
+    """(responses holding every answer of page 1, messages reading delivered)."""
+    from sqlalchemy import func, select
+    from sqlmodel import Session
+
+    from survey.db import make_engine
+    from survey.tables import Answer, OutboundSms
+
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        answered = func.count(func.distinct(Answer.item_name))
+        per_response = (
+            select(Answer.response_id)
+            .group_by(Answer.response_id)
+            .having(answered >= items_per_page)
+        )
+        full = session.execute(select(func.count()).select_from(per_response.subquery())).scalar()
+        delivered = session.execute(
+            select(func.count()).where(OutboundSms.delivery_status == "delivered")
+        ).scalar()
+    engine.dispose()
+    return int(full or 0), int(delivered or 0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=8)
+    options = parser.parse_args()
+    n = options.submissions
+
+    from survey.sms.signatures import sign
+
+    with tempfile.TemporaryDirectory() as tmp:
+        database_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        app_port, bare_port = free_port(), free_port()
+        public = f"http://127.0.0.1:{app_port}"
+        t0 = time.perf_counter()
+        posts, sids, items = prepare(database_url, n, public)
+        print(f"prepared {len(posts)} invitations in {time.perf_counter() - t0:.1f} s; "
+              f"{options.clients} clients, {items} answers per submission")  # fmt: skip
+        env = {**os.environ, "MANYI_DATABASE_URL": database_url, "MANYI_SECRET_KEY": SECRET,
+               "MANYI_PUBLIC_BASE_URL": public, "MANYI_SMS_TRANSPORT": "twilio",
+               "MANYI_TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "MANYI_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+               "MANYI_TWILIO_FROM_NUMBER": "+15555550100", "MANYI_ENV": "test"}  # fmt: skip
+        app = serve(["--factory", "api.app:create_app"], env, app_port)
+        bare = serve(["--app-dir", "bench", "bare_endpoints:app"], env, bare_port)
+        try:
+            form = [(path, body, {}) for path, body in posts]
+            # Warm both servers up (imports, first connections) on requests that count too.
+            bare_s, bare_ok, bare_fail = hammer(bare_port, form, options.clients, 303)
+            app_s, app_ok, app_fail = hammer(app_port, form, options.clients, 303)
+            stored, _ = count_stored(database_url, items)
+            callbacks = []
+            for sid in sids:
+                for status in ("sent", "delivered", "delivered", "sent"):
+                    params = {"MessageSid": sid, "MessageStatus": status}
+                    signature = sign(AUTH_TOKEN, public + "/sms/status", params)
+                    callbacks.append(("/sms/status", urllib.parse.urlencode(params),
+                                      {"X-Twilio-Signature": signature}))  # fmt: skip
+            cb_bare_s, cb_bare_ok, _ = hammer(bare_port, callbacks, options.clients, 200)
+            cb_s, cb_ok, cb_fail = hammer(app_port, callbacks, options.clients, 200)
+            _, delivered = count_stored(database_url, items)
+        finally:
+            for process in (app, bare):
+                process.terminate()
+                process.wait(timeout=30)
+    bare_rate, app_rate = bare_ok / bare_s, app_ok / app_s
+    print("\nform submissions (first page, 303 to the next)")
+    print(f"  bare FastAPI endpoint   {bare_rate:8.0f} /s  ({bare_ok} in {bare_s:.2f} s)")
+    print(f"  Manyi /s/{{token}}/p/1    {app_rate:8.0f} /s  ({app_ok} in {app_s:.2f} s)")
+    print(f"  ratio Manyi / bare      {app_rate / bare_rate:8.2f}x  (target >= 0.8x)")
+    lost = app_ok - stored
+    print(f"  acknowledged {app_ok}, stored complete {stored}, lost {lost}, refused "
+          f"{len(app_fail)}{'  <-- LOST ANSWERS' if lost else ''}")  # fmt: skip
+    cb_bare_rate, cb_rate = cb_bare_ok / cb_bare_s, cb_ok / cb_s
+    print("\nstatus callbacks (4 per message: sent, delivered, duplicate, late sent; signed)")
+    print(f"  bare FastAPI endpoint   {cb_bare_rate:8.0f} /s")
+    print(f"  Manyi /sms/status       {cb_rate:8.0f} /s  ({cb_ok} in {cb_s:.2f} s)")
+    print(f"  ratio Manyi / bare      {cb_rate / cb_bare_rate:8.2f}x")
+    print(f"  messages delivered {delivered} of {len(sids)}; refused callbacks {len(cb_fail)}")
+
+
+if __name__ == "__main__":
+    main()
