@@ -30,6 +30,10 @@ DEFAULT_MESSAGES = {
     "zh": "【满意度调查】您好！诚邀您花2分钟评价我们的服务：{link} 回TD退订",
     "en": "Please rate our service, it takes 2 minutes: {link} Reply STOP to opt out",
 }
+REPLY_GREETINGS = {
+    "zh": "【服务评价】感谢您致电，回TD退订。",
+    "en": "Thank you for calling. Reply STOP to opt out.",
+}
 #: Frame columns a sample may be stratified by.
 STRATA = ("tier", "region", "service_hall", "language")
 SHOWN_PROBLEMS = 20
@@ -242,12 +246,14 @@ def campaign_create(
     layout: Annotated[str, typer.Option(help="Web form: grouped or single (per screen).")] = (
         "grouped"
     ),
-    message_zh: Annotated[str, typer.Option(help="Chinese SMS; {link} is the link.")] = (
-        DEFAULT_MESSAGES["zh"]
-    ),
-    message_en: Annotated[str, typer.Option(help="English SMS; {link} is the link.")] = (
-        DEFAULT_MESSAGES["en"]
-    ),
+    message_zh: Annotated[
+        str | None,
+        typer.Option(help="Chinese SMS; {link} is the link (reply mode: put before question 1)."),
+    ] = None,
+    message_en: Annotated[
+        str | None,
+        typer.Option(help="English SMS; {link} is the link (reply mode: put before question 1)."),
+    ] = None,
 ) -> None:
     """Create a draft campaign and draw its sample from a frame (nothing is sent yet).
 
@@ -260,6 +266,8 @@ def campaign_create(
     from sqlmodel import Session, select
 
     from survey.campaigns import CampaignError, create_campaign, draw_sample, invite
+    from survey.launch import check_channels
+    from survey.publish import load_version
     from survey.tables import SampleFrame, utcnow
 
     quiet_start, quiet_end = _quiet_hours(quiet)
@@ -274,6 +282,11 @@ def campaign_create(
         raise _fail("say how many customers to draw: --sample N, or --stratify with --quota")
     settings, engine = _database()
     seed = seed if seed is not None else secrets.randbelow(2**31)
+    channel_list = [c.strip() for c in channels.split(",") if c.strip()]
+    # A reply-mode campaign's first message is its first question: its default greeting
+    # carries no link.
+    defaults = DEFAULT_MESSAGES if "sms_link" in channel_list else REPLY_GREETINGS
+    message = {"zh": message_zh or defaults["zh"], "en": message_en or defaults["en"]}
     with Session(engine) as session:
         version = _version(session, questionnaire)
         frame_row = session.exec(select(SampleFrame).where(SampleFrame.name == frame)).first()
@@ -288,13 +301,14 @@ def campaign_create(
         if quotas and sample is not None and sample != wanted:
             raise _fail(f"--sample {sample} disagrees with the quotas, which add up to {wanted}")
         try:
+            check_channels(channel_list, load_version(version))
             drawn = draw_sample(eligible, wanted, seed=seed, strata=strata or None, quotas=quotas)
             start = datetime.now(ZoneInfo(settings.timezone))
             starts_at = _moment(starts, "--starts", settings.timezone, start)
             campaign = create_campaign(
                 session, version.id, name,
-                channels=[c.strip() for c in channels.split(",") if c.strip()],
-                message={"zh": message_zh, "en": message_en},
+                channels=channel_list,
+                message=message,
                 quiet_start=quiet_start, quiet_end=quiet_end, rate_per_second=rate,
                 reminders=reminders, reminder_delay_hours=reminder_delay, starts_at=starts_at,
                 expires_at=_moment(expires, "--expires", settings.timezone, starts_at or start),
@@ -338,7 +352,8 @@ def campaign_launch(campaign_id: Annotated[int, typer.Argument(help="Campaign id
     """Start a draft campaign: its invitations go to the outbox for `manyi dispatch`."""
     from sqlmodel import Session
 
-    from survey.campaigns import change_status, queue_invitations
+    from survey.launch import launch
+    from survey.reply_mode import ReplyModeError
 
     settings, engine = _database()
     with Session(engine) as session:
@@ -346,11 +361,14 @@ def campaign_launch(campaign_id: Annotated[int, typer.Argument(help="Campaign id
         if campaign.status != "draft":
             raise _fail(f"campaign {campaign_id} is {campaign.status}: only a draft is "
                         "launched (resume a paused one)")  # fmt: skip
-        counts = queue_invitations(session, campaign, timezone=settings.timezone)
-        change_status(session, campaign, "launch")
+        try:
+            counts = launch(session, campaign, timezone=settings.timezone)
+        except ReplyModeError as error:
+            raise _fail(str(error)) from None
     typer.echo(
-        f"launched campaign {campaign_id}: {counts['queued']} messages queued, "
-        f"{counts['opted_out']} opted out since the sample was drawn; `manyi dispatch` sends them"
+        f"launched campaign {campaign_id}: {counts['queued'] + counts['questions']} messages "
+        f"queued, {counts['opted_out']} opted out since the sample was drawn; "
+        "`manyi dispatch` sends them"
     )
 
 

@@ -49,6 +49,11 @@ from .tables import Campaign, DispatcherLease, Invitation, OptOut, OutboundSms, 
 
 log = logging.getLogger(__name__)
 
+#: Messages that answer a keyword the customer just sent (an opt-out confirmation, help):
+#: they go out even to a number on the opt-out list. Every other message to such a number
+#: (invitations, reminders, a reply-mode question waiting for a retry) is skipped.
+ANSWERS_TO_KEYWORDS = frozenset({"opt_out_confirmation", "opt_in_confirmation", "help"})
+
 
 @dataclass
 class DispatchStats:
@@ -347,11 +352,11 @@ class Dispatcher:
             )
 
     def _triage(self, row, campaign, opted_out, now) -> str:
+        if row.to_phone in opted_out and row.kind not in ANSWERS_TO_KEYWORDS:
+            row.status, row.error_code = "skipped", "opted-out"
+            self.stats.skipped += 1
+            return "skip"
         if row.kind in ("invitation", "reminder"):
-            if row.to_phone in opted_out:
-                row.status, row.error_code = "skipped", "opted-out"
-                self.stats.skipped += 1
-                return "skip"
             if (
                 campaign is None
                 or campaign.status == "closed"

@@ -210,3 +210,30 @@ def test_sigterm_stops_a_worker_after_the_send_in_hand_and_gives_its_batch_back(
         assert session.get(DispatcherLease, "w1") is None
     assert set(statuses) == {"sent", "pending"} and statuses["sent"] == received < 29
     assert f"sent {received}," in output
+
+
+def test_a_reply_mode_campaign_sends_its_first_question_at_launch(env, engine, tmp_path):
+    write_frame(tmp_path / "frame.csv", n=12)
+    hotline = str(SAMPLES / "hotline_questionnaire.yaml")
+    assert manyi(env, "questionnaire", "publish", hotline).returncode == 0
+    assert manyi(env, "questionnaire", "publish", str(SAMPLES / "csi_questionnaire.yaml")
+                 ).returncode == 0  # fmt: skip
+    assert manyi(env, "frame", "import", str(tmp_path / "frame.csv"), "--name", "f").returncode == 0
+    base = ["campaign", "create", "--frame", "f", "--name", "after the call", "--sample", "5",
+            "--channels", "sms_reply", "--quiet", "none"]  # fmt: skip
+    # The CSI questionnaire cannot be answered by one digit: refused before any draw.
+    run = manyi(env, *base, "--questionnaire", "csi_mobile")
+    assert run.returncode == 1 and "cannot be answered by SMS reply" in run.stderr
+    run = manyi(env, *base, "--questionnaire", "hotline_eval")
+    assert run.returncode == 0, run.stderr
+    run = manyi(env, "campaign", "launch", "1")
+    assert run.returncode == 0, run.stderr
+    assert "5 messages queued" in run.stdout
+    run = manyi(env, "dispatch", "--until-idle")
+    assert run.returncode == 0, run.stderr
+    with Session(engine) as session:
+        sent = session.exec(select(SimulatedSms.phone, SimulatedSms.body)).all()
+        invitations = session.exec(select(Invitation.channel)).all()
+    assert len(sent) == 5 and len({phone for phone, _ in sent}) == 5
+    assert all("您对本次热线服务满意吗" in body and "/s/" not in body for _, body in sent)
+    assert set(invitations) == {"sms_reply"}

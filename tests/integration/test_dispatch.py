@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -188,6 +189,29 @@ def test_opted_out_numbers_get_nothing_even_if_they_opt_out_after_inviting(engin
     assert statuses(engine) == {"sent": 3, "skipped": 1}
 
 
+def test_an_opted_out_number_gets_its_confirmation_and_help_but_no_follow_up_question(
+    engine, world
+):
+    clock = Clock(MORNING)
+    transport = RecordingTransport()
+    phone = world["phones"][world["customers"][0]]
+    with Session(engine) as session:
+        session.add(OptOut(phone_e164=phone, keyword="TD", source="sms"))
+        for sequence, kind in enumerate(("question", "opt_out_confirmation", "help", "thanks")):
+            session.add(OutboundSms(campaign_id=world["campaign_id"], kind=kind,
+                                    sequence=sequence, to_phone=phone, body=kind,
+                                    timezone="Asia/Shanghai", not_before=MORNING))  # fmt: skip
+        session.commit()
+        change_status(session, session.get(Campaign, world["campaign_id"]), "launch")
+    dispatcher(engine, transport, clock).run(until_idle=True)
+    assert sorted(body for _, body, _ in transport.sent) == ["help", "opt_out_confirmation"]
+    with Session(engine) as session:
+        skipped = session.execute(
+            select(OutboundSms.kind).where(OutboundSms.status == "skipped")
+        ).scalars()
+        assert sorted(skipped) == ["question", "thanks"]
+
+
 def test_retryable_errors_come_back_later_and_permanent_ones_fail(engine, world):
     clock = Clock(MORNING)
     transport = RecordingTransport()
@@ -281,6 +305,19 @@ def test_two_dispatchers_in_parallel_never_send_one_message_twice(engine, world)
         session.add(campaign)
         session.commit()
     launch(engine, world, n=200)
+    # The first sender waits (up to 5 s of real time) until the other worker also holds a
+    # batch, so the test really runs two claims side by side; otherwise one thread can
+    # drain the queue before the other is scheduled.
+    send, senders = transport.send, set()
+
+    def send_side_by_side(message):
+        senders.add(threading.current_thread().name)
+        deadline = time.monotonic() + 5
+        while len(senders) < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return send(message)
+
+    transport.send = send_side_by_side
     workers = [dispatcher(engine, transport, clock, worker=f"w{i}", batch_size=5)
                for i in range(2)]  # fmt: skip
     threads = [threading.Thread(target=w.run, kwargs={"until_idle": True}) for w in workers]
@@ -290,7 +327,7 @@ def test_two_dispatchers_in_parallel_never_send_one_message_twice(engine, world)
         t.join(timeout=120)
     per_number = Counter(to for to, _, _ in transport.sent)
     assert len(per_number) == 200 and set(per_number.values()) == {1}
-    assert all(w.stats.sent > 0 for w in workers)  # both took part
+    assert all(w.stats.sent > 0 for w in workers), [w.stats for w in workers]  # both took part
     assert statuses(engine) == {"sent": 200}
 
 
