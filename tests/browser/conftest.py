@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -40,20 +41,29 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory):
+def live_database(tmp_path_factory) -> Path:
+    """The SQLite file the live server uses; tests read what it stored."""
+    return tmp_path_factory.mktemp("browser") / "manyi.db"
+
+
+@pytest.fixture(scope="session")
+def live_server(live_database):
     """`manyi demo` on a fresh SQLite file and a free port; yields the base URL."""
-    database = tmp_path_factory.mktemp("browser") / "manyi.db"
     port = _free_port()
-    env = {**os.environ, "MANYI_DATABASE_URL": f"sqlite:///{database}"}
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "MANYI_DATABASE_URL": f"sqlite:///{live_database}",
+           "MANYI_PUBLIC_BASE_URL": base}  # fmt: skip
+    # The server's output goes to a file: an unread pipe would block it once full.
+    log = open(live_database.with_name("server.log"), "w+", encoding="utf-8")  # noqa: SIM115
     server = subprocess.Popen(
         [sys.executable, "-m", "api.cli", "demo", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=log, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
             if server.poll() is not None:
-                pytest.fail(f"manyi demo exited: {server.stdout.read()}")
+                log.seek(0)
+                pytest.fail(f"manyi demo exited: {log.read()}")
             try:
                 urllib.request.urlopen(base + "/health", timeout=1).close()
                 break
@@ -63,6 +73,7 @@ def live_server(tmp_path_factory):
     finally:
         server.terminate()
         server.wait(timeout=10)
+        log.close()
 
 
 @pytest.fixture(scope="session")
