@@ -19,35 +19,21 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from threadpoolctl import threadpool_limits
 
 from models.fit import fit_model
 from models.pls import fit_pls
 from models.syntax import parse_model
 from scoring.impacts import IMPACT_COLUMNS, impacts
 from scoring.ipma import CONSTRUCT_COLUMNS, ITEM_COLUMNS, ipma
-from tests.conftest import SAMPLES
 
 TOL = 1e-8
 DRIVERS = ("image", "network", "billing", "hall", "new_services", "complaint")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    with threadpool_limits(limits=1):
-        yield
-
-
 @pytest.fixture(scope="module")
-def survey(sample_questionnaire):
-    """The sample responses as scores ("6" = cannot answer as NaN), the model, its fit."""
-    spec = parse_model(sample_questionnaire.lavaan_syntax())
-    raw = pd.read_csv(SAMPLES / "responses.csv", dtype=str, keep_default_na=False)
-    scores = {}
-    for name in spec.observed:
-        item = sample_questionnaire.item(name)
-        scores[name] = raw[name].map({c: item.score(c) for c in raw[name].unique()}).astype(float)
-    frame = pd.DataFrame(scores)
+def survey(sample_scores):
+    """The sample model, its item scores ("6" = cannot answer as NaN) and its PLS fit."""
+    spec, _, frame = sample_scores
     return spec, frame, fit_pls(spec, frame)
 
 

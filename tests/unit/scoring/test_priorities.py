@@ -15,15 +15,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
-from threadpoolctl import threadpool_limits
 
 from models.fit import fit_model
 from models.syntax import parse_model
 from scoring.ipma import ipma
 from scoring.priorities import DRIVER_KEYS, priority_matrix, segment_priorities
-from tests.conftest import SAMPLES
 
 N_BOOT = 300
 ISSUE_KEYS = (
@@ -33,22 +30,12 @@ ISSUE_KEYS = (
 )  # fmt: skip
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    with threadpool_limits(limits=1):
-        yield
-
-
 @pytest.fixture(scope="module")
-def survey(sample_questionnaire):
-    spec = parse_model(sample_questionnaire.lavaan_syntax())
-    raw = pd.read_csv(SAMPLES / "responses.csv", dtype=str, keep_default_na=False)
-    scores = {}
-    for name in spec.observed:
-        item = sample_questionnaire.item(name)
-        scores[name] = raw[name].map({c: item.score(c) for c in raw[name].unique()}).astype(float)
-    frame = pd.DataFrame(scores).assign(region=raw["region"], submitted_at=raw["submitted_at"])
-    return spec, frame, fit_model(spec, frame[list(spec.observed)])
+def survey(sample_scores):
+    """The sample model, its scores with region and submission time, and its PLS fit."""
+    spec, raw, scores = sample_scores
+    frame = scores.assign(region=raw["region"], submitted_at=raw["submitted_at"])
+    return spec, frame, fit_model(spec, scores)
 
 
 @pytest.fixture(scope="module")
