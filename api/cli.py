@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from .collection_commands import campaign_app, dispatch, frame_app
+from .command_support import fail, settings_and_engine
 
 app = typer.Typer(
     help="Manyi 满意: customer-satisfaction measurement for a mobile operator.",
@@ -35,23 +36,6 @@ app.command("dispatch")(dispatch)
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _engine():
-    from survey.db import make_engine
-
-    from .settings import get_settings
-
-    try:
-        settings = get_settings()
-    except ValueError as error:  # pydantic's ValidationError is a ValueError
-        raise _fail(f"invalid settings: {error}") from None
-    return settings, make_engine(settings.database_url)
-
-
 # -- db ----------------------------------------------------------------------------------
 
 
@@ -62,12 +46,12 @@ def db_upgrade() -> None:
 
     from survey.db import current_revision, upgrade
 
-    settings, engine = _engine()
+    settings, engine = settings_and_engine()
     try:
         upgrade(engine)
         typer.echo(f"database {engine.url.render_as_string()} is at {current_revision(engine)}")
     except OperationalError as error:
-        raise _fail(f"cannot reach the database {engine.url.render_as_string()}: "
+        raise fail(f"cannot reach the database {engine.url.render_as_string()}: "
                     f"{error.orig}") from None  # fmt: skip
 
 
@@ -76,7 +60,7 @@ def db_current() -> None:
     """Print the database's schema revision and the newest one."""
     from survey.db import current_revision, head_revision
 
-    _, engine = _engine()
+    _, engine = settings_and_engine()
     typer.echo(f"current: {current_revision(engine) or 'none (empty database)'}")
     typer.echo(f"newest:  {head_revision()}")
 
@@ -93,7 +77,7 @@ def _ready_for_serving(engine) -> None:
         typer.echo("fresh database: creating the schema (manyi db upgrade)")
         upgrade(engine)
     elif revision != head:
-        raise _fail(
+        raise fail(
             f"the database schema is at {revision}, this version of Manyi needs {head}: "
             "back up the database, then run `manyi db upgrade`"
         )
@@ -114,7 +98,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the web application and API (a fresh database is migrated first)."""
-    _, engine = _engine()
+    _, engine = settings_and_engine()
     _ready_for_serving(engine)
     engine.dispose()
     _serve(host, port)
@@ -131,7 +115,7 @@ def demo(
     """Load the sample questionnaire, frame and responses, then serve."""
     from .demo import background_dispatcher, demo_base_url, prepare_demo
 
-    settings, engine = _engine()
+    settings, engine = settings_and_engine()
     secret = settings.secret_key.get_secret_value()
     loaded = prepare_demo(engine, secret=secret, timezone=settings.timezone)
     engine.dispose()
@@ -165,7 +149,7 @@ def questionnaire_validate(
     try:
         questionnaire, warnings = load_questionnaire(file)
     except FileNotFoundError as error:
-        raise _fail(str(error), 2) from None
+        raise fail(str(error), 2) from None
     except QuestionnaireError as error:
         if as_json:
             typer.echo(json.dumps({"valid": False, "problems": [p.to_dict() for p in
@@ -203,14 +187,14 @@ def questionnaire_publish(
     try:
         questionnaire, _ = load_questionnaire(file)
     except (FileNotFoundError, QuestionnaireError) as error:
-        raise _fail(str(error)) from None
-    _, engine = _engine()
+        raise fail(str(error)) from None
+    _, engine = settings_and_engine()
     _ready_for_serving(engine)
     with Session(engine) as session:
         try:
             row = publish(session, questionnaire)
         except VersionConflict as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
     typer.echo(f"published {row.form_id} version {row.version} ({row.content_hash[:12]})")
 
 
@@ -248,7 +232,7 @@ def sample_generate(
         data = simulate_responses(form, read_frame(frame), parameters, n, seed)
         write_table(data, out)
     except (FileNotFoundError, QuestionnaireError, ValueError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     truth_file = out.with_name(out.stem + ".truth.yaml")
     truth_file.write_text(
         yaml.safe_dump(truth_record(parameters, n, seed), allow_unicode=True, sort_keys=False),
@@ -270,7 +254,7 @@ def sample_frame(
     try:
         write_table(generate_frame(n, seed), out)
     except ValueError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     typer.echo(f"wrote {n} customers to {out}")
 
 
@@ -332,9 +316,9 @@ def fit(
     problem, unless --allow-improper is given; 2 when the inputs cannot be read.
     """
     if engine not in ("pls", "sem"):
-        raise _fail(f"--engine {engine!r}: use pls or sem", 2)
+        raise fail(f"--engine {engine!r}: use pls or sem", 2)
     if scheme not in ("path", "centroid", "factorial"):
-        raise _fail(f"--scheme {scheme!r}: use path, centroid or factorial", 2)
+        raise fail(f"--scheme {scheme!r}: use path, centroid or factorial", 2)
     from models.fit import fit_model
     from models.syntax import ModelSyntaxError
     from survey.questionnaire import QuestionnaireError
@@ -354,7 +338,7 @@ def fit(
             estimator=estimator.upper(),
         )
     except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
-        raise _fail(str(error), 2) from None
+        raise fail(str(error), 2) from None
     if as_json:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -362,7 +346,7 @@ def fit(
     if not result.proper and not allow_improper:
         problems = [w for w in result.result.warnings if w.severity == "error"]
         named = "; ".join(f"[{w.code}] {w.message}" for w in problems) or "[not-converged]"
-        raise _fail(
+        raise fail(
             f"the solution is not usable: {named}. Fix the model or data, or pass "
             "--allow-improper to keep it anyway."
         )
@@ -425,7 +409,7 @@ def priorities(
     from .priorities_command import PrioritiesRequest, compute, plot_paths
 
     if plot is not None and plot.suffix.lower() not in (".svg", ".png"):
-        raise _fail(f"--plot {plot}: the file must end in .svg or .png", 2)
+        raise fail(f"--plot {plot}: the file must end in .svg or .png", 2)
     request = PrioritiesRequest(
         model, data, target, level=level, method=method, scale=scale, by=by, period=period,
         weights=weights, dimension=dimension, crosshair=crosshair, bootstrap=bootstrap,
@@ -434,7 +418,7 @@ def priorities(
     try:
         result = compute(request)
     except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
-        raise _fail(str(error), 2) from None
+        raise fail(str(error), 2) from None
     if plot is not None:
         from scoring.plots import save_matrix
 

@@ -20,6 +20,8 @@ from zoneinfo import ZoneInfo
 
 import typer
 
+from .command_support import fail, settings_and_engine
+
 frame_app = typer.Typer(help="Sample frames: import customers from CSV/XLSX.", no_args_is_help=True)
 campaign_app = typer.Typer(
     help="Campaigns: create (draws the sample), launch, pause, resume, close, list.",
@@ -41,27 +43,16 @@ SHOWN_PROBLEMS = 20
 log = logging.getLogger("manyi.dispatch")
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
-
-
 def _database():
     """Settings and an engine on a database whose schema is current (a fresh one is created)."""
-    from survey.db import current_revision, head_revision, make_engine, upgrade
+    from survey.db import current_revision, head_revision, upgrade
 
-    from .settings import get_settings
-
-    try:
-        settings = get_settings()
-    except ValueError as error:  # pydantic's ValidationError is a ValueError
-        raise _fail(f"invalid settings: {error}") from None
-    engine = make_engine(settings.database_url)
+    settings, engine = settings_and_engine()
     revision, head = current_revision(engine), head_revision()
     if revision is None:
         upgrade(engine)
     elif revision != head:
-        raise _fail(
+        raise fail(
             f"the database schema is at {revision}, this version of Manyi needs {head}: "
             "back up the database, then run `manyi db upgrade`"
         )
@@ -98,7 +89,7 @@ def frame_import(
         try:
             result = import_frame(session, file, name, default_region=default_region)
         except FrameImportError as error:
-            raise _fail(str(error), 2) from None
+            raise fail(str(error), 2) from None
     problems = result.check.problems
     if report is not None:
         write_report(problems, report)
@@ -116,7 +107,7 @@ def frame_import(
         f"{counts['opted_out']} opted out (stored, never invited)"
     )
     if result.stored is None:
-        raise _fail("no row could be stored: fix the problems listed and import again")
+        raise fail("no row could be stored: fix the problems listed and import again")
 
 
 # -- campaigns ---------------------------------------------------------------------------
@@ -127,7 +118,7 @@ def _quiet_hours(text: str) -> tuple[str, str]:
         return "00:00", "00:00"  # equal ends: no quiet hours
     match = re.fullmatch(r"\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*", text)
     if not match:
-        raise _fail(f"--quiet {text!r}: write START-END in local time, e.g. 21:00-08:00, "
+        raise fail(f"--quiet {text!r}: write START-END in local time, e.g. 21:00-08:00, "
                     "or none")  # fmt: skip
     return match.group(1).zfill(5), match.group(2).zfill(5)
 
@@ -143,7 +134,7 @@ def _moment(text: str | None, option: str, zone: str, start: datetime) -> dateti
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise _fail(f"{option} {text!r}: write a date and time such as 2026-04-01T18:00, or a "
+        raise fail(f"{option} {text!r}: write a date and time such as 2026-04-01T18:00, or a "
                     "delay such as 7d or 48h") from None  # fmt: skip
     return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone))
 
@@ -155,7 +146,7 @@ def _quotas(texts: list[str], strata: list[str], customers) -> dict[tuple, int]:
         key_text, _, count = text.rpartition("=")
         values = [v.strip() for v in key_text.split(",")]
         if not key_text or len(values) != len(strata) or not count.strip().isdigit():
-            raise _fail(f"--quota {text!r}: write one value per --stratify column "
+            raise fail(f"--quota {text!r}: write one value per --stratify column "
                         f"({','.join(strata)}) then =COUNT, e.g. --quota "
                         f"{','.join('…' for _ in strata)}=100")  # fmt: skip
         key = tuple(
@@ -168,7 +159,7 @@ def _quotas(texts: list[str], strata: list[str], customers) -> dict[tuple, int]:
     unknown = [k for k in quotas if k not in known]
     if unknown:
         examples = ", ".join(",".join(map(str, k)) for k in sorted(known, key=str)[:5])
-        raise _fail(f"no eligible customer in stratum {','.join(map(str, unknown[0]))}; "
+        raise fail(f"no eligible customer in stratum {','.join(map(str, unknown[0]))}; "
                     f"strata look like: {examples}")  # fmt: skip
     return quotas
 
@@ -209,7 +200,7 @@ def _version(session, spec: str):
             select(QuestionnaireVersion.form_id, QuestionnaireVersion.version)
         ).all()
         listed = ", ".join(f"{f}@{v}" for f, v in published) or "none yet"
-        raise _fail(f"no published questionnaire {spec!r} (published: {listed}); publish it "
+        raise fail(f"no published questionnaire {spec!r} (published: {listed}); publish it "
                     "with `manyi questionnaire publish FILE`")  # fmt: skip
     return row
 
@@ -274,12 +265,12 @@ def campaign_create(
     strata = [s.strip() for s in stratify.split(",")] if stratify else []
     bad = [s for s in strata if s not in STRATA]
     if bad:
-        raise _fail(f"--stratify {stratify!r}: {', '.join(bad)} is not a frame column to "
+        raise fail(f"--stratify {stratify!r}: {', '.join(bad)} is not a frame column to "
                     f"stratify by; use {', '.join(STRATA)}")  # fmt: skip
     if quota and not strata:
-        raise _fail("--quota needs --stratify, e.g. --stratify tier --quota 5=100")
+        raise fail("--quota needs --stratify, e.g. --stratify tier --quota 5=100")
     if sample is None and not quota:
-        raise _fail("say how many customers to draw: --sample N, or --stratify with --quota")
+        raise fail("say how many customers to draw: --sample N, or --stratify with --quota")
     settings, engine = _database()
     seed = seed if seed is not None else secrets.randbelow(2**31)
     channel_list = [c.strip() for c in channels.split(",") if c.strip()]
@@ -292,14 +283,14 @@ def campaign_create(
         frame_row = session.exec(select(SampleFrame).where(SampleFrame.name == frame)).first()
         if frame_row is None:
             names = ", ".join(session.exec(select(SampleFrame.name)).all()) or "none yet"
-            raise _fail(f"no sample frame {frame!r} (stored: {names}); import one with "
+            raise fail(f"no sample frame {frame!r} (stored: {names}); import one with "
                         "`manyi frame import FILE --name NAME`")  # fmt: skip
         customers = _frame_customers(session, frame_row.id)
         eligible = customers[customers["consent"] & ~customers["opted_out"]]
         quotas = _quotas(quota, strata, eligible) if quota else None
         wanted = sum(quotas.values()) if quotas else sample
         if quotas and sample is not None and sample != wanted:
-            raise _fail(f"--sample {sample} disagrees with the quotas, which add up to {wanted}")
+            raise fail(f"--sample {sample} disagrees with the quotas, which add up to {wanted}")
         try:
             check_channels(channel_list, load_version(version))
             drawn = draw_sample(eligible, wanted, seed=seed, strata=strata or None, quotas=quotas)
@@ -315,7 +306,7 @@ def campaign_create(
                 layout=layout,
             )  # fmt: skip
         except (CampaignError, ValueError) as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
         invite(session, campaign, drawn["id"].tolist(),
                secret=settings.secret_key.get_secret_value(),
                public_base_url=str(settings.public_base_url), timezone=settings.timezone,
@@ -343,7 +334,7 @@ def _campaign(session, campaign_id: int):
 
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
-        raise _fail(f"no campaign {campaign_id}; `manyi campaign list` shows them")
+        raise fail(f"no campaign {campaign_id}; `manyi campaign list` shows them")
     return campaign
 
 
@@ -359,12 +350,12 @@ def campaign_launch(campaign_id: Annotated[int, typer.Argument(help="Campaign id
     with Session(engine) as session:
         campaign = _campaign(session, campaign_id)
         if campaign.status != "draft":
-            raise _fail(f"campaign {campaign_id} is {campaign.status}: only a draft is "
+            raise fail(f"campaign {campaign_id} is {campaign.status}: only a draft is "
                         "launched (resume a paused one)")  # fmt: skip
         try:
             counts = launch(session, campaign, timezone=settings.timezone)
         except ReplyModeError as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
     typer.echo(
         f"launched campaign {campaign_id}: {counts['queued'] + counts['questions']} messages "
         f"queued, {counts['opted_out']} opted out since the sample was drawn; "
@@ -382,7 +373,7 @@ def _change(campaign_id: int, action: str) -> None:
         try:
             campaign = change_status(session, _campaign(session, campaign_id), action)
         except CampaignError as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
     typer.echo(f"campaign {campaign_id} is {campaign.status}")
 
 
@@ -471,7 +462,7 @@ def dispatch(
     from .transports import make_transport, status_callback_url
 
     if once and until_idle:
-        raise _fail("--once and --until-idle exclude each other")
+        raise fail("--once and --until-idle exclude each other")
     # Warnings from every library, but progress only from Manyi's own loggers.
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in ("manyi", "survey"):
