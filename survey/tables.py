@@ -124,6 +124,11 @@ class Campaign(SQLModel, table=True):
     created_at: datetime = _when()
     launched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: Phone interviews: calling hours, attempt limits, minimum gap, retry delay per call
+    #: outcome, partial-interview threshold (see survey.cati); empty means the defaults.
+    calling: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
 
 
 class Invitation(SQLModel, table=True):
@@ -284,3 +289,118 @@ class Answer(SQLModel, table=True):
     item_name: str = Field(max_length=64)
     value: str | None = Field(default=None)
     answered_at: datetime = _when()
+
+
+class Staff(SQLModel, table=True):
+    """A person who works in Manyi: interviewer, supervisor, manager, researcher or admin.
+
+    ``regions`` and ``service_halls`` limit what a manager sees (empty: everything).
+    """
+
+    __tablename__ = "staff"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True)
+    display_name: str = Field(max_length=100)
+    role: str = Field(max_length=16, index=True)
+    password_hash: str | None = Field(default=None, max_length=255)
+    regions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    service_halls: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    active: bool = True
+    created_at: datetime = _when()
+
+
+class CallCase(SQLModel, table=True):
+    """A customer the outbound team is to call: a sampled interview or a follow-up.
+
+    The queue orders open cases by due appointment, then ``priority`` (follow-ups above
+    interviews), then ``next_call_at``. ``held_by`` is the interviewer who has the case on
+    screen; no one else gets it while the hold lasts (``held_until``).
+    """
+
+    __tablename__ = "call_case"
+    __table_args__ = (Index("ix_call_case_queue", "status", "priority", "next_call_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int | None = Field(default=None, foreign_key="campaign.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    kind: str = Field(max_length=16)  # "interview" or "follow_up"
+    priority: int = 0
+    status: str = Field(default="open", max_length=16)  # open, final
+    held_by: int | None = Field(default=None, foreign_key="staff.id", index=True)
+    held_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    next_call_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    appointment_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    attempts: int = 0
+    #: The AAPOR final disposition code once the case is final (e.g. "1.1", "2.111").
+    final_disposition: str | None = Field(default=None, max_length=10)
+    response_id: int | None = Field(default=None, foreign_key="response.id")
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class CallAttempt(SQLModel, table=True):
+    """One call of a case, with its outcome as an AAPOR disposition code."""
+
+    __tablename__ = "call_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="call_case.id", index=True)
+    interviewer_id: int = Field(foreign_key="staff.id", index=True)
+    started_at: datetime = _when()
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outcome: str = Field(max_length=24)  # no_answer, busy, soft_refusal, complete, ...
+    disposition: str = Field(max_length=10)
+    appointment_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    notes: str | None = None
+    response_id: int | None = Field(default=None, foreign_key="response.id")
+
+
+class FollowUp(SQLModel, table=True):
+    """Service remedy: a dissatisfied (or likely dissatisfied) customer to call back.
+
+    ``reasons`` are the rules that fired (codes); ``score`` the classifier's probability
+    when it was used. Due ``due_at`` (the SLA); closed with an outcome and a root cause.
+    """
+
+    __tablename__ = "follow_up"
+
+    id: int | None = Field(default=None, primary_key=True)
+    response_id: int = Field(foreign_key="response.id", unique=True)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    score: float | None = None
+    status: str = Field(default="open", max_length=16, index=True)  # open, closed
+    opened_at: datetime = _when()
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    outcome: str | None = Field(default=None, max_length=16)  # resolved, not_resolved, unreachable
+    root_cause: str | None = Field(default=None, max_length=64)
+    notes: str | None = None
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_by: int | None = Field(default=None, foreign_key="staff.id")
+    case_id: int | None = Field(default=None, foreign_key="call_case.id")
+    #: A short re-survey sent after the call, when the campaign asks for one.
+    resurvey_invitation_id: int | None = Field(default=None, foreign_key="invitation.id")
+
+
+class RemedyModel(SQLModel, table=True):
+    """A trained "potentially dissatisfied" classifier, with its validation and parameters.
+
+    ``parameters`` holds what scoring needs as plain JSON (e.g. a logistic regression's
+    feature names, coefficients, intercept and threshold): nothing is unpickled.
+    ``usable`` is False when the validation AUC is too low: the score is then not used.
+    """
+
+    __tablename__ = "remedy_model"
+
+    id: int | None = Field(default=None, primary_key=True)
+    questionnaire_version_id: int = Field(foreign_key="questionnaire_version.id", index=True)
+    trained_at: datetime = _when()
+    n_train: int
+    n_validation: int
+    auc: float
+    auc_ci_low: float | None = None
+    auc_ci_high: float | None = None
+    usable: bool
+    active: bool = True
+    parameters: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
