@@ -18,10 +18,12 @@ import pandas as pd
 from sqlalchemy import insert, select
 from sqlmodel import Session
 
+from .cati_rules import PRIORITY, parse_calling
 from .quiet_hours import parse_clock
-from .tables import Campaign, Customer, Invitation, OptOut, OutboundSms, utcnow
+from .tables import CallCase, Campaign, Customer, Invitation, OptOut, OutboundSms, utcnow
 
-CHANNELS = ("sms_link", "sms_reply", "web_link", "intercept")
+#: "cati": phone interviews by the outbound-call team (see survey.cati).
+CHANNELS = ("sms_link", "sms_reply", "web_link", "intercept", "cati")
 LAYOUTS = ("grouped", "single")
 TRANSITIONS = {
     "launch": ({"draft"}, "running"),
@@ -64,8 +66,13 @@ def create_campaign(
     starts_at: datetime | None = None,
     expires_at: datetime | None = None,
     layout: str = "grouped",
+    calling: Mapping | None = None,
 ) -> Campaign:
-    """Create a draft campaign after checking its settings."""
+    """Create a draft campaign after checking its settings.
+
+    ``calling`` holds the phone-interview rules (:func:`survey.cati_rules.parse_calling`;
+    empty: the defaults).
+    """
     channels = list(channels)
     unknown = [c for c in channels if c not in CHANNELS]
     if not channels or unknown:
@@ -84,6 +91,8 @@ def create_campaign(
         raise CampaignError("the campaign expires before it starts")
     if layout not in LAYOUTS:
         raise CampaignError(f"unknown layout {layout!r}: use {' or '.join(LAYOUTS)}")
+    calling = dict(calling or {})
+    parse_calling(calling)  # CallingRulesError (a ValueError) says what to fix
     campaign = Campaign(
         name=name,
         questionnaire_version_id=questionnaire_version_id,
@@ -97,6 +106,7 @@ def create_campaign(
         starts_at=starts_at,
         expires_at=expires_at,
         layout=layout,
+        calling=calling,
     )
     session.add(campaign)
     session.commit()
@@ -287,6 +297,65 @@ def _queue(session: Session, campaign: Campaign, pairs, *, timezone: str, now: d
     for start in range(0, len(outbox), 5000):
         session.execute(insert(OutboundSms), outbox[start : start + 5000])
     return len(outbox)
+
+
+def create_call_cases(
+    session: Session,
+    campaign: Campaign,
+    customer_ids: Iterable[int],
+    *,
+    kind: str = "interview",
+    now: datetime | None = None,
+) -> dict[str, int]:
+    """Put customers in the outbound-call queue of a campaign (see :mod:`survey.cati`).
+
+    Interview cases need a campaign with the ``cati`` channel; ``follow_up`` cases (service
+    remedy) may belong to any campaign and come first in the queue (their priority). A
+    customer without consent is not called; a customer with an open case of the same kind
+    in the campaign is not queued twice. Returns counts: created, no_consent, already_queued.
+    """
+    now = now or utcnow()
+    if kind not in PRIORITY:
+        raise CampaignError(f"unknown kind of call case {kind!r}: use {', '.join(PRIORITY)}")
+    if kind == "interview" and "cati" not in campaign.channels:
+        raise CampaignError("the campaign has no cati channel: add it to phone its customers")
+    if campaign.status == "closed":
+        raise CampaignError("the campaign is closed")
+    ids = list(dict.fromkeys(customer_ids))
+    consent = {
+        customer_id: allowed
+        for customer_id, allowed in session.execute(
+            select(Customer.id, Customer.consent).where(Customer.id.in_(ids))
+        )
+    }
+    missing = [i for i in ids if i not in consent]
+    if missing:
+        raise CampaignError(f"{len(missing)} customer id(s) do not exist, e.g. {missing[0]}")
+    queued = set(
+        session.execute(
+            select(CallCase.customer_id).where(
+                CallCase.campaign_id == campaign.id,
+                CallCase.kind == kind,
+                CallCase.status == "open",
+            )
+        ).scalars()
+    )
+    counts = {"created": 0, "no_consent": 0, "already_queued": 0}
+    rows = []
+    for customer_id in ids:
+        if customer_id in queued:
+            counts["already_queued"] += 1
+        elif not consent[customer_id]:
+            counts["no_consent"] += 1
+        else:
+            counts["created"] += 1
+            rows.append({"campaign_id": campaign.id, "customer_id": customer_id, "kind": kind,
+                         "priority": PRIORITY[kind], "status": "open", "attempts": 0,
+                         "created_at": now, "updated_at": now})  # fmt: skip
+    for start in range(0, len(rows), 5000):
+        session.execute(insert(CallCase), rows[start : start + 5000])
+    session.commit()
+    return counts
 
 
 def change_status(session: Session, campaign: Campaign, action: str) -> Campaign:
