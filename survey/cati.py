@@ -45,7 +45,8 @@ A stopped interview (outcome ``partial`` or ``break_off``) is stored as a partia
 the share of required questions answered (:func:`answered_share`) reaches the campaign's
 ``partial_threshold``, else as a break-off (2.12): the threshold is set in advance, not by the
 interviewer. A ``complete`` needs the case's completed response: interviewers are paid per
-complete, so a complete is never recorded on someone's word alone.
+complete, so a complete is never recorded on someone's word alone. (A follow-up case has no
+questionnaire: its ``complete`` means the customer was reached and spoken to.)
 """
 
 from __future__ import annotations
@@ -376,7 +377,13 @@ def record_attempt(
         raise CatiError(
             f"an appointment time goes with the outcome 'appointment', not {chosen.name!r}"
         )
-    if chosen.name == "complete" and (response is None or response.status != "completed"):
+    # A follow-up call has no questionnaire: "complete" there means the conversation took
+    # place (its resolution is recorded by survey.remedy.close_follow_up).
+    if (
+        chosen.name == "complete"
+        and call_case.kind == "interview"
+        and (response is None or response.status != "completed")
+    ):
         raise CatiError(
             "a complete needs the case's interview completed (its last page saved): finish "
             "the questionnaire, or record 'partial'/'break_off' if it stopped"

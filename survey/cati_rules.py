@@ -51,8 +51,8 @@ __all__ = [
 ]
 
 #: Queue priority by kind of case: a follow-up (a dissatisfied customer to call back within its
-#: SLA) comes before any sampled interview.
-PRIORITY = {"interview": 0, "follow_up": 10}
+#: SLA) comes before any sampled interview. 100 is also survey.remedy.FOLLOW_UP_PRIORITY.
+PRIORITY = {"interview": 0, "follow_up": 100}
 #: The value of ``retry_minutes`` that makes an outcome end the case.
 FINAL = "final"
 #: Minutes before the next call, per outcome that does not end a case by itself.

@@ -303,6 +303,22 @@ def test_follow_ups_come_before_interviews_and_are_called_while_the_campaign_is_
     assert take(engine, world, "b", at(1, 10)) is None  # interviews wait while paused
     record(engine, world, follow_up, "a", "no_answer", at(1, 10))
     assert take(engine, world, "b", at(1, 13)) == follow_up
+    # Reached: a follow-up has no questionnaire, so its complete needs no interview.
+    done = record(engine, world, follow_up, "b", "complete", at(1, 13, 10))
+    assert (done.case.status, done.case.final_disposition) == ("final", "1.1")
+    assert case_row(engine, follow_up).priority == 100
+
+
+def test_a_follow_up_outside_any_campaign_follows_the_default_rules(engine, world):
+    # As survey.remedy opens them: no campaign, due at once, priority above interviews.
+    with Session(engine) as session:
+        row = CallCase(customer_id=world["customers"][4], kind="follow_up", priority=100,
+                       next_call_at=at(1, 21, 30), created_at=at(1, 21, 30))  # fmt: skip
+        session.add(row)
+        session.commit()
+        follow_up = row.id
+    assert take(engine, world, "a", at(1, 21, 31)) is None  # after 21:00 local
+    assert take(engine, world, "a", at(2, 9)) == follow_up
 
 
 def test_only_the_holder_records_and_an_expired_hold_can_be_taken(engine, world):
