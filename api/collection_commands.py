@@ -211,7 +211,7 @@ def campaign_create(
     frame: Annotated[str, typer.Option(help="Name of an imported sample frame.")],
     name: Annotated[str, typer.Option(help="Name of the campaign.")],
     channels: Annotated[
-        str, typer.Option(help="Comma-separated: sms_link, sms_reply, web_link, intercept.")
+        str, typer.Option(help="Comma-separated: sms_link, sms_reply, web_link, intercept, cati.")
     ] = "sms_link",
     sample: Annotated[int | None, typer.Option(min=1, help="Number of customers drawn.")] = None,
     stratify: Annotated[
