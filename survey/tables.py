@@ -404,3 +404,58 @@ class RemedyModel(SQLModel, table=True):
     usable: bool
     active: bool = True
     parameters: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+class StaffSession(SQLModel, table=True):
+    """A signed-in browser: the cookie holds a random token, this row only its SHA-256.
+
+    Kept on the server (not in the cookie alone) so that logging out, disabling a staff
+    member or a stolen-cookie report ends the session everywhere, at once.
+    """
+
+    __tablename__ = "staff_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    created_at: datetime = _when()
+    last_seen_at: datetime = _when()
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    ip: str | None = Field(default=None, max_length=45)
+
+
+class ApiKey(SQLModel, table=True):
+    """A staff member's key for the JSON API. The key itself is shown once and never stored:
+    only its SHA-256 (a 32-byte random key needs no slow hash) and a prefix to recognise it.
+    """
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int = Field(foreign_key="staff.id", index=True)
+    name: str = Field(max_length=100)
+    prefix: str = Field(max_length=16, index=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _when()
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuditLog(SQLModel, table=True):
+    """Who did what, to what, from where: logins, exports, any access to personal data.
+
+    Rows are never updated (a trigger refuses it); old rows may be deleted by retention.
+    ``staff_id`` is None when nobody is known (a failed login with an unknown username).
+    """
+
+    __tablename__ = "audit_log"
+    # Login throttling counts recent failures of one username from one address.
+    __table_args__ = (Index("ix_audit_log_throttle", "action", "target", "ip", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _when(index=True)
+    staff_id: int | None = Field(default=None, foreign_key="staff.id", index=True)
+    action: str = Field(max_length=32)
+    target: str | None = Field(default=None, max_length=200)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    ip: str | None = Field(default=None, max_length=45)
