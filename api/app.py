@@ -16,8 +16,9 @@ from sqlmodel import Session, select
 from survey.db import current_revision, head_revision, make_engine
 from survey.tables import Customer, QuestionnaireVersion, Response
 
+from . import auth
 from .deps import SessionDep
-from .routers import intercept, phone, questionnaires, respondent, sms_webhooks
+from .routers import account, intercept, phone, questionnaires, respondent, sms_webhooks
 from .settings import Settings, get_settings
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(intercept.router)
     app.include_router(sms_webhooks.router)
     app.include_router(phone.router)
+    app.include_router(account.router)
+    auth.install(app)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request, session: SessionDep):

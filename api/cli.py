@@ -17,6 +17,7 @@ from .collection_commands import campaign_app, dispatch, frame_app
 from .command_support import fail, settings_and_engine
 from .rates_command import rates
 from .remedy_command import remedy_app
+from .staff_commands import staff_app
 
 app = typer.Typer(
     help="Manyi 满意: customer-satisfaction measurement for a mobile operator.",
@@ -33,6 +34,7 @@ app.add_typer(questionnaire_app, name="questionnaire")
 app.add_typer(sample_app, name="sample")
 app.add_typer(frame_app, name="frame")
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(staff_app, name="staff")
 app.add_typer(remedy_app, name="remedy")
 app.command("dispatch")(dispatch)
 app.command("rates")(rates)

@@ -1,0 +1,84 @@
+"""Who may do what: the permission matrix, in one place, as data.
+
+Routes ask for a permission (``require_permission(Permission.EXPORT_RESPONSES)``), not for
+a list of roles, so changing what a role may do is an edit of :data:`MATRIX` alone. The
+README's table is this one; ``tests/integration/test_auth.py`` checks every cell.
+
+Customer phone numbers reach only the people who dial them (issue 7: "phone numbers must
+reach nobody who does not need them"); admins manage accounts but make no calls.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from survey.staff import Role
+
+
+class Permission(StrEnum):
+    #: Analyses, indexes and priority matrices (a limited manager: their regions/halls only).
+    VIEW_ANALYSES = "view_analyses"
+    #: Start analysis jobs (fits), as opposed to reading stored results.
+    RUN_ANALYSES = "run_analyses"
+    #: Export responses (CSV, XLSX, SPSS, Parquet); phone numbers only with VIEW_PHONE_NUMBERS.
+    EXPORT_RESPONSES = "export_responses"
+    #: See a customer's full phone number (to dial it, or in an export).
+    VIEW_PHONE_NUMBERS = "view_phone_numbers"
+    #: Take cases from the outbound-call (CATI) queue and record interviews and outcomes.
+    CALL_CUSTOMERS = "call_customers"
+    #: The live queue, reassigning cases, interviewer productivity and its export.
+    SUPERVISE = "supervise"
+    #: Service-remedy follow-ups: open cases, SLA breaches, the weekly report.
+    VIEW_FOLLOW_UPS = "view_follow_ups"
+    #: Add and disable staff, give and revoke API keys.
+    MANAGE_STAFF = "manage_staff"
+    VIEW_AUDIT_LOG = "view_audit_log"
+
+
+P = Permission
+MATRIX: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(
+        {
+            P.VIEW_ANALYSES,
+            P.RUN_ANALYSES,
+            P.EXPORT_RESPONSES,
+            P.VIEW_FOLLOW_UPS,
+            P.MANAGE_STAFF,
+            P.VIEW_AUDIT_LOG,
+        }
+    ),
+    Role.RESEARCHER: frozenset(
+        {P.VIEW_ANALYSES, P.RUN_ANALYSES, P.EXPORT_RESPONSES, P.VIEW_FOLLOW_UPS}
+    ),
+    Role.MANAGER: frozenset({P.VIEW_ANALYSES, P.EXPORT_RESPONSES, P.VIEW_FOLLOW_UPS}),
+    Role.SUPERVISOR: frozenset(
+        {P.VIEW_PHONE_NUMBERS, P.CALL_CUSTOMERS, P.SUPERVISE, P.VIEW_FOLLOW_UPS}
+    ),
+    Role.INTERVIEWER: frozenset({P.VIEW_PHONE_NUMBERS, P.CALL_CUSTOMERS}),
+}
+
+
+def allowed(role: str, permission: Permission) -> bool:
+    """Whether ``role`` has ``permission`` (an unknown role has none)."""
+    try:
+        return permission in MATRIX[Role(role)]
+    except ValueError:
+        return False
+
+
+def permissions_of(role: str) -> list[Permission]:
+    """The role's permissions, in the order of :class:`Permission`."""
+    return [permission for permission in Permission if allowed(role, permission)]
+
+
+def as_markdown() -> str:
+    """The matrix as a Markdown table, for the README."""
+    roles = list(Role)
+    lines = [
+        "| permission | " + " | ".join(role.value for role in roles) + " |",
+        "| --- |" + " :-: |" * len(roles),
+    ]
+    for permission in Permission:
+        marks = ("✓" if permission in MATRIX[role] else "–" for role in roles)
+        lines.append(f"| `{permission.value}` | " + " | ".join(marks) + " |")
+    return "\n".join(lines)
