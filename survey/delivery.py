@@ -18,12 +18,19 @@ import enum
 import logging
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from .tables import OutboundSms, utcnow
 
-__all__ = ["DELIVERY_RANK", "FINAL_FAILURES", "DeliveryOutcome", "record_delivery"]
+__all__ = [
+    "DELIVERY_RANK",
+    "FINAL_FAILURES",
+    "DeliveryOutcome",
+    "apply_delivery",
+    "record_delivery",
+]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +67,65 @@ def _earlier_than(status: str) -> list[str]:
     return [name for name, other in DELIVERY_RANK.items() if other < rank]
 
 
+_SMS = OutboundSms.__table__.c
+
+
+def _move_forward(status: str):
+    """The one conditional UPDATE that applies a report of ``status``."""
+    # OR-ed equalities rather than IN: SQLAlchemy expands an IN list at every execution.
+    movable = [_SMS.delivery_status.is_(None)]
+    movable += [_SMS.delivery_status == s for s in _earlier_than(status) if s not in FINAL_FAILURES]
+    return (
+        update(OutboundSms.__table__)
+        .where(_SMS.provider_message_id == bindparam("sid"), or_(*movable))
+        .values(delivery_status=status, delivery_updated_at=bindparam("now"))
+    )
+
+
+# Built once per status: a report is applied with a statement compiled once, not rebuilt.
+_MOVE_FORWARD = {status: _move_forward(status) for status in DELIVERY_RANK}
+# Kept apart from the status UPDATE so that a send error the dispatcher recorded is never
+# overwritten by the carrier's later code.
+_KEEP_ERROR_CODE = (
+    update(OutboundSms.__table__)
+    .where(_SMS.provider_message_id == bindparam("sid"), _SMS.error_code.is_(None))
+    .values(error_code=bindparam("code"))
+)
+_KNOWN = select(_SMS.id).where(_SMS.provider_message_id == bindparam("sid"))
+
+
+def apply_delivery(
+    connection: Connection,
+    provider_message_id: str,
+    status: str,
+    *,
+    error_code: str | None = None,
+    now: datetime | None = None,
+) -> DeliveryOutcome:
+    """Apply one delivery report in the connection's transaction; the caller commits.
+
+    A duplicate or stale report writes nothing, so it may share a batch with other writes
+    (:mod:`survey.group_commit`).
+    """
+    now = now or utcnow()
+    status = (status or "").strip().lower()
+    if status not in DELIVERY_RANK:
+        log.info(
+            "delivery report with unknown status %r for %s ignored", status, provider_message_id
+        )
+        return DeliveryOutcome.UNKNOWN_STATUS
+    sid = {"sid": provider_message_id}
+    changed = connection.execute(_MOVE_FORWARD[status], {**sid, "now": now}).rowcount
+    if changed and status in FINAL_FAILURES and error_code:
+        connection.execute(_KEEP_ERROR_CODE, {**sid, "code": str(error_code)[:32]})
+    if changed:
+        return DeliveryOutcome.UPDATED
+    if connection.execute(_KNOWN, sid).first() is None:
+        log.info("delivery report for unknown message %s ignored", provider_message_id)
+        return DeliveryOutcome.UNKNOWN_MESSAGE
+    return DeliveryOutcome.STALE
+
+
 def record_delivery(
     session: Session,
     provider_message_id: str,
@@ -80,41 +146,8 @@ def record_delivery(
         The provider's error code of a failure (Twilio ``ErrorCode``), kept on the row
         unless an error is already recorded there.
     """
-    now = now or utcnow()
-    status = (status or "").strip().lower()
-    if status not in DELIVERY_RANK:
-        log.info(
-            "delivery report with unknown status %r for %s ignored", status, provider_message_id
-        )
-        return DeliveryOutcome.UNKNOWN_STATUS
-    values: dict[str, object] = {"delivery_status": status, "delivery_updated_at": now}
-    movable = [OutboundSms.delivery_status.is_(None)]
-    earlier = [s for s in _earlier_than(status) if s not in FINAL_FAILURES]
-    if earlier:
-        movable.append(OutboundSms.delivery_status.in_(earlier))
-    changed = session.execute(
-        update(OutboundSms)
-        .where(OutboundSms.provider_message_id == provider_message_id, or_(*movable))
-        .values(**values)
-    ).rowcount
-    if changed and status in FINAL_FAILURES and error_code:
-        # Kept apart from the status UPDATE so that a send error the dispatcher recorded is
-        # never overwritten by the carrier's later code.
-        session.execute(
-            update(OutboundSms)
-            .where(
-                OutboundSms.provider_message_id == provider_message_id,
-                OutboundSms.error_code.is_(None),
-            )
-            .values(error_code=str(error_code)[:32])
-        )
+    outcome = apply_delivery(
+        session.connection(), provider_message_id, status, error_code=error_code, now=now
+    )
     session.commit()
-    if changed:
-        return DeliveryOutcome.UPDATED
-    known = session.execute(
-        select(OutboundSms.id).where(OutboundSms.provider_message_id == provider_message_id)
-    ).first()
-    if known is None:
-        log.info("delivery report for unknown message %s ignored", provider_message_id)
-        return DeliveryOutcome.UNKNOWN_MESSAGE
-    return DeliveryOutcome.STALE
+    return outcome

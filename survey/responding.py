@@ -11,7 +11,9 @@ The web form (``api.routers.respondent``) is a thin shell around this module:
   item); an answer to an item that is no longer relevant is ignored, never deleted.
 - :func:`validate_page` checks a posted page and returns the codes to store or per-field errors.
 - :func:`save_page` appends the page's answers in one transaction, and completes the response
-  when asked to, at most once however many times the last page is posted.
+  when asked to, at most once however many times the last page is posted. It is
+  :func:`plan_page` (what to write, pure) then :func:`apply_page` (the statements, no commit),
+  so that a caller may commit several pages at once (:mod:`survey.group_commit`).
 
 Answers are append-only (the database refuses an UPDATE): a changed answer is a new row and the
 latest row per (response, item) counts. A blank answer to a question shown on a page is stored as
@@ -27,8 +29,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from .campaigns import token_hash
@@ -129,13 +132,21 @@ def latest_answers(rows: Iterable[tuple[str, str | None]]) -> dict[str, str | No
     return latest
 
 
+_ANSWER = Answer.__table__.c
+_STORED_ANSWERS = (
+    select(_ANSWER.item_name, _ANSWER.value)
+    .where(_ANSWER.response_id == bindparam("response_id"))
+    .order_by(_ANSWER.id)
+)
+
+
 def stored_answers(session: Session, response_id: int) -> dict[str, str | None]:
     """The latest value per item of one response (the append-only log read in id order)."""
-    rows = session.execute(
-        select(Answer.item_name, Answer.value)
-        .where(Answer.response_id == response_id)
-        .order_by(Answer.id)
-    ).all()
+    return _stored_answers(session.connection(), response_id)
+
+
+def _stored_answers(connection: Connection, response_id: int) -> dict[str, str | None]:
+    rows = connection.execute(_STORED_ANSWERS, {"response_id": response_id})
     return latest_answers((name, value) for name, value in rows)
 
 
@@ -338,9 +349,13 @@ def _check(item: Item, raw: list[str], codes: tuple[str, ...]) -> tuple[str | No
 
 
 # -- links, responses, saving ----------------------------------------------------------------
-
+#
+# The hot path of a submission (open_link, then save_page) uses prebuilt Core statements on the
+# tables, not ORM queries: building an ORM statement per request (coercions, cache keys) cost
+# more than running it. Statements built once at import are compiled once per dialect.
 
 _PARSED: dict[str, Questionnaire] = {}
+_PAGES: dict[tuple[str, str], tuple[Page, ...]] = {}
 
 
 def questionnaire_of(version: QuestionnaireVersion) -> Questionnaire:
@@ -357,6 +372,65 @@ def questionnaire_of(version: QuestionnaireVersion) -> Questionnaire:
     return parsed
 
 
+def _questionnaire(connection: Connection, version_id: int, content_hash: str) -> Questionnaire:
+    """The parsed questionnaire of a version, reading its (large) document only on a miss."""
+    parsed = _PARSED.get(content_hash)
+    if parsed is None:
+        # A session joined to the connection's transaction, only to load the ORM row.
+        with Session(bind=connection) as session:
+            version = session.get(QuestionnaireVersion, version_id)
+            if version is None:
+                raise LinkUnavailable
+            parsed = questionnaire_of(version)
+    return parsed
+
+
+def pages_of(questionnaire: Questionnaire, content_hash: str, layout: str) -> tuple[Page, ...]:
+    """:func:`build_pages`, once per questionnaire content and layout (pages are frozen)."""
+    key = (content_hash, layout)
+    pages = _PAGES.get(key)
+    if pages is None:
+        pages = build_pages(questionnaire, layout)
+        if len(_PAGES) < 128:
+            _PAGES[key] = pages
+    return pages
+
+
+# What answering needs of the rows behind a link, read in one statement. An intercept interview
+# (survey.intercept) fills the same attributes from its ORM rows.
+
+
+@dataclass(slots=True)
+class InvitationState:
+    id: int
+    customer_id: int
+    channel: str
+    status: str
+
+
+@dataclass(slots=True)
+class CampaignState:
+    id: int
+    status: str
+    layout: str
+    expires_at: datetime | None
+
+
+@dataclass(slots=True)
+class VersionState:
+    id: int
+    content_hash: str
+
+
+@dataclass(slots=True)
+class ResponseState:
+    id: int
+    status: str
+    language: str
+    interviewer: str | None = None
+    service_hall: str | None = None
+
+
 @dataclass(slots=True)
 class Link:
     """A response being answered, with what answering it needs.
@@ -367,14 +441,14 @@ class Link:
     """
 
     token: str
-    invitation: Invitation | None
-    campaign: Campaign
-    version: QuestionnaireVersion
+    invitation: InvitationState | Invitation | None
+    campaign: CampaignState | Campaign
+    version: VersionState | QuestionnaireVersion
     questionnaire: Questionnaire
     pages: tuple[Page, ...]
     #: The customer's language, or the questionnaire's default.
     customer_language: str
-    response: Response | None
+    response: ResponseState | Response | None
     answers: dict[str, str | None]
     #: Which missing codes are offered: :data:`RESPONDENT` or :data:`INTERVIEWER`.
     mode: str = RESPONDENT
@@ -398,6 +472,41 @@ class Link:
         return self.pages[number - 1] if 1 <= number <= len(self.pages) else None
 
 
+_INVITATION, _CAMPAIGN = Invitation.__table__.c, Campaign.__table__.c
+_VERSION, _CUSTOMER, _RESPONSE = (
+    QuestionnaireVersion.__table__.c,
+    Customer.__table__.c,
+    Response.__table__.c,
+)
+# One statement for everything a link needs, without the version's document (the parsed
+# questionnaire is cached by content hash); the response, if any, by an outer join.
+_OPEN_LINK = (
+    select(
+        _INVITATION.id,
+        _INVITATION.customer_id,
+        _INVITATION.channel,
+        _INVITATION.status,
+        _CAMPAIGN.id,
+        _CAMPAIGN.status,
+        _CAMPAIGN.layout,
+        _CAMPAIGN.expires_at,
+        _VERSION.id,
+        _VERSION.content_hash,
+        _CUSTOMER.language,
+        _RESPONSE.id,
+        _RESPONSE.status,
+        _RESPONSE.language,
+    )
+    .select_from(
+        Invitation.__table__.join(Campaign.__table__, _INVITATION.campaign_id == _CAMPAIGN.id)
+        .join(QuestionnaireVersion.__table__, _CAMPAIGN.questionnaire_version_id == _VERSION.id)
+        .join(Customer.__table__, _INVITATION.customer_id == _CUSTOMER.id)
+        .outerjoin(Response.__table__, _RESPONSE.invitation_id == _INVITATION.id)
+    )
+    .where(_INVITATION.token_hash == bindparam("token_hash"))
+)
+
+
 def open_link(session: Session, token: str, now: datetime | None = None) -> Link:
     """Resolve a link token; raise :class:`LinkUnavailable` when it cannot be answered.
 
@@ -405,22 +514,22 @@ def open_link(session: Session, token: str, now: datetime | None = None) -> Link
     shows. Unknown tokens, closed or expired campaigns and invitations that may not answer
     (opted out, no consent, expired) all raise the same exception.
     """
+    return read_link(session.connection(), token, now)
+
+
+def read_link(connection: Connection, token: str, now: datetime | None = None) -> Link:
+    """:func:`open_link` on a connection, in its transaction (e.g. a group commit's batch)."""
     now = now or utcnow()
     if not token or len(token) > 64:
         raise LinkUnavailable
-    row = session.execute(
-        select(Invitation, Campaign, QuestionnaireVersion, Customer.language)
-        .join(Campaign, Invitation.campaign_id == Campaign.id)
-        .join(QuestionnaireVersion, Campaign.questionnaire_version_id == QuestionnaireVersion.id)
-        .join(Customer, Invitation.customer_id == Customer.id)
-        .where(Invitation.token_hash == token_hash(token))
-    ).first()
+    row = connection.execute(_OPEN_LINK, {"token_hash": token_hash(token)}).first()
     if row is None:
         raise LinkUnavailable
-    invitation, campaign, version, customer_language = row
-    response = session.execute(
-        select(Response).where(Response.invitation_id == invitation.id)
-    ).scalar_one_or_none()
+    invitation = InvitationState(*row[0:4])
+    campaign = CampaignState(*row[4:8])
+    version = VersionState(*row[8:10])
+    customer_language = row[10]
+    response = ResponseState(*row[11:14]) if row[11] is not None else None
     completed = response is not None and response.status == "completed"
     if not completed and (
         invitation.status not in OPEN_INVITATIONS
@@ -428,7 +537,7 @@ def open_link(session: Session, token: str, now: datetime | None = None) -> Link
         or (campaign.expires_at is not None and now >= campaign.expires_at)
     ):
         raise LinkUnavailable
-    questionnaire = questionnaire_of(version)
+    questionnaire = _questionnaire(connection, version.id, version.content_hash)
     language = (
         customer_language
         if customer_language in questionnaire.languages
@@ -441,10 +550,10 @@ def open_link(session: Session, token: str, now: datetime | None = None) -> Link
         campaign=campaign,
         version=version,
         questionnaire=questionnaire,
-        pages=build_pages(questionnaire, layout),
+        pages=pages_of(questionnaire, version.content_hash, layout),
         customer_language=language,
         response=response,
-        answers=stored_answers(session, response.id) if response is not None else {},
+        answers=_stored_answers(connection, response.id) if response is not None else {},
     )
 
 
@@ -475,37 +584,171 @@ def remember_language(session: Session, link: Link, language: str) -> None:
         link.response.language = language
 
 
-def _response_for(session: Session, link: Link, language: str, now: datetime) -> int:
-    """The response's id, created on the first saved page.
+@dataclass(frozen=True, slots=True)
+class PageWrite:
+    """What saving one page writes: computed from the link alone, applied by :func:`apply_page`.
 
-    Two first pages posted at once (a double tap) both try to insert; the unique invitation_id
-    lets one win and the other read the winner's row.
+    ``response_id`` is None for a link's first page: the response is then created with it.
     """
-    if link.response is not None:
-        return int(link.response.id)
-    if link.invitation is None:
+
+    response_id: int | None
+    #: The columns of a response created with this page (its first).
+    new_response: dict[str, Any]
+    #: The response's new language, and status and completion time when completing.
+    changes: dict[str, Any]
+    #: Answer rows without their response id (known only once the response exists).
+    answers: tuple[dict[str, Any], ...]
+    invitation_id: int | None
+    #: The invitation's new status ("started", "completed"), or None: nothing to move.
+    invitation_status: str | None
+
+
+def plan_page(
+    link: Link,
+    values: Mapping[str, str | None],
+    *,
+    language: str,
+    complete: bool,
+    now: datetime | None = None,
+) -> PageWrite:
+    """What :func:`save_page` writes for a page; reads nothing."""
+    now = now or utcnow()
+    if language not in link.questionnaire.languages:
+        language = link.language
+    answers = dict(link.answers)
+    answers.update(values)
+    changes: dict[str, Any] = {"language": language}
+    if complete:
+        changes |= {"status": "completed", "completed_at": now}
+    rows = [
+        {"item_name": name, "value": value, "answered_at": now}
+        for name, value in values.items()
+        if name not in link.answers or link.answers[name] != value
+    ]
+    if complete:
+        relevant = relevant_items(link.questionnaire, answers)
+        rows += [
+            {"item_name": name, "value": None, "answered_at": now}
+            for name in link.questionnaire.item_names
+            if name not in relevant and answers.get(name) is not None
+        ]
+    invitation = link.invitation
+    new_response: dict[str, Any] = {}
+    invitation_status = None
+    if invitation is not None:
+        if link.response is None:
+            new_response = {
+                "questionnaire_version_id": link.version.id,
+                "campaign_id": link.campaign.id,
+                "invitation_id": invitation.id,
+                "customer_id": invitation.customer_id,
+                "channel": invitation.channel if invitation.channel in WEB_CHANNELS else "web_link",
+                "status": "in_progress",
+                "started_at": now,
+                "completed_at": None,
+                **changes,
+            }
+        if complete:
+            invitation_status = "completed"
+        elif invitation.status != "started":
+            # An invitation read as started can only be started or later: nothing to move.
+            invitation_status = "started"
+    elif link.response is None:
         raise ValueError("a link without an invitation needs its response created first")
-    channel = link.invitation.channel
-    values = {
-        "questionnaire_version_id": link.version.id,
-        "campaign_id": link.campaign.id,
-        "invitation_id": link.invitation.id,
-        "customer_id": link.invitation.customer_id,
-        "channel": channel if channel in WEB_CHANNELS else "web_link",
-        "language": language,
-        "status": "in_progress",
-        "started_at": now,
-    }
-    try:
-        session.execute(insert(Response).values(**values))
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-    return int(
-        session.execute(
-            select(Response.id).where(Response.invitation_id == link.invitation.id)
-        ).scalar_one()
+    return PageWrite(
+        response_id=int(link.response.id) if link.response is not None else None,
+        new_response=new_response,
+        changes=changes,
+        answers=tuple(rows),
+        invitation_id=invitation.id if invitation is not None else None,
+        invitation_status=invitation_status,
     )
+
+
+_RESPONSE_OF_INVITATION = select(_RESPONSE.id).where(
+    _RESPONSE.invitation_id == bindparam("invitation_id")
+)
+_INSERT_ANSWERS = insert(Answer.__table__)
+# The two moves a saved page makes. OR-ed equalities rather than IN: SQLAlchemy expands an IN
+# list at every execution, these compile once.
+_INVITATION_MOVES = {
+    "started": ("created", "invited", "opened"),
+    "completed": OPEN_INVITATIONS,
+}
+_MOVE_INVITATION = {
+    status: update(Invitation.__table__)
+    .where(
+        _INVITATION.id == bindparam("invitation_id"),
+        or_(*(_INVITATION.status == before for before in moves_from)),
+    )
+    .values(status=status)
+    for status, moves_from in _INVITATION_MOVES.items()
+}
+
+
+def _claim_response(changes: Mapping[str, Any]):
+    return (
+        update(Response.__table__)
+        .where(_RESPONSE.id == bindparam("response_id"), _RESPONSE.status == "in_progress")
+        .values({key: bindparam(f"new_{key}") for key in changes})
+    )
+
+
+# Keyed by whether the page completes the response.
+_CLAIM = {
+    False: _claim_response({"language": None}),
+    True: _claim_response({"language": None, "status": None, "completed_at": None}),
+}
+
+
+def _create_response(dialect: str):
+    # ON CONFLICT DO NOTHING: a double tap racing on a first page finds the other tap's row
+    # without an error, so the transaction (and a group commit's batch) stays usable.
+    dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        dialect_insert(Response.__table__)
+        .on_conflict_do_nothing(index_elements=["invitation_id"])
+        .returning(_RESPONSE.id)
+    )
+
+
+_CREATE_RESPONSE = {name: _create_response(name) for name in ("postgresql", "sqlite")}
+
+
+def apply_page(connection: Connection, write: PageWrite) -> bool:
+    """Run a page's statements in the connection's transaction; the caller commits.
+
+    Returns False, writing nothing, when the response was already completed (the second tap of
+    a double tap, or an old tab): the conditional UPDATE on the response's status is the guard,
+    taken first so that it also holds the row while the answers are written.
+    """
+    response_id = write.response_id
+    created = False
+    if response_id is None:
+        response_id = connection.execute(
+            _CREATE_RESPONSE[connection.dialect.name], write.new_response
+        ).scalar()
+        # Created here, with the page's status and language: nobody can have completed it.
+        created = response_id is not None
+        if not created:
+            # Another tap created it first: claim it like any existing response.
+            response_id = connection.execute(
+                _RESPONSE_OF_INVITATION, {"invitation_id": write.invitation_id}
+            ).scalar_one()
+    if not created:
+        claim = _CLAIM["status" in write.changes]
+        params = {f"new_{key}": value for key, value in write.changes.items()}
+        if connection.execute(claim, {"response_id": response_id, **params}).rowcount != 1:
+            return False
+    if write.answers:
+        connection.execute(
+            _INSERT_ANSWERS, [{"response_id": response_id, **row} for row in write.answers]
+        )
+    if write.invitation_status is not None:
+        connection.execute(
+            _MOVE_INVITATION[write.invitation_status], {"invitation_id": write.invitation_id}
+        )
+    return True
 
 
 def save_page(
@@ -519,56 +762,18 @@ def save_page(
 ) -> bool:
     """Append a page's answers and, with ``complete``, complete the response; one commit.
 
-    Only values that differ from the stored latest ones are appended (a re-posted page adds
-    nothing new). On completion, answers to items that skip logic now leaves out get a NULL row:
-    the log keeps what was said, and "the latest row per item" no longer counts it.
+    The response is created with its first page, in the same transaction. Only values that
+    differ from the stored latest ones are appended (a re-posted page adds nothing new). On
+    completion, answers to items that skip logic now leaves out get a NULL row: the log keeps
+    what was said, and "the latest row per item" no longer counts it.
 
-    Returns False, storing nothing, when the response was already completed (the second tap of
-    a double tap, or an old tab): the conditional UPDATE on the response's status is the guard,
-    taken first so that it also holds the row while the answers are written.
+    Returns False, storing nothing, when the response was already completed (see
+    :func:`apply_page`).
     """
-    now = now or utcnow()
-    if language not in link.questionnaire.languages:
-        language = link.language
-    response_id = _response_for(session, link, language, now)
-    answers = dict(link.answers)
-    answers.update(values)
-    changes: dict[str, Any] = {"language": language}
-    if complete:
-        changes |= {"status": "completed", "completed_at": now}
-    claimed = session.execute(
-        update(Response)
-        .where(Response.id == response_id, Response.status == "in_progress")
-        .values(**changes)
-    )
-    if claimed.rowcount != 1:
+    write = plan_page(link, values, language=language, complete=complete, now=now)
+    if not apply_page(session.connection(), write):
         session.rollback()
         return False
-    rows = [
-        {"response_id": response_id, "item_name": name, "value": value, "answered_at": now}
-        for name, value in values.items()
-        if name not in link.answers or link.answers[name] != value
-    ]
-    if complete:
-        relevant = relevant_items(link.questionnaire, answers)
-        rows += [
-            {"response_id": response_id, "item_name": name, "value": None, "answered_at": now}
-            for name in link.questionnaire.item_names
-            if name not in relevant and answers.get(name) is not None
-        ]
-    if rows:
-        session.execute(insert(Answer), rows)
-    if link.invitation is not None:
-        status, before = (
-            ("completed", OPEN_INVITATIONS)
-            if complete
-            else ("started", ("created", "invited", "opened"))
-        )
-        session.execute(
-            update(Invitation)
-            .where(Invitation.id == link.invitation.id, Invitation.status.in_(before))
-            .values(status=status)
-        )
     # The one commit: the page that acknowledges these answers is sent only after it.
     session.commit()
     return True
