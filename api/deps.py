@@ -9,12 +9,33 @@ from fastapi import Depends, HTTPException, Request
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from survey.group_commit import GroupCommit
 from survey.publish import find_version
 from survey.tables import QuestionnaireVersion
 
 from .settings import Settings, get_settings
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def settings_of(request: Request) -> Settings:
+    """The settings :func:`get_settings` (or its override) gives, for hot routes.
+
+    A hot route (hundreds of requests a second) takes no FastAPI dependency at all and calls
+    this in its body: FastAPI runs a sync dependency in a worker thread, and while any
+    dependency override is installed (``create_app`` installs one) it rebuilds every
+    dependency's signature on every request; both cost more CPU than the request's own work.
+    The override is honoured as FastAPI would.
+    """
+    return request.app.dependency_overrides.get(get_settings, get_settings)()
+
+
+async def _settings_on_loop(request: Request) -> Settings:
+    return settings_of(request)
+
+
+#: :data:`SettingsDep` without the worker-thread hop, for async dependencies.
+LoopSettingsDep = Annotated[Settings, Depends(_settings_on_loop)]
 
 
 def get_engine(request: Request) -> Engine:
@@ -27,6 +48,18 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_group_commit(request: Request) -> GroupCommit:
+    """The application's group commit over its engine (see :mod:`survey.group_commit`).
+
+    Made on first use; call it from the event loop (an async route), where two first requests
+    cannot both make one.
+    """
+    writer = getattr(request.app.state, "group_commit", None)
+    if writer is None or writer.engine is not request.app.state.engine:
+        writer = request.app.state.group_commit = GroupCommit(request.app.state.engine)
+    return writer
 
 
 def get_questionnaire_version(form_id: str, version: str, session: SessionDep):

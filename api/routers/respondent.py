@@ -23,12 +23,14 @@ pages under their own prefix, with the interviewer's missing codes.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,6 +39,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from survey.questionnaire import Item
@@ -45,23 +48,26 @@ from survey.responding import (
     Link,
     LinkUnavailable,
     Page,
+    PageWrite,
+    apply_page,
     decode,
     mark_opened,
     next_page,
     offered_choices,
     open_link,
+    plan_page,
     previous_page,
+    read_link,
     relevant_items,
     remember_language,
     resume_page,
-    save_page,
     shown_items,
     unanswered_required,
     validate_page,
     visible_pages,
 )
 
-from ..deps import SessionDep, SettingsDep
+from ..deps import SessionDep, SettingsDep, get_group_commit, settings_of
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
 #: How long the thank-you page stays reachable after completing (seconds).
@@ -220,12 +226,6 @@ def get_link(token: str, session: SessionDep) -> Link:
 LinkDep = Annotated[Link, Depends(get_link)]
 
 
-def get_posted_link(token: str, session: SessionDep, form: FormDep) -> Link:
-    # Depends on the checked form so that the CSRF check comes before the token lookup.
-    return open_link(session, token)
-
-
-PostedLinkDep = Annotated[Link, Depends(get_posted_link)]
 LangQuery = Annotated[str | None, Query(max_length=8)]
 
 
@@ -445,16 +445,26 @@ def page_response(
     return _show(flow, request, link, page, settings, session, lang)
 
 
-def answer_response(
+@dataclass(frozen=True, slots=True)
+class ValidPage:
+    """A posted page that passed validation: what to write, and where to go once written."""
+
+    write: PageWrite
+    complete: bool
+    #: The next page to ask, if any, given the answers with this page's.
+    following: Page | None
+    answers: dict[str, str | None]
+
+
+def check_answer(
     flow: Flow,
     request: Request,
     number: int,
     form: dict[str, list[str]],
     link: Link,
-    session: Session,
     settings,
-) -> Response:
-    """Store a page's answers (committed before the redirect) and go on, or show what is wrong."""
+) -> Response | ValidPage:
+    """A posted page checked: the page to answer with now, or a :class:`ValidPage` to save."""
     if link.completed:
         # A double tap, or a stale tab: the response is already in, exactly once.
         return _see_other(_done_url(flow, link, settings))
@@ -481,14 +491,41 @@ def answer_response(
     answers = {**link.answers, **check.values}
     following = next_page(link.pages, page, relevant_items(link.questionnaire, answers))
     complete = following is None and not unanswered_required(link.questionnaire, answers)
-    saved = save_page(session, link, check.values, language=language, complete=complete)
-    if not saved or complete:
+    write = plan_page(link, check.values, language=language, complete=complete)
+    return ValidPage(write, complete, following, answers)
+
+
+def after_saving(flow: Flow, link: Link, valid: ValidPage, saved: bool, settings) -> Response:
+    """Where a saved page leads (sent only after its commit)."""
+    if not saved or valid.complete:
         return _see_other(_done_url(flow, link, settings))
+    following = valid.following
     if following is None:
         # The last page, but an earlier required answer is missing (skip logic changed, or
         # a page was reached by its address): go back to it.
-        following = resume_page(link.pages, link.questionnaire, answers)
+        following = resume_page(link.pages, link.questionnaire, valid.answers)
     return _see_other(flow.page_url(link, following))
+
+
+def answer_response(
+    flow: Flow,
+    request: Request,
+    number: int,
+    form: dict[str, list[str]],
+    link: Link,
+    session: Session,
+    settings,
+) -> Response:
+    """Store a page's answers (committed before the redirect) and go on, or show what is wrong."""
+    checked = check_answer(flow, request, number, form, link, settings)
+    if not isinstance(checked, ValidPage):
+        return checked
+    saved = apply_page(session.connection(), checked.write)
+    if saved:
+        session.commit()
+    else:
+        session.rollback()
+    return after_saving(flow, link, checked, saved, settings)
 
 
 def done_response(
@@ -539,16 +576,52 @@ def show_page(
     return page_response(WEB, request, number, link, session, settings, lang)
 
 
-@router.post("/{token}/p/{number}", response_class=HTMLResponse)
-def answer_page(
+def _answer_in_batch(
     request: Request,
+    token: str,
     number: int,
-    form: FormDep,
-    link: PostedLinkDep,
-    session: SessionDep,
-    settings: SettingsDep,
-) -> Response:
-    return answer_response(WEB, request, number, form, link, session, settings)
+    form: dict[str, list[str]],
+    settings,
+    connection: Connection,
+) -> Response | None:
+    """Read the link, check the page and write it, in a group commit's transaction.
+
+    Returns the answer to send once the batch is committed, or None for an unavailable link:
+    an expected outcome, returned rather than raised so that the batch is not rolled back. A
+    page with errors is rendered here too: rare, and simpler than carrying the link out.
+    """
+    try:
+        link = read_link(connection, token)
+        checked = check_answer(WEB, request, number, form, link, settings)
+    except LinkUnavailable:
+        return None
+    if not isinstance(checked, ValidPage):
+        return checked
+    saved = apply_page(connection, checked.write)
+    return after_saving(WEB, link, checked, saved, settings)
+
+
+@router.post("/{token}/p/{number}", response_class=HTMLResponse)
+async def answer_page(request: Request, token: str, number: int) -> Response:
+    """Save a page: the hot path of collection, so it never hops to a worker thread.
+
+    FastAPI runs each sync dependency and a sync route in a worker thread, and those hops cost
+    more CPU than the page itself (see :func:`api.deps.settings_of`). Here the form is read and
+    the CSRF field checked on the event loop; the link is read, the page checked and written in
+    the application's group commit (one thread, one transaction for every page waiting), and
+    the redirect is sent after its commit. Reading in the same transaction as the write also
+    means the page is checked against the response's latest state.
+    """
+    settings = settings_of(request)
+    form = await posted_form(request)
+    # The CSRF check comes before the token lookup: a forged POST learns nothing about tokens.
+    if not csrf_valid(secret_of(settings), token, form):
+        raise CsrfRefused
+    job = partial(_answer_in_batch, request, token, number, form, settings)
+    response = await asyncio.wrap_future(get_group_commit(request).submit(job))
+    if response is None:
+        raise LinkUnavailable
+    return response
 
 
 @router.get("/{token}/done", response_class=HTMLResponse)

@@ -15,7 +15,9 @@ depends on the provider's own API.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request
@@ -23,13 +25,20 @@ from fastapi.responses import Response
 from sqlalchemy.engine import Engine
 from starlette.datastructures import FormData
 
-from survey.delivery import record_delivery
+from survey.delivery import apply_delivery
 from survey.inbound import InboundMessage, receive_sms
 from survey.outbox import send_now
 from survey.sms import SmsTransport
 from survey.sms.signatures import SIGNATURE_HEADER, verify_twilio_signature
 
-from ..deps import SessionDep, SettingsDep, get_engine
+from ..deps import (
+    LoopSettingsDep,
+    SessionDep,
+    SettingsDep,
+    get_engine,
+    get_group_commit,
+    settings_of,
+)
 from ..settings import Settings
 from ..transports import make_transport, status_callback_url
 
@@ -46,7 +55,7 @@ def public_url(settings: Settings, request: Request) -> str:
     return f"{url}?{request.url.query}" if request.url.query else url
 
 
-async def signed_form(request: Request, settings: SettingsDep) -> FormData:
+async def signed_form(request: Request, settings: LoopSettingsDep) -> FormData:
     """The POSTed form, when it is signed by the provider; 403 otherwise."""
     token = settings.twilio_auth_token
     form = await request.form()
@@ -117,11 +126,23 @@ def inbound_sms(
 
 
 @router.post("/status", response_class=Response)
-def delivery_status(form: SignedForm, session: SessionDep) -> Response:
-    """A delivery report (Twilio's status callback); duplicates and late ones are normal."""
+async def delivery_status(request: Request) -> Response:
+    """A delivery report (Twilio's status callback); duplicates and late ones are normal.
+
+    Reports come in bursts (four or more per message), so this route takes no dependency
+    (see :func:`api.deps.settings_of`) and is written by the application's group commit; it
+    answers 200 only after the commit, since the provider will not resend an acknowledged one.
+    """
+    form = await signed_form(request, settings_of(request))
     sid = _field(form, "MessageSid", "SmsSid")
     status = _field(form, "MessageStatus", "SmsStatus")
     if sid is None or status is None:
         raise HTTPException(status_code=400, detail="MessageSid and MessageStatus are required")
-    record_delivery(session, sid, status, error_code=_field(form, "ErrorCode"))
+    job = partial(
+        apply_delivery,
+        provider_message_id=sid,
+        status=status,
+        error_code=_field(form, "ErrorCode"),
+    )
+    await asyncio.wrap_future(get_group_commit(request).submit(job))
     return Response(status_code=200)
