@@ -41,9 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
     )
-    # The routes read settings through the get_settings dependency: make it answer with the
-    # settings this app was built with, not the process environment's.
-    app.dependency_overrides[get_settings] = lambda: settings
+    # Routes read the settings this app was built with (api.deps.SettingsDep), never the
+    # process environment's.
     app.state.settings = settings
     app.include_router(questionnaires.router)
     app.include_router(respondent.router)

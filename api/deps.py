@@ -13,29 +13,27 @@ from survey.group_commit import GroupCommit
 from survey.publish import find_version
 from survey.tables import QuestionnaireVersion
 
-from .settings import Settings, get_settings
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+from .settings import Settings
 
 
 def settings_of(request: Request) -> Settings:
-    """The settings :func:`get_settings` (or its override) gives, for hot routes.
+    """The settings the application was built with (``create_app`` keeps them on its state).
 
-    A hot route (hundreds of requests a second) takes no FastAPI dependency at all and calls
-    this in its body: FastAPI runs a sync dependency in a worker thread, and while any
-    dependency override is installed (``create_app`` installs one) it rebuilds every
-    dependency's signature on every request; both cost more CPU than the request's own work.
-    The override is honoured as FastAPI would.
+    Hot routes (hundreds of requests a second) call this in their body instead of taking a
+    dependency: FastAPI runs a sync dependency in a worker thread, which costs more CPU than
+    the request's own work.
     """
-    return request.app.dependency_overrides.get(get_settings, get_settings)()
+    return request.app.state.settings
 
 
 async def _settings_on_loop(request: Request) -> Settings:
     return settings_of(request)
 
 
-#: :data:`SettingsDep` without the worker-thread hop, for async dependencies.
-LoopSettingsDep = Annotated[Settings, Depends(_settings_on_loop)]
+#: The application's settings, read on the event loop (no worker-thread hop).
+SettingsDep = Annotated[Settings, Depends(_settings_on_loop)]
+#: Kept as a name for the routes that ask explicitly for the event-loop read.
+LoopSettingsDep = SettingsDep
 
 
 def get_engine(request: Request) -> Engine:

@@ -32,7 +32,6 @@ from survey.sms import SmsTransport
 from survey.sms.signatures import SIGNATURE_HEADER, verify_twilio_signature
 
 from ..deps import (
-    LoopSettingsDep,
     SessionDep,
     SettingsDep,
     get_engine,
@@ -55,7 +54,7 @@ def public_url(settings: Settings, request: Request) -> str:
     return f"{url}?{request.url.query}" if request.url.query else url
 
 
-async def signed_form(request: Request, settings: LoopSettingsDep) -> FormData:
+async def signed_form(request: Request, settings: SettingsDep) -> FormData:
     """The POSTed form, when it is signed by the provider; 403 otherwise."""
     token = settings.twilio_auth_token
     form = await request.form()

@@ -21,7 +21,7 @@ from api import permissions
 from api.app import create_app
 from api.auth import CsrfChecked, CurrentStaff, require_permission, require_role
 from api.permissions import Permission
-from api.settings import Settings, get_settings
+from api.settings import Settings
 from survey import audit, staff
 from survey.staff import MAX_FAILURES, create_api_key, create_staff, disable_staff, find_staff
 from survey.tables import AuditLog, Staff
@@ -78,7 +78,6 @@ def make_client(database_url, base="https://manyi.example.org") -> TestClient:
     settings = Settings(database_url=database_url, public_base_url=base, env="test",
                         secret_key=SECRET)  # fmt: skip
     app = create_app(settings)
-    app.dependency_overrides[get_settings] = lambda: settings
     app.include_router(probe_router())
     # https, so that the browser-like client sends the Secure cookies back.
     return TestClient(app, base_url=base.replace("manyi.example.org", "testserver"))

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from api.app import create_app
 from api.routers.respondent import csrf_token
-from api.settings import Settings, get_settings
+from api.settings import Settings
 from survey.campaigns import change_status, create_campaign, invitation_token, invite
 from survey.frame_store import store_frame
 from survey.frames import generate_frame
@@ -99,7 +99,6 @@ def world(engine, sample_questionnaire):
 def client(database_url, world):
     settings = Settings(database_url=database_url, secret_key=SECRET)
     app = create_app(settings)
-    app.dependency_overrides[get_settings] = lambda: settings
     with TestClient(app, follow_redirects=False) as client:
         yield client
 

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from api.app import create_app
 from api.routers.phone import link_parts
-from api.settings import Settings, get_settings
+from api.settings import Settings
 from survey.inbound import TEXTS
 from survey.sms import OutgoingSms
 from survey.sms.simulator_transport import SimulatorTransport
@@ -25,7 +25,6 @@ def client_for(database_url, **settings) -> TestClient:
     chosen = Settings(database_url=database_url, public_base_url="https://survey.example.org",
                       **settings)  # fmt: skip
     app = create_app(chosen)
-    app.dependency_overrides[get_settings] = lambda: chosen
     return TestClient(app)
 
 

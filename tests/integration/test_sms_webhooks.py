@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from api.app import create_app
-from api.settings import Settings, get_settings
+from api.settings import Settings
 from survey.inbound import TEXTS
 from survey.reply_mode import queue_reply_invitations
 from survey.sms.signatures import SIGNATURE_HEADER, sign
@@ -37,7 +37,6 @@ def twilio():
 
 def app_client(database_url, settings: Settings) -> TestClient:
     app = create_app(settings)
-    app.dependency_overrides[get_settings] = lambda: settings
     return TestClient(app)
 
 
