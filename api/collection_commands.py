@@ -358,8 +358,9 @@ def campaign_launch(campaign_id: Annotated[int, typer.Argument(help="Campaign id
             raise fail(str(error)) from None
     typer.echo(
         f"launched campaign {campaign_id}: {counts['queued'] + counts['questions']} messages "
-        f"queued, {counts['opted_out']} opted out since the sample was drawn; "
-        "`manyi dispatch` sends them"
+        f"queued, {counts['calls']} customers in the outbound-call queue, "
+        f"{counts['opted_out']} opted out since the sample was drawn; "
+        "`manyi dispatch` sends the messages"
     )
 
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlmodel import Session
 
-from .campaigns import change_status, queue_invitations
+from .campaigns import change_status, create_call_cases, queue_invitations
 from .publish import load_version
 from .questionnaire import Questionnaire
 from .reply_mode import CHANNEL as REPLY_CHANNEL
 from .reply_mode import queue_reply_invitations, reply_questions
-from .tables import Campaign, QuestionnaireVersion
+from .tables import Campaign, Invitation, QuestionnaireVersion
 
 
 def check_channels(campaign_channels: list[str], questionnaire: Questionnaire) -> None:
@@ -34,7 +35,8 @@ def launch(
     """Queue the campaign's first messages and set it running; returns counts.
 
     ``queued`` counts SMS-link invitations, ``questions`` reply-mode first questions,
-    ``opted_out`` invitations dropped because the number opted out since the draw.
+    ``calls`` cases put in the outbound-call queue (``cati``), ``opted_out`` invitations
+    dropped because the number opted out since the draw.
     A reply-mode questionnaire that does not fit raises before anything is queued.
     """
     if REPLY_CHANNEL in campaign.channels:
@@ -45,4 +47,12 @@ def launch(
     if REPLY_CHANNEL in campaign.channels:
         questions = queue_reply_invitations(session, campaign, timezone=timezone, now=now)
     change_status(session, campaign, "launch")
-    return {**counts, "questions": questions}
+    calls = 0
+    if "cati" in campaign.channels:
+        sampled = session.execute(
+            select(Invitation.customer_id).where(
+                Invitation.campaign_id == campaign.id, Invitation.status == "created"
+            )
+        ).scalars()
+        calls = create_call_cases(session, campaign, list(sampled), now=now)["created"]
+    return {**counts, "questions": questions, "calls": calls}

@@ -235,5 +235,25 @@ def test_a_reply_mode_campaign_sends_its_first_question_at_launch(env, engine, t
         sent = session.exec(select(SimulatedSms.phone, SimulatedSms.body)).all()
         invitations = session.exec(select(Invitation.channel)).all()
     assert len(sent) == 5 and len({phone for phone, _ in sent}) == 5
-    assert all("您对本次热线服务满意吗" in body and "/s/" not in body for _, body in sent)
+    # The first question in the customer's language, and no link.
+    first = ("您对本次热线服务满意吗", "Were you satisfied with the call?")
+    assert all(any(q in body for q in first) and "/s/" not in body for _, body in sent)
     assert set(invitations) == {"sms_reply"}
+
+
+def test_a_phone_campaign_puts_its_sample_in_the_call_queue_at_launch(env, engine, tmp_path):
+    from survey.tables import CallCase
+
+    write_frame(tmp_path / "frame.csv", n=12)
+    manyi(env, "questionnaire", "publish", str(SAMPLES / "csi_questionnaire.yaml"))
+    manyi(env, "frame", "import", str(tmp_path / "frame.csv"), "--name", "f")
+    run = manyi(env, "campaign", "create", "--questionnaire", "csi_mobile", "--frame", "f",
+                "--name", "calls", "--sample", "6", "--channels", "cati")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    run = manyi(env, "campaign", "launch", "1")
+    assert run.returncode == 0, run.stderr
+    assert "6 customers in the outbound-call queue" in run.stdout
+    with Session(engine) as session:
+        cases = session.exec(select(CallCase.kind, CallCase.status)).all()
+        messages = session.exec(select(func.count()).select_from(OutboundSms)).one()
+    assert cases == [("interview", "open")] * 6 and messages == 0
