@@ -42,6 +42,7 @@ from sqlmodel import Session
 
 from .outbox import insert_once, queue
 from .questionnaire import Item, Questionnaire
+from .remedy import open_follow_ups
 from .responding import (
     OPEN_CAMPAIGNS,
     offered_codes,
@@ -345,6 +346,8 @@ def take_reply(
             .where(Response.id == response_id, Response.status == "in_progress")
             .values(status="completed", completed_at=now)
         ).rowcount
+        if completed:  # service remedy, in the completion's transaction
+            open_follow_ups(session, response_id, now)
         _move_invitation(session, conversation, ANSWERING, "completed")
         body = _texts(conversation.language)["thanks"]
         queued = (

@@ -37,6 +37,7 @@ from sqlmodel import Session
 from .campaigns import token_hash
 from .publish import load_version
 from .questionnaire import Item, Questionnaire
+from .remedy import open_follow_ups
 from .tables import (
     Answer,
     Campaign,
@@ -748,6 +749,10 @@ def apply_page(connection: Connection, write: PageWrite) -> bool:
         connection.execute(
             _MOVE_INVITATION[write.invitation_status], {"invitation_id": write.invitation_id}
         )
+    if write.changes.get("status") == "completed":
+        # Service remedy: a dissatisfied answer opens its follow-up in this same transaction,
+        # so the call-back is queued the moment the answer is stored, never lost between.
+        open_follow_ups(connection, response_id, write.changes["completed_at"])
     return True
 
 
