@@ -18,7 +18,15 @@ from survey.tables import Customer, QuestionnaireVersion, Response
 
 from . import auth
 from .deps import SessionDep
-from .routers import account, intercept, phone, questionnaires, respondent, sms_webhooks
+from .routers import (
+    account,
+    calls,
+    intercept,
+    phone,
+    questionnaires,
+    respondent,
+    sms_webhooks,
+)
 from .settings import Settings, get_settings
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -50,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sms_webhooks.router)
     app.include_router(phone.router)
     app.include_router(account.router)
+    app.include_router(calls.router)
     auth.install(app)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -28,6 +28,9 @@ interviewer asking at the same moment skips it; on SQLite the same conditional U
 under the database's single writer lock. An interviewer who asks again while holding an
 unexpired case gets that case back (a reloaded page does not grab a second one).
 
+A supervisor may hand a case to a given interviewer (:func:`reassign_case`) or put a held
+case back in the queue (:func:`force_release`); the previous holder then cannot record it.
+
 Recording a call
 ----------------
 Only the interviewer holding the case records its call (an expired hold that nobody else took
@@ -95,8 +98,11 @@ __all__ = [
     "RecordedAttempt",
     "answered_share",
     "extend_hold",
+    "force_release",
+    "held_case",
     "next_case",
     "open_phone_interview",
+    "reassign_case",
     "record_attempt",
     "release_case",
     "rules_for",
@@ -282,6 +288,97 @@ def release_case(session: Session, case_id: int, interviewer_id: int, now: datet
         .values(held_by=None, held_until=None, updated_at=now)
     )
     session.commit()
+
+
+def held_case(session: Session, case_id: int, interviewer_id: int) -> CallCase:
+    """The open case if ``interviewer_id`` holds it (an expired hold nobody took still counts).
+
+    Raises :class:`CaseNotHeld` otherwise, :class:`CatiError` for an unknown case: pages call
+    it before showing a case, so an interviewer never sees one held by someone else.
+    """
+    return _held_case(session, case_id, interviewer_id)
+
+
+# -- supervisors -------------------------------------------------------------------------------
+
+
+def _supervisor(session: Session, supervisor_id: int) -> Staff:
+    staff = session.get(Staff, supervisor_id)
+    if staff is None or not staff.active or staff.role != "supervisor":
+        raise CatiError(f"staff {supervisor_id} is not an active supervisor")
+    return staff
+
+
+def _open_case(session: Session, case_id: int) -> CallCase:
+    found = session.get(CallCase, case_id, populate_existing=True)
+    if found is None:
+        raise CatiError(f"there is no call case {case_id}")
+    if found.status != "open":
+        raise CatiError(f"case {case_id} is already final ({found.final_disposition})")
+    return found
+
+
+def reassign_case(
+    session: Session,
+    case_id: int,
+    to_interviewer_id: int,
+    supervisor_id: int,
+    now: datetime,
+    *,
+    timezone: str = DEFAULT_TIMEZONE,
+) -> CallCase:
+    """A supervisor hands an open case to an interviewer, whoever held it before. Commits.
+
+    The case is held for the new interviewer for the campaign's usual hold, from ``now``: their
+    next request for a case returns it. The previous holder can no longer record it (their
+    :func:`record_attempt` raises :class:`CaseNotHeld`). An interviewer who already holds
+    another case is refused, so that nobody is given two customers at once.
+    """
+    _aware("now", now)
+    _supervisor(session, supervisor_id)
+    target = _caller(session, to_interviewer_id)
+    call_case = _open_case(session, case_id)
+    busy = session.execute(
+        select(CallCase.id).where(
+            CallCase.held_by == to_interviewer_id,
+            CallCase.held_until > now,
+            CallCase.status == "open",
+            CallCase.id != case_id,
+        )
+    ).scalar()
+    if busy is not None:
+        raise CatiError(
+            f"{target.username} holds case {busy} now: release it or wait until it is recorded"
+        )
+    hold = rules_for(_campaign(session, call_case), timezone).hold
+    changed = session.execute(
+        update(CallCase)
+        .where(CallCase.id == case_id, CallCase.status == "open")
+        .values(held_by=to_interviewer_id, held_until=now + hold, updated_at=now)
+    ).rowcount
+    session.commit()
+    if changed != 1:
+        raise CatiError(f"case {case_id} was recorded as final meanwhile")
+    return session.get(CallCase, case_id, populate_existing=True)
+
+
+def force_release(session: Session, case_id: int, supervisor_id: int, now: datetime) -> int | None:
+    """A supervisor puts a held case back in the queue (no attempt is counted). Commits.
+
+    Returns the id of the interviewer who held it (None if nobody did). That interviewer can
+    no longer record the case; the next interviewer asking may get it at once.
+    """
+    _aware("now", now)
+    _supervisor(session, supervisor_id)
+    call_case = _open_case(session, case_id)
+    holder = call_case.held_by
+    session.execute(
+        update(CallCase)
+        .where(CallCase.id == case_id, CallCase.status == "open")
+        .values(held_by=None, held_until=None, updated_at=now)
+    )
+    session.commit()
+    return holder
 
 
 def _campaign(session: Session, call_case: CallCase) -> Campaign | None:

@@ -22,8 +22,10 @@ from survey.cati import (
     CaseNotHeld,
     CatiError,
     extend_hold,
+    force_release,
     next_case,
     open_phone_interview,
+    reassign_case,
     record_attempt,
     release_case,
     start_phone_interview,
@@ -491,3 +493,51 @@ def test_two_interviewers_asking_at_the_same_moment_never_get_the_same_case(
             select(CallAttempt.case_id, func.count()).group_by(CallAttempt.case_id)
         ).all()
     assert {count for _, count in by_case} == {1} and len(by_case) == 2 * rounds
+
+
+# --- supervisors ------------------------------------------------------------------------------
+
+
+def test_a_supervisor_reassigns_a_held_case_and_the_previous_holder_cannot_record_it(engine, world):
+    first, second, _ = world["cases"]
+    staff = world["staff"]
+    assert take(engine, world, "a", at(1, 10)) == first
+    with Session(engine) as session:
+        with pytest.raises(CatiError, match="not an active supervisor"):
+            reassign_case(session, first, staff["b"], staff["a"], at(1, 10, 1))
+        with pytest.raises(CatiError, match="cannot take calls"):
+            reassign_case(session, first, staff["analyst"], staff["boss"], at(1, 10, 1))
+        moved = reassign_case(session, first, staff["b"], staff["boss"], at(1, 10, 1))
+    assert (moved.held_by, moved.held_until) == (staff["b"], at(1, 10, 21))
+    with pytest.raises(CaseNotHeld):
+        record(engine, world, first, "a", "no_answer", at(1, 10, 2))
+    # B's next request returns the case given to them; A gets the next one.
+    assert take(engine, world, "b", at(1, 10, 2)) == first
+    assert take(engine, world, "a", at(1, 10, 2)) == second
+    with Session(engine) as session:
+        # A already holds a case: a second one is refused.
+        with pytest.raises(CatiError, match="a holds case"):
+            reassign_case(session, first, staff["a"], staff["boss"], at(1, 10, 3))
+    done = record(engine, world, first, "b", "no_answer", at(1, 10, 4))
+    assert done.attempt.interviewer_id == staff["b"]
+    with Session(engine) as session:
+        record_attempt(session, second, staff["a"], "hard_refusal", at(1, 10, 5))
+        with pytest.raises(CatiError, match="already final"):
+            reassign_case(session, second, staff["b"], staff["boss"], at(1, 10, 6))
+
+
+def test_a_supervisor_releases_a_held_case_back_into_the_queue(engine, world):
+    first = world["cases"][0]
+    assert take(engine, world, "a", at(1, 10)) == first
+    with Session(engine) as session:
+        assert (
+            force_release(session, first, world["staff"]["boss"], at(1, 10, 5))
+            == world["staff"]["a"]
+        )
+        assert force_release(session, first, world["staff"]["boss"], at(1, 10, 5)) is None
+    row = case_row(engine, first)
+    assert (row.held_by, row.held_until, row.attempts) == (None, None, 0)
+    with pytest.raises(CaseNotHeld):
+        record(engine, world, first, "a", "no_answer", at(1, 10, 6))
+    # Free at once: B gets it although A's hold would have lasted until 10:20.
+    assert take(engine, world, "b", at(1, 10, 6)) == first
