@@ -22,6 +22,7 @@ import numpy as np
 from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from scoring import _report
 from scoring.priorities import PriorityMatrix
@@ -133,8 +134,14 @@ def plot_matrix(matrix: PriorityMatrix, *, title: str | None = None) -> Figure:
     printed under the plot (the first few, with a count of the rest).
     """
     font = cjk_font()
-    with matplotlib.rc_context(_rc(font)):
-        return _draw(matrix, font is not None, title)
+    rc = _rc(font)
+    with matplotlib.rc_context(rc):
+        fig = _draw(matrix, font is not None, title)
+    # The figure is rendered later (``fig.savefig``, Jupyter's display), after the rc
+    # context is gone: pin the families on every text, or Chinese labels become boxes.
+    for text in fig.findobj(Text):
+        text.set_fontfamily(rc["font.sans-serif"])
+    return fig
 
 
 def _draw(matrix: PriorityMatrix, chinese: bool, title: str | None) -> Figure:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import warnings
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -63,6 +65,13 @@ def test_figure_draws_one_error_bar_per_driver(matrix) -> None:
     assert any("重点改进区" in t and "Concentrate here" in t for t in labels)
     assert sum("network (#1" in a.get_text() for a in ax.texts) == 1
     assert len(ax.containers) == 3  # errorbar containers
+
+
+def test_figure_keeps_its_chinese_font_when_saved_after_plotting(matrix) -> None:
+    fig = plot_matrix(matrix)  # drawn later, outside plot_matrix's rc context, as Jupyter does
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Glyph .* missing from font")
+        fig.savefig(io.BytesIO(), format="png")
 
 
 def test_spec_carries_points_intervals_quadrants_diagonal_and_warnings(matrix) -> None:
