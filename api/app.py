@@ -26,6 +26,7 @@ from .routers import (
     questionnaires,
     respondent,
     sms_webhooks,
+    supervision,
 )
 from .settings import Settings, get_settings
 
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(phone.router)
     app.include_router(account.router)
     app.include_router(calls.router)
+    app.include_router(supervision.router)
     auth.install(app)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

@@ -74,7 +74,7 @@ def with_interviewer_codes(questionnaire):
     return questionnaire_from_document(document)
 
 
-def make_world(engine, questionnaire, n=3):
+def make_world(engine, questionnaire, n=3, calling=None):
     """A running phone campaign with ``n`` cases, and one account per role."""
     with Session(engine) as session:
         version = publish(session, with_interviewer_codes(questionnaire))
@@ -98,7 +98,9 @@ def make_world(engine, questionnaire, n=3):
                 ("res", "researcher"),
             )
         }
-        campaign = create_campaign(session, version.id, "Phone March", channels=["cati"])
+        campaign = create_campaign(
+            session, version.id, "Phone March", channels=["cati"], calling=calling or {}
+        )
         change_status(session, campaign, "launch")
         create_call_cases(session, campaign, [c.id for c in customers[:n]], now=at(1, 8))
         cases = list(
