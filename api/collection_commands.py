@@ -356,10 +356,12 @@ def campaign_launch(campaign_id: Annotated[int, typer.Argument(help="Campaign id
             counts = launch(session, campaign, timezone=settings.timezone)
         except ReplyModeError as error:
             raise fail(str(error)) from None
+    calls = counts["calls"]
     typer.echo(
         f"launched campaign {campaign_id}: {counts['queued'] + counts['questions']} messages "
-        f"queued, {counts['calls']} customers in the outbound-call queue, "
-        f"{counts['opted_out']} opted out since the sample was drawn; "
+        "queued, "
+        + (f"{calls} customers in the outbound-call queue, " if calls else "")
+        + f"{counts['opted_out']} opted out since the sample was drawn; "
         "`manyi dispatch` sends the messages"
     )
 
