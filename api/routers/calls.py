@@ -50,6 +50,7 @@ from survey.cati import (
     rules_for,
     start_phone_interview,
 )
+from survey.questionnaire.document import SCORED_TYPES
 from survey.remedy import OUTCOMES as REMEDY_OUTCOMES
 from survey.remedy import ROOT_CAUSES, FollowUpError, close_follow_up
 from survey.responding import Link, LinkUnavailable, questionnaire_of, stored_answers
@@ -231,6 +232,8 @@ def _low_answers(session: Session, follow_up: FollowUp) -> list[LowAnswer]:
         if item.type == "text":
             low.append(LowAnswer(question, (value, value)))
             continue
+        if item.type not in SCORED_TYPES:
+            continue  # a yes/no or a choice of topic is context, not a judgement
         score, bounds = item.score(value), item.bounds
         if score is None or bounds is None:
             continue
