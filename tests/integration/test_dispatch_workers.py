@@ -26,9 +26,11 @@ from tests.conftest import SAMPLES
 from tests.fakes.fake_twilio import FakeTwilio
 
 N = 10_000
-# One worker against the fake manages about this on a 2-core machine, two about 1.6 times
-# it (measured): the rate stays the campaign's, also while one worker restarts. 100 s.
-RATE = 100.0
+# One worker against the fake manages about 100/s on a 2-core machine, two about 1.6 times
+# that (measured). The campaign's rate is set well below, so that what is measured is the
+# rate limit, not the machine's spare capacity (other work may share it): also while one
+# worker restarts, the survivor alone keeps up. About 170 s.
+RATE = 60.0
 KILL_AFTER = 4_000
 SENDER = "+15005550006"
 
