@@ -347,8 +347,9 @@ def _render(
     default = link.questionnaire.default_language
     response = link.response
     # The interviewer sees whose interview this is; a customer's page names nobody.
+    # Phone interviews have no service hall: only what is known is shown.
     tag = (
-        f"{response.interviewer} · {response.service_hall}"
+        " · ".join(part for part in (response.interviewer, response.service_hall) if part)
         if response is not None and response.interviewer
         else ""
     )

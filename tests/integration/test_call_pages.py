@@ -224,6 +224,7 @@ def test_an_interviewer_takes_a_case_reveals_the_number_and_completes_the_interv
     page = a.get(started.headers["location"])
     assert page.status_code == 200, page.text
     assert f'href="/calls/{first}"' in page.text  # the way back to the case
+    assert "· None" not in page.text  # a phone interview has no service hall to show
     answers = dict(FULL)
     asked_first = questions(page.text)
     # "Refused" and "don't know" are offered to the interviewer as two distinct codes.
