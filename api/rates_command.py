@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from .command_support import fail
+from .command_support import fail, settings_and_engine
 
 COLUMN = "disposition"
 BLANK_GROUP = "(blank)"
@@ -85,7 +85,7 @@ def compute(path: Path, e_text: str = "proportional", by: str | None = None) -> 
         Listing every row whose disposition is not a valid code.
     """
     from survey.dispositions import classify
-    from survey.rates import InvalidDispositions, count_dispositions, outcome_rates
+    from survey.rates import InvalidDispositions
 
     e = parse_e(e_text)
     table = read_cases(path)
@@ -101,16 +101,37 @@ def compute(path: Path, e_text: str = "proportional", by: str | None = None) -> 
     categories, problems = classify(table[column], rows=table.index)
     if problems:
         raise InvalidDispositions(problems)
+    labels = None
+    if group_column is not None:
+        labels = [value.strip() or BLANK_GROUP for value in table[group_column]]
+    document = rates_document(categories, e, e_text, labels, group_column, scope="file")
+    if blank.any():
+        document["notes"].append(f"{int(blank.sum())} blank row(s) skipped")
+    return document
+
+
+def rates_document(
+    categories: list[str],
+    e: float | Literal["proportional"],
+    e_text: str,
+    labels: list[str] | None = None,
+    by: str | None = None,
+    *,
+    scope: str,
+) -> dict:
+    """The rates of all cases and, given one label per case, of each group of labels.
+
+    ``scope`` names the whole (file, campaign) in the note on a group's borrowed e.
+    """
+    from survey.rates import count_dispositions, outcome_rates
+
     try:
         overall = outcome_rates(count_dispositions(categories), e)
     except ValueError as error:
         raise RatesInputError(f"--e {e_text}: {error}") from None
     document = overall.to_dict()
-    if blank.any():
-        document["notes"].append(f"{int(blank.sum())} blank row(s) skipped")
-    if group_column is None:
+    if labels is None:
         return document
-    labels = [value.strip() or BLANK_GROUP for value in table[group_column]]
     groups = []
     for label in sorted(set(labels)):
         counts = count_dispositions(c for c, g in zip(categories, labels, strict=True)
@@ -118,10 +139,53 @@ def compute(path: Path, e_text: str = "proportional", by: str | None = None) -> 
         result = outcome_rates(counts, overall.e if overall.e is not None else e)
         entry = {"group": label, **result.to_dict(), "e_method": overall.e_method}
         if overall.e_method == "proportional" and overall.e is not None:
-            entry["notes"] = [*entry["notes"], "e estimated from all cases of the file"]
+            entry["notes"] = [*entry["notes"], f"e estimated from all cases of the {scope}"]
         groups.append(entry)
-    document["by"] = group_column
+    document["by"] = by
     document["groups"] = groups
+    return document
+
+
+#: ``--by`` with ``--campaign``: the breakdowns a campaign's cases carry.
+CAMPAIGN_GROUPS = {"channel": "channel", "interviewer": "interviewer", "month": "period"}
+NO_INTERVIEWER = "(none)"
+
+
+def compute_campaign(
+    session,
+    campaign_id: int,
+    e_text: str = "proportional",
+    by: str | None = None,
+    *,
+    now,
+    timezone: str,
+) -> dict:
+    """The JSON document of ``manyi rates --campaign``: the campaign's cases as of ``now``.
+
+    Raises
+    ------
+    RatesInputError
+        For a bad --e or --by.
+    survey.case_dispositions.CampaignNotFound
+        When no campaign has this id.
+    """
+    from survey.case_dispositions import campaign_dispositions
+    from survey.dispositions import category_of
+
+    e = parse_e(e_text)
+    if by is not None and by not in CAMPAIGN_GROUPS:
+        raise RatesInputError(f"--by {by!r}: with --campaign use one of "
+                              f"{', '.join(CAMPAIGN_GROUPS)}")  # fmt: skip
+    cases = campaign_dispositions(session, campaign_id, now=now, timezone=timezone)
+    categories = [category_of(case.disposition) for case in cases]
+    labels = None
+    if by is not None:
+        field = CAMPAIGN_GROUPS[by]
+        labels = [getattr(case, field) or NO_INTERVIEWER for case in cases]
+    document = rates_document(categories, e, e_text, labels, by, scope="campaign")
+    document["campaign_id"] = campaign_id
+    if not cases:
+        document["notes"].append(f"campaign {campaign_id} has no sampled case yet")
     return document
 
 
@@ -141,8 +205,21 @@ def render_text(document: dict) -> str:
 
 def rates(
     file: Annotated[
-        Path, typer.Argument(help="Cases: .csv or .xlsx, one row per case, a 'disposition' column.")
-    ],
+        Path | None,
+        typer.Argument(
+            help="Cases: .csv or .xlsx, one row per case, a 'disposition' column "
+            "(or use --campaign).",
+            show_default=False,
+        ),
+    ] = None,
+    campaign: Annotated[
+        int | None,
+        typer.Option(
+            "--campaign",
+            metavar="ID",
+            help="Read the cases of this campaign from the database instead of a file.",
+        ),
+    ] = None,
     e: Annotated[
         str,
         typer.Option(
@@ -152,20 +229,31 @@ def rates(
         ),
     ] = "proportional",
     by: Annotated[
-        str | None, typer.Option(help="Also per value of this column (campaign, channel, ...).")
+        str | None,
+        typer.Option(
+            help="Also per value of this column of the file (campaign, channel, ...); with "
+            "--campaign: channel, interviewer or month."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """AAPOR response, cooperation, refusal and contact rates of a file of dispositions.
+    """AAPOR response, cooperation, refusal and contact rates of a file or of a campaign.
 
     Codes follow the AAPOR Standard Definitions (10th edition): 1.1, 1.2, 2.11, 2.21,
-    3.13, 3.21, 4.31 ... A rate with a zero denominator is shown as n/a (null in JSON) with
-    a note. Exits 2 for an unreadable file, a missing column or invalid codes (all listed).
+    3.13, 3.21, 4.31 ... With --campaign, each phone case and each SMS/web invitation of
+    the campaign gets its final disposition from the database (survey.case_dispositions).
+    A rate with a zero denominator is shown as n/a (null in JSON) with a note. Exits 2 for
+    an unreadable file, a missing column, invalid codes (all listed) or an unknown campaign.
     """
     from survey.rates import InvalidDispositions
 
+    if (file is None) == (campaign is None):
+        raise fail("give either a FILE of dispositions or --campaign ID, not both", 2)
     try:
-        document = compute(file, e, by)
+        if campaign is not None:
+            document = _campaign_document(campaign, e, by)
+        else:
+            document = compute(file, e, by)
     except RatesInputError as error:
         raise fail(str(error), 2) from None
     except InvalidDispositions as error:
@@ -177,3 +265,24 @@ def rates(
         typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
     else:
         typer.echo(render_text(document))
+
+
+def _campaign_document(campaign_id: int, e_text: str, by: str | None) -> dict:
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+    from sqlmodel import Session
+
+    from survey.case_dispositions import CampaignNotFound
+    from survey.tables import utcnow
+
+    settings, engine = settings_and_engine()
+    try:
+        with Session(engine) as session:
+            return compute_campaign(session, campaign_id, e_text, by, now=utcnow(),
+                                    timezone=settings.timezone)  # fmt: skip
+    except CampaignNotFound as error:
+        raise RatesInputError(f"{error}: `manyi campaign list` shows the campaigns") from None
+    except (OperationalError, ProgrammingError):
+        raise RatesInputError(f"the database {engine.url.render_as_string()} has no schema: "
+                              "run `manyi db upgrade`") from None  # fmt: skip
+    finally:
+        engine.dispose()
