@@ -198,3 +198,60 @@ def report(
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
         typer.echo(result.summary())
+
+
+@remedy_app.command("resurvey")
+def resurvey(
+    follow_up_id: Annotated[
+        int, typer.Argument(metavar="FOLLOW_UP_ID", help="A follow-up closed as (not) resolved.")
+    ],
+    campaign: Annotated[
+        int,
+        typer.Option(
+            "--campaign",
+            metavar="ID",
+            help="A running sms_reply campaign, e.g. the hotline evaluation.",
+        ),
+    ],
+) -> None:
+    """Send the short re-survey to a follow-up's customer: the campaign's first question.
+
+    Sent once: repeating the command says it was sent already. Exits 2 when it cannot be
+    sent (open follow-up, unreachable customer, opt-out, wrong or stopped campaign).
+    """
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+    from sqlmodel import Session
+
+    from survey.resurvey import ResurveyError, send_resurvey
+    from survey.tables import utcnow
+
+    settings, engine = settings_and_engine()
+    try:
+        with Session(engine) as session:
+            done = send_resurvey(
+                session,
+                follow_up_id,
+                campaign,
+                secret=settings.secret_key.get_secret_value(),
+                public_base_url=str(settings.public_base_url),
+                timezone=settings.timezone,
+                now=utcnow(),
+            )
+    except ResurveyError as error:
+        raise fail(str(error), 2) from None
+    except (OperationalError, ProgrammingError):
+        raise fail(
+            f"the database {engine.url.render_as_string()} has no schema: run `manyi db upgrade`"
+        ) from None
+    finally:
+        engine.dispose()
+    if done.sent_now:
+        typer.echo(
+            f"follow-up {follow_up_id}: re-survey queued (invitation {done.invitation_id}); "
+            "`manyi dispatch` sends it"
+        )
+    else:
+        typer.echo(
+            f"follow-up {follow_up_id}: the re-survey was sent already "
+            f"(invitation {done.invitation_id}); nothing sent"
+        )

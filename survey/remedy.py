@@ -21,10 +21,9 @@ Default rules (:data:`DEFAULT_RULES`), after the operator's practice:
   for about 56% of responses, 36% with ``at_least: 2``: size the team or tighten it);
 - ``sms_dissatisfied``: "不满意" (code 3, score 1) to the hotline SMS evaluation's ``overall``.
 
-Not built yet, the re-survey after a call: a standing reply-mode campaign of the hotline
-evaluation would receive the customer of a follow-up closed as resolved
-(:func:`survey.campaigns.invite` with that one customer), the new invitation's id stored in
-``FollowUp.resurvey_invitation_id``; its answer then closes the loop in the weekly report.
+The re-survey after a call is :mod:`survey.resurvey`: the customer of a follow-up closed as
+resolved or not resolved is invited to a running reply-mode campaign (e.g. the standing
+hotline evaluation); the invitation's id is stored in ``FollowUp.resurvey_invitation_id``.
 """
 
 from __future__ import annotations
