@@ -247,8 +247,10 @@ def rates(
     """
     from survey.rates import InvalidDispositions
 
-    if (file is None) == (campaign is None):
-        raise fail("give either a FILE of dispositions or --campaign ID, not both", 2)
+    if file is not None and campaign is not None:
+        raise fail("give a FILE of dispositions or --campaign ID, not both", 2)
+    if file is None and campaign is None:
+        raise fail("give a FILE of dispositions, or --campaign ID to read a campaign's cases", 2)
     try:
         if campaign is not None:
             document = _campaign_document(campaign, e, by)
