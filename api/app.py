@@ -21,6 +21,7 @@ from .deps import SessionDep
 from .routers import (
     account,
     calls,
+    exports,
     intercept,
     phone,
     questionnaires,
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(account.router)
     app.include_router(calls.router)
     app.include_router(supervision.router)
+    app.include_router(exports.router)
     auth.install(app)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

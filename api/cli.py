@@ -15,6 +15,7 @@ import typer
 
 from .collection_commands import campaign_app, dispatch, frame_app
 from .command_support import fail, settings_and_engine
+from .export_commands import export_app
 from .rates_command import rates
 from .remedy_command import remedy_app
 from .staff_commands import staff_app
@@ -36,6 +37,7 @@ app.add_typer(frame_app, name="frame")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(staff_app, name="staff")
 app.add_typer(remedy_app, name="remedy")
+app.add_typer(export_app, name="export")
 app.command("dispatch")(dispatch)
 app.command("rates")(rates)
 
