@@ -23,7 +23,6 @@ pages under their own prefix, with the interviewer's missing codes.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -68,6 +67,7 @@ from survey.responding import (
 )
 
 from ..deps import SessionDep, SettingsDep, get_group_commit, settings_of
+from ..forms import form_fields
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "templates")
 #: How long the thank-you page stays reachable after completing (seconds).
@@ -602,27 +602,50 @@ def _answer_in_batch(
     return after_saving(WEB, link, checked, saved, settings)
 
 
-@router.post("/{token}/p/{number}", response_class=HTMLResponse)
-async def answer_page(request: Request, token: str, number: int) -> Response:
-    """Save a page: the hot path of collection, so it never hops to a worker thread.
+async def answer_page(request: Request) -> Response:
+    """POST /s/{token}/p/{number}: save a page. The hot path of collection, kept lean.
 
-    FastAPI runs each sync dependency and a sync route in a worker thread, and those hops cost
-    more CPU than the page itself (see :func:`api.deps.settings_of`). Here the form is read and
+    A plain Starlette route (added below), not a FastAPI one: FastAPI's parameter and
+    dependency machinery, and a sync route's worker thread, cost more CPU than the page itself
+    (see :func:`api.deps.settings_of`). The form is read (:func:`api.forms.form_fields`) and
     the CSRF field checked on the event loop; the link is read, the page checked and written in
     the application's group commit (one thread, one transaction for every page waiting), and
     the redirect is sent after its commit. Reading in the same transaction as the write also
     means the page is checked against the response's latest state.
     """
+    try:
+        response = await _answer_page(request)
+    except LinkUnavailable:
+        response = send_page(request, "respondent/unavailable.html", 404, html_lang="zh-CN")
+    except CsrfRefused:
+        response = send_page(request, "respondent/refused.html", 403, html_lang="zh-CN")
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+async def _answer_page(request: Request) -> Response:
+    params = request.path_params
+    token, number = params["token"], params["number"]
+    if not number.isdigit() or len(number) > 6:
+        raise LinkUnavailable
     settings = settings_of(request)
-    form = await posted_form(request)
+    form: dict[str, list[str]] = {}
+    for name, value in await form_fields(request):
+        form.setdefault(name, []).append(value)
     # The CSRF check comes before the token lookup: a forged POST learns nothing about tokens.
     if not csrf_valid(secret_of(settings), token, form):
         raise CsrfRefused
-    job = partial(_answer_in_batch, request, token, number, form, settings)
-    response = await asyncio.wrap_future(get_group_commit(request).submit(job))
+    job = partial(_answer_in_batch, request, token, int(number), form, settings)
+    response = await get_group_commit(request).submit_async(job)
     if response is None:
         raise LinkUnavailable
     return response
+
+
+# A Starlette route does not get the router's prefix: it is spelled out.
+router.add_route(
+    f"{router.prefix}/{{token}}/p/{{number}}", answer_page, methods=["POST"], include_in_schema=False
+)
 
 
 @router.get("/{token}/done", response_class=HTMLResponse)
