@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from .collection_commands import campaign_app, dispatch, frame_app
-from .command_support import fail, settings_and_engine
+from .command_support import ensure_current_schema, fail, settings_and_engine
 from .export_commands import export_app
 from .rates_command import rates
 from .remedy_command import remedy_app
@@ -76,21 +76,6 @@ def db_current() -> None:
 # -- serve and demo --------------------------------------------------------------------------
 
 
-def _ready_for_serving(engine) -> None:
-    """Migrate a fresh database; refuse one that is behind, saying how to migrate it."""
-    from survey.db import current_revision, head_revision, upgrade
-
-    revision, head = current_revision(engine), head_revision()
-    if revision is None:
-        typer.echo("fresh database: creating the schema (manyi db upgrade)")
-        upgrade(engine)
-    elif revision != head:
-        raise fail(
-            f"the database schema is at {revision}, this version of Manyi needs {head}: "
-            "back up the database, then run `manyi db upgrade`"
-        )
-
-
 def _serve(host: str, port: int) -> None:
     import uvicorn
 
@@ -107,7 +92,7 @@ def serve(
 ) -> None:
     """Serve the web application and API (a fresh database is migrated first)."""
     _, engine = settings_and_engine()
-    _ready_for_serving(engine)
+    ensure_current_schema(engine, announce=True)
     engine.dispose()
     _serve(host, port)
 
@@ -197,7 +182,7 @@ def questionnaire_publish(
     except (FileNotFoundError, QuestionnaireError) as error:
         raise fail(str(error)) from None
     _, engine = settings_and_engine()
-    _ready_for_serving(engine)
+    ensure_current_schema(engine, announce=True)
     with Session(engine) as session:
         try:
             row = publish(session, questionnaire)

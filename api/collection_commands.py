@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from .command_support import fail, settings_and_engine
+from .command_support import ensure_current_schema, fail, settings_and_engine
 
 frame_app = typer.Typer(help="Sample frames: import customers from CSV/XLSX.", no_args_is_help=True)
 campaign_app = typer.Typer(
@@ -45,17 +45,8 @@ log = logging.getLogger("manyi.dispatch")
 
 def _database():
     """Settings and an engine on a database whose schema is current (a fresh one is created)."""
-    from survey.db import current_revision, head_revision, upgrade
-
     settings, engine = settings_and_engine()
-    revision, head = current_revision(engine), head_revision()
-    if revision is None:
-        upgrade(engine)
-    elif revision != head:
-        raise fail(
-            f"the database schema is at {revision}, this version of Manyi needs {head}: "
-            "back up the database, then run `manyi db upgrade`"
-        )
+    ensure_current_schema(engine)
     return settings, engine
 
 

@@ -22,3 +22,22 @@ def settings_and_engine():
     except ValueError as error:  # pydantic's ValidationError is a ValueError
         raise fail(f"invalid settings: {error}") from None
     return settings, make_engine(settings.database_url)
+
+
+def ensure_current_schema(engine, *, announce: bool = False) -> None:
+    """Migrate a fresh database; refuse one that is behind, saying how to migrate it.
+
+    A database at an older revision is never migrated silently: its owner backs it up first.
+    """
+    from survey.db import current_revision, head_revision, upgrade
+
+    revision, head = current_revision(engine), head_revision()
+    if revision is None:
+        if announce:
+            typer.echo("fresh database: creating the schema (manyi db upgrade)")
+        upgrade(engine)
+    elif revision != head:
+        raise fail(
+            f"the database schema is at {revision}, this version of Manyi needs {head}: "
+            "back up the database, then run `manyi db upgrade`"
+        )

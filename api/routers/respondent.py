@@ -644,7 +644,10 @@ async def _answer_page(request: Request) -> Response:
 
 # A Starlette route does not get the router's prefix: it is spelled out.
 router.add_route(
-    f"{router.prefix}/{{token}}/p/{{number}}", answer_page, methods=["POST"], include_in_schema=False
+    f"{router.prefix}/{{token}}/p/{{number}}",
+    answer_page,
+    methods=["POST"],
+    include_in_schema=False,
 )
 
 
