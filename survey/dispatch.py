@@ -35,6 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from .campaigns import invitation_link, invitation_token
+from .outbox import KEYWORD_ANSWERS, record_provider_opt_out
 from .quiet_hours import next_allowed
 from .sms.transport import (
     OutgoingSms,
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 #: Messages that answer a keyword the customer just sent (an opt-out confirmation, help):
 #: they go out even to a number on the opt-out list. Every other message to such a number
 #: (invitations, reminders, a reply-mode question waiting for a retry) is skipped.
-ANSWERS_TO_KEYWORDS = frozenset({"opt_out_confirmation", "opt_in_confirmation", "help"})
+ANSWERS_TO_KEYWORDS = frozenset(KEYWORD_ANSWERS.values())
 
 
 @dataclass
@@ -457,7 +458,7 @@ class Dispatcher:
                       "error_message": str(error)[:500]}  # fmt: skip
             self.stats.failed += 1
             if error.reason is PermanentReason.OPTED_OUT:
-                self._record_opt_out(row.to_phone, "provider")
+                record_provider_opt_out(self.engine, row.to_phone)
         except RetryableSendError as error:
             attempts = row.attempts + 1
             if attempts >= self.max_attempts:
@@ -496,12 +497,6 @@ class Dispatcher:
             if values["status"] == "sent" and row.invitation_id is not None:
                 _mark_invited(connection, row.invitation_id, values["sent_at"],
                               values["provider_message_id"])  # fmt: skip
-
-    def _record_opt_out(self, phone: str, source: str) -> None:
-        with Session(self.engine) as session:
-            if session.get(OptOut, phone) is None:
-                session.add(OptOut(phone_e164=phone, keyword="carrier", source=source))
-                session.commit()
 
 
 def _mark_invited(connection, invitation_id: int, sent_at: datetime, message_id: str) -> None:

@@ -35,7 +35,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
-from .outbox import insert_once, queue
+from .outbox import KEYWORD_ANSWERS, insert_once, queue
 from .reply_mode import ReplyModeError, open_conversation, take_reply
 from .sms.keywords import InboundReply, ReplyKind, classify_reply
 from .tables import Customer, InboundSms, OptOut, utcnow
@@ -60,11 +60,6 @@ TEXTS = {
         "en": "Satisfaction survey: to answer a question, reply with the number of your "
         "answer. Reply STOP to unsubscribe.",
     },
-}
-_KEYWORD_REPLY_KINDS = {
-    "opt_out": "opt_out_confirmation",
-    "opt_in": "opt_in_confirmation",
-    "help": "help",
 }
 
 
@@ -178,7 +173,7 @@ def _keyword_reply(
     outbox_id = queue(
         session,
         to_phone=phone,
-        kind=_KEYWORD_REPLY_KINDS[rule],
+        kind=KEYWORD_ANSWERS[rule],
         body=body,
         timezone=timezone,
         now=now,

@@ -42,9 +42,17 @@ from .sms.transport import (
 )
 from .tables import DispatcherLease, OptOut, OutboundSms, utcnow
 
-__all__ = ["insert_once", "queue", "send_now"]
+__all__ = ["KEYWORD_ANSWERS", "insert_once", "queue", "record_provider_opt_out", "send_now"]
 
 log = logging.getLogger(__name__)
+
+#: The outbox kind of the answer to each keyword a customer may send. These answers go out
+#: even to a number on the opt-out list (the dispatcher skips every other message to it).
+KEYWORD_ANSWERS = {
+    "opt_out": "opt_out_confirmation",
+    "opt_in": "opt_in_confirmation",
+    "help": "help",
+}
 
 #: Delay before a dispatcher retries a reply the provider could not take right now.
 RETRY_SECONDS = 30.0
@@ -171,7 +179,7 @@ def _send_one(
             # expected, not a failure anyone needs to look at.
             if kind == "opt_out_confirmation":
                 values["status"] = "skipped"
-            _record_provider_opt_out(engine, to_phone)
+            record_provider_opt_out(engine, to_phone)
     except RetryableSendError as error:
         delay = error.retry_after or RETRY_SECONDS
         values = {
@@ -219,7 +227,8 @@ def _finish(engine: Engine, outbox_id: int, values: Mapping[str, Any]) -> None:
         connection.execute(update(OutboundSms).where(OutboundSms.id == outbox_id).values(**values))
 
 
-def _record_provider_opt_out(engine: Engine, phone: str) -> None:
+def record_provider_opt_out(engine: Engine, phone: str) -> None:
+    """Put a number the provider reports as opted out on the list, once (race-safe)."""
     with Session(engine) as session:
         insert_once(
             session,
