@@ -459,3 +459,31 @@ class AuditLog(SQLModel, table=True):
     target: str | None = Field(default=None, max_length=200)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     ip: str | None = Field(default=None, max_length=45)
+
+
+class Analysis(SQLModel, table=True):
+    """An analysis job: what was asked, its state, and its stored result with provenance.
+
+    ``key`` is the SHA-256 of the canonical request and of the data it reads (see
+    :mod:`survey.analyses`): identical inputs find the same row, so a result is computed once.
+    ``status``: queued -> running -> done | failed. A failed job keeps its reason in ``error``.
+    """
+
+    __tablename__ = "analysis"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, unique=True)
+    questionnaire_version_id: int = Field(foreign_key="questionnaire_version.id", index=True)
+    request: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    data_fingerprint: str = Field(max_length=64)
+    status: str = Field(default="queued", max_length=16, index=True)
+    origin: str = Field(default="request", max_length=16)  # request | schedule
+    requested_by: int | None = Field(default=None, foreign_key="staff.id")
+    created_at: datetime = _when()
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    worker: str | None = Field(default=None, max_length=100)
+    attempts: int = 0
+    result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    provenance: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    error: str | None = None

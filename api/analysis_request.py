@@ -1,0 +1,119 @@
+"""What an analysis job is asked to compute: the request body of ``POST /api/v1/analyses``.
+
+One model for the API, the command line and the scheduler, so that the same question asked
+three ways is the same canonical JSON, and so the same stored job (see survey.analyses).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Who an analysis can be cut by (columns of the responses' export).
+Segment = Literal["region", "service_hall", "tier", "channel"]
+Engine = Literal["pls", "plsc", "sem"]
+
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+_VERSION = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+class AnalysisFilters(BaseModel):
+    """Keep only these customers' responses (an empty list keeps everyone)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    region: list[str] = Field(default_factory=list, examples=[["Hangzhou"]])
+    service_hall: list[str] = Field(default_factory=list, examples=[[]])
+    tier: list[int] = Field(default_factory=list, examples=[[1, 2]])
+    channel: list[str] = Field(default_factory=list, examples=[["sms_link", "web"]])
+
+    @field_validator("region", "service_hall", "tier", "channel")
+    @classmethod
+    def _sorted_unique(cls, values: list) -> list:
+        # Order and repeats do not change the question, so they must not change the job.
+        return sorted(set(values))
+
+
+class AnalysisRequest(BaseModel):
+    """A questionnaire version's satisfaction model, indexes and priorities for one period."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"version": "csi_mobile@2026.1", "period": "2026-Q3", "segment": "region",
+                 "engine": "pls", "target": "satisfaction", "bootstrap": 200, "seed": 1}
+            ]
+        },
+    )  # fmt: skip
+
+    version: str = Field(description="FORM@VERSION", examples=["csi_mobile@2026.1"])
+    period: str | None = Field(
+        default=None,
+        description="A month (2026-10) or a quarter (2026-Q3) of completion; none: all data",
+        examples=["2026-Q3"],
+    )
+    filters: AnalysisFilters = Field(default_factory=AnalysisFilters)
+    segment: Segment | None = Field(
+        default=None, description="Priority matrices per unit of this column, besides the total"
+    )
+    engine: Engine = Field(
+        default="pls",
+        description="Structural model reported: PLS, consistent PLS, or covariance-based SEM "
+        "(indexes and priorities always come from the PLS weights, as in ACSI)",
+    )
+    target: str = Field(default="satisfaction", description="The construct whose drivers are ranked")
+    bootstrap: int = Field(default=200, ge=0, le=5000, description="Bootstrap resamples")
+    seed: int = Field(default=1, ge=0, le=2**31 - 1, description="Seed of the resampling")
+    min_n: int = Field(default=100, ge=10, le=100_000, description="Fewest responses per segment")
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not _VERSION.match(value):
+            raise ValueError("name the version as FORM@VERSION, e.g. csi_mobile@2026.1")
+        return value
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: str | None) -> str | None:
+        if value is not None:
+            period_bounds(value)  # raises with the accepted forms
+        return value
+
+    def canonical(self) -> dict:
+        """The request as stored: every default written out, lists sorted."""
+        return self.model_dump(mode="json")
+
+
+def period_bounds(period: str | None) -> tuple[datetime | None, datetime | None]:
+    """``"2026-10"`` -> [1 Oct, 1 Nov); ``"2026-Q3"`` -> [1 Jul, 1 Oct); None -> no bounds.
+
+    Months and quarters are cut in UTC, the time the responses are stored in.
+    """
+    if period is None:
+        return None, None
+    if m := _MONTH.match(period):
+        year, month = int(m[1]), int(m[2])
+        start = date(year, month, 1)
+        end = date(year + month // 12, month % 12 + 1, 1)
+    elif q := _QUARTER.match(period):
+        year, quarter = int(q[1]), int(q[2])
+        start = date(year, 3 * quarter - 2, 1)
+        end = date(year + quarter // 4, (3 * quarter) % 12 + 1, 1)
+    else:
+        raise ValueError(f"period {period!r}: give a month as 2026-10 or a quarter as 2026-Q3")
+    return (datetime(start.year, start.month, 1, tzinfo=UTC),
+            datetime(end.year, end.month, 1, tzinfo=UTC))  # fmt: skip
+
+
+def month_of(moment: datetime) -> str:
+    return f"{moment:%Y-%m}"
+
+
+def quarter_of(moment: datetime) -> str:
+    return f"{moment.year}-Q{(moment.month - 1) // 3 + 1}"

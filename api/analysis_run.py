@@ -1,0 +1,213 @@
+"""What an analysis job computes, from stored responses to a JSON result with provenance.
+
+The worker (``api.analysis_worker``) calls :func:`run_analysis`; nothing here runs inside
+a web request. The steps are the researchers' (notebooks 01-03): the completed responses
+of one questionnaire version and period, item scores ("cannot answer" as NaN), the PLS
+model, 0-100 indexes with bootstrap intervals, the priority matrix of the target's drivers
+(and of each driver's items), per segment when asked, unit rankings and trends.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import pandas as pd
+from sqlmodel import Session
+
+from survey.exports import export_responses
+from survey.questionnaire import Questionnaire
+from survey.tables import Analysis, QuestionnaireVersion, utcnow
+
+from .analysis_request import AnalysisRequest, period_bounds
+
+#: Fewest completed responses a fit is attempted on (the PLS bootstrap and the SEM fit
+#: measures are unreliable below it; a segment has its own ``min_n``).
+MIN_FIT_N = 100
+#: Units of rankings, besides the request's own segment.
+RANKED_UNITS = ("region", "service_hall")
+LIBRARIES = ("manyi", "numpy", "pandas", "scipy", "scikit-learn", "semopy", "pingouin")
+
+
+class AnalysisFailed(Exception):
+    """An analysis that cannot be computed from its inputs; the message is stored for people."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    result: dict[str, Any]
+    provenance: dict[str, Any]
+
+
+def item_scores(data: pd.DataFrame, questionnaire: Questionnaire, items) -> pd.DataFrame:
+    """Scores of ``items``: answer codes through the questionnaire (missing codes -> NaN)."""
+    scores = {}
+    for name in items:
+        item = questionnaire.item(name)
+        scores[name] = data[name].map(lambda v, item=item: None if pd.isna(v) else item.score(str(v)))
+    return pd.DataFrame(scores, index=data.index).astype(float)
+
+
+def select_rows(data: pd.DataFrame, request: AnalysisRequest) -> pd.DataFrame:
+    """The export's rows that pass the request's filters."""
+    keep = pd.Series(True, index=data.index)
+    for column, wanted in request.filters.model_dump().items():
+        if wanted:
+            values = data[column]
+            if column == "tier":
+                values = pd.to_numeric(values, errors="coerce")
+            keep &= values.isin(wanted)
+    return data[keep]
+
+
+def run_analysis(session: Session, job: Analysis) -> Outcome:
+    """Compute the job's analysis; :class:`AnalysisFailed` says why it cannot be done."""
+    from models.fit import fit_model
+    from scoring import _report
+    from scoring.indexes import construct_indexes
+    from scoring.plots import matrix_spec
+    from scoring.priorities import priority_matrix, segment_priorities
+    from scoring.rankings import rank_units
+    from scoring.segments import segment_summary
+    from scoring.trends import trend
+
+    started = time.perf_counter()
+    request = AnalysisRequest.model_validate(job.request)
+    version = session.get(QuestionnaireVersion, job.questionnaire_version_id)
+    assert version is not None
+    since, until = period_bounds(request.period)
+    export = export_responses(session, version, since=since, until=until)
+    questionnaire = export.questionnaire
+    data = select_rows(export.data, request).reset_index(drop=True)
+    where = f"{request.version}" + (f" in {request.period}" if request.period else "")
+    if len(data) < MIN_FIT_N:
+        raise AnalysisFailed(
+            f"{len(data)} completed responses of {where} pass the filters; an analysis needs at "
+            f"least {MIN_FIT_N}: choose a longer period (a quarter, or no period) or fewer filters"
+        )
+    blocks = questionnaire.construct_items()
+    if request.target not in blocks:
+        raise AnalysisFailed(
+            f"target {request.target!r} is not a construct of {request.version}: choose one of "
+            f"{', '.join(blocks)}"
+        )
+    items = [name for block in blocks.values() for name in block]
+    scores = item_scores(data, questionnaire, items)
+    syntax = questionnaire.lavaan_syntax()
+    fit = fit_model(syntax, scores, engine="pls", consistent=request.engine == "plsc")
+    reported = fit if request.engine != "sem" else fit_model(syntax, scores, engine="sem")
+    if not fit.converged:
+        raise AnalysisFailed("the PLS model did not converge on these responses; see warnings")
+    seed, n_boot = request.seed, request.bootstrap
+    indexes = construct_indexes(fit, scores, questionnaire, n_boot=n_boot, random_state=seed)
+    drivers = [c for c in _predecessors(fit, request.target) if c in blocks]
+
+    frame = scores.join(data[["region", "service_hall", "tier", "channel", "completed_at"]])
+    options = dict(n_boot=n_boot, random_state=seed)
+    matrices: dict[str, Any] = {}
+    for dimension in [None, *drivers]:
+        level = {"level": "construct"} if dimension is None else {"level": "item", "dimension": dimension}
+        whole = priority_matrix(fit, frame, questionnaire, request.target, **level, **options)
+        entry: dict[str, Any] = {"matrix": matrix_spec(whole), "segments": []}
+        if request.segment is not None:
+            split = segment_priorities(
+                fit, frame.assign(**{request.segment: frame[request.segment].astype("string")}),
+                questionnaire, request.target, by=request.segment, min_n=request.min_n,
+                **level, **options,
+            )  # fmt: skip
+            entry["segments"] = [_block(block, matrix_spec) for block in split.blocks]
+        matrices[dimension or "constructs"] = entry
+
+    unit_scores = indexes.scores.join(data[["region", "service_hall", "tier", "channel",
+                                            "completed_at"]])  # fmt: skip
+    rankings = {}
+    for unit in dict.fromkeys([*RANKED_UNITS, *( [request.segment] if request.segment else [])]):
+        summary = segment_summary(unit_scores.assign(**{unit: unit_scores[unit].astype("string")}),
+                                  request.target, unit, min_n=30)  # fmt: skip
+        ranking = rank_units(summary).ranking.reset_index(names="unit")
+        rankings[unit] = _report.records(ranking)
+    trends = {}
+    for freq in ("M", "Q"):
+        trends[freq] = {
+            construct: _report.records(
+                trend(unit_scores, construct, "completed_at", freq=freq, min_n=30)
+                .reset_index().assign(period=lambda t: t["period"].astype(str))
+            )
+            for construct in dict.fromkeys([request.target, *_successors(fit, request.target)])
+        }
+    result = _report.jsonable({
+        "version": request.version,
+        "period": request.period,
+        "target": request.target,
+        "segment": request.segment,
+        "n": len(data),
+        "responses_by_channel": data["channel"].value_counts().sort_index().to_dict(),
+        "labels": _labels(questionnaire),
+        "drivers": drivers,
+        "model": reported.to_dict(),
+        "indexes": indexes.to_dict(),
+        "priorities": matrices,
+        "rankings": rankings,
+        "trends": trends,
+        "warnings": [w.to_dict() for w in reported.warnings],
+    })  # fmt: skip
+    provenance = _report.jsonable({
+        "engine": request.engine,
+        "estimator": "ML" if request.engine == "sem" else "PLS (path scheme)",
+        "indexes_and_priorities_from": "PLS outer weights",
+        "questionnaire": {"form_id": version.form_id, "version": version.version,
+                          "content_hash": version.content_hash},
+        "period": {"name": request.period, "since": since, "until": until},
+        "filters": request.filters.model_dump(),
+        "n": len(data),
+        "data_fingerprint": job.data_fingerprint,
+        "bootstrap": n_boot,
+        "seed": seed,
+        "libraries": _versions(),
+        "python": platform.python_version(),
+        "worker": job.worker or f"{socket.gethostname()}:{os.getpid()}",
+        "computed_at": utcnow(),
+        "seconds": round(time.perf_counter() - started, 3),
+        "warnings": [w.to_dict() for w in reported.warnings],
+    })  # fmt: skip
+    return Outcome(result, provenance)
+
+
+def _block(block, spec) -> dict[str, Any]:
+    head = {"segment": block.segment, "status": block.status, "n": block.n}
+    if block.matrix is None:
+        return {**head, "message": block.message, "matrix": None}
+    return {**head, "message": "", "matrix": spec(block.matrix)}
+
+
+def _predecessors(fit, target: str) -> list[str]:
+    paths = fit.result.estimates
+    paths = paths[(paths["op"] == "~") & (paths["lhs"] == target)]
+    return list(dict.fromkeys(paths["rhs"]))
+
+
+def _successors(fit, construct: str) -> list[str]:
+    paths = fit.result.estimates
+    paths = paths[(paths["op"] == "~") & (paths["rhs"] == construct)]
+    return list(dict.fromkeys(paths["lhs"]))
+
+
+def _labels(questionnaire: Questionnaire) -> dict[str, dict[str, str]]:
+    labels = {name: dict(c.label) for name, c in questionnaire.constructs.items()}
+    labels |= {i.name: dict(i.label) for i in questionnaire.items if i.construct}
+    return labels
+
+
+def _versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
