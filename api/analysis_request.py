@@ -66,7 +66,9 @@ class AnalysisRequest(BaseModel):
         description="Structural model reported: PLS, consistent PLS, or covariance-based SEM "
         "(indexes and priorities always come from the PLS weights, as in ACSI)",
     )
-    target: str = Field(default="satisfaction", description="The construct whose drivers are ranked")
+    target: str = Field(
+        default="satisfaction", description="The construct whose drivers are ranked"
+    )
     bootstrap: int = Field(default=200, ge=0, le=5000, description="Bootstrap resamples")
     seed: int = Field(default=1, ge=0, le=2**31 - 1, description="Seed of the resampling")
     min_n: int = Field(default=100, ge=10, le=100_000, description="Fewest responses per segment")

@@ -49,7 +49,9 @@ def item_scores(data: pd.DataFrame, questionnaire: Questionnaire, items) -> pd.D
     scores = {}
     for name in items:
         item = questionnaire.item(name)
-        scores[name] = data[name].map(lambda v, item=item: None if pd.isna(v) else item.score(str(v)))
+        scores[name] = data[name].map(
+            lambda v, item=item: None if pd.isna(v) else item.score(str(v))
+        )
     return pd.DataFrame(scores, index=data.index).astype(float)
 
 
@@ -71,7 +73,7 @@ def run_analysis(session: Session, job: Analysis) -> Outcome:
     from scoring import _report
     from scoring.indexes import construct_indexes
     from scoring.plots import matrix_spec
-    from scoring.priorities import priority_matrix, segment_priorities
+    from scoring.priorities import priority_matrix, segment_priority_views
     from scoring.rankings import rank_units
     from scoring.segments import segment_summary
     from scoring.trends import trend
@@ -108,25 +110,27 @@ def run_analysis(session: Session, job: Analysis) -> Outcome:
     drivers = [c for c in _predecessors(fit, request.target) if c in blocks]
 
     frame = scores.join(data[["region", "service_hall", "tier", "channel", "completed_at"]])
-    options = dict(n_boot=n_boot, random_state=seed)
+    options: dict[str, Any] = dict(n_boot=n_boot, random_state=seed)
+    views: dict[str, dict[str, Any]] = {"constructs": {"level": "construct"}}
+    views |= {d: {"level": "item", "dimension": d} for d in drivers}
     matrices: dict[str, Any] = {}
-    for dimension in [None, *drivers]:
-        level = {"level": "construct"} if dimension is None else {"level": "item", "dimension": dimension}
-        whole = priority_matrix(fit, frame, questionnaire, request.target, **level, **options)
-        entry: dict[str, Any] = {"matrix": matrix_spec(whole), "segments": []}
-        if request.segment is not None:
-            split = segment_priorities(
-                fit, frame.assign(**{request.segment: frame[request.segment].astype("string")}),
-                questionnaire, request.target, by=request.segment, min_n=request.min_n,
-                **level, **options,
-            )  # fmt: skip
-            entry["segments"] = [_block(block, matrix_spec) for block in split.blocks]
-        matrices[dimension or "constructs"] = entry
+    for name, view in views.items():
+        whole = priority_matrix(fit, frame, questionnaire, request.target, **view, **options)
+        matrices[name] = {"matrix": matrix_spec(whole), "segments": []}
+    if request.segment is not None:
+        # One fit per segment serves every dimension's matrix.
+        split = segment_priority_views(
+            fit, frame.assign(**{request.segment: frame[request.segment].astype("string")}),
+            questionnaire, request.target, by=request.segment, views=views,
+            min_n=request.min_n, **options,
+        )  # fmt: skip
+        for name, segmented in split.items():
+            matrices[name]["segments"] = [_block(b, matrix_spec) for b in segmented.blocks]
 
     unit_scores = indexes.scores.join(data[["region", "service_hall", "tier", "channel",
                                             "completed_at"]])  # fmt: skip
     rankings = {}
-    for unit in dict.fromkeys([*RANKED_UNITS, *( [request.segment] if request.segment else [])]):
+    for unit in dict.fromkeys([*RANKED_UNITS, *([request.segment] if request.segment else [])]):
         summary = segment_summary(unit_scores.assign(**{unit: unit_scores[unit].astype("string")}),
                                   request.target, unit, min_n=30)  # fmt: skip
         ranking = rank_units(summary).ranking.reset_index(names="unit")
@@ -136,7 +140,8 @@ def run_analysis(session: Session, job: Analysis) -> Outcome:
         trends[freq] = {
             construct: _report.records(
                 trend(unit_scores, construct, "completed_at", freq=freq, min_n=30)
-                .reset_index().assign(period=lambda t: t["period"].astype(str))
+                .reset_index()
+                .assign(period=lambda t: t["period"].astype(str))
             )
             for construct in dict.fromkeys([request.target, *_successors(fit, request.target)])
         }
@@ -147,6 +152,7 @@ def run_analysis(session: Session, job: Analysis) -> Outcome:
         "segment": request.segment,
         "n": len(data),
         "responses_by_channel": data["channel"].value_counts().sort_index().to_dict(),
+        "hall_regions": _hall_regions(data),
         "labels": _labels(questionnaire),
         "drivers": drivers,
         "model": reported.to_dict(),
@@ -183,6 +189,14 @@ def _block(block, spec) -> dict[str, Any]:
     if block.matrix is None:
         return {**head, "message": block.message, "matrix": None}
     return {**head, "message": "", "matrix": spec(block.matrix)}
+
+
+def _hall_regions(data: pd.DataFrame) -> dict[str, str]:
+    """Each service hall's region (its customers' most frequent one), to scope hall rows."""
+    pairs = data[["service_hall", "region"]].dropna().astype(str)
+    if pairs.empty:
+        return {}
+    return pairs.groupby("service_hall")["region"].agg(lambda r: r.mode().iloc[0]).to_dict()
 
 
 def _predecessors(fit, target: str) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from .analysis_commands import analyses_app
 from .collection_commands import campaign_app, dispatch, frame_app
 from .command_support import ensure_current_schema, fail, settings_and_engine
 from .export_commands import export_app
@@ -38,6 +39,7 @@ app.add_typer(campaign_app, name="campaign")
 app.add_typer(staff_app, name="staff")
 app.add_typer(remedy_app, name="remedy")
 app.add_typer(export_app, name="export")
+app.add_typer(analyses_app, name="analyses")
 app.command("dispatch")(dispatch)
 app.command("rates")(rates)
 
@@ -120,7 +122,13 @@ def demo(
     for phone in loaded.phones:
         typer.echo(f"demo invitation by simulated SMS: {base}/phone/{phone}")
     if serve_after:
-        with background_dispatcher(settings.database_url, secret=secret, public_base_url=base):
+        from .analysis_worker import worker_process
+
+        # The worker computes the scheduled analyses the managers' pages show.
+        with (
+            background_dispatcher(settings.database_url, secret=secret, public_base_url=base),
+            worker_process(),
+        ):
             _serve(host, port)
 
 

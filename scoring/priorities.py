@@ -12,7 +12,7 @@ the same matrix per region, service hall, tier, channel, month or quarter, and a
 from __future__ import annotations
 
 import numbers
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -598,6 +598,32 @@ def segment_priorities(
     whose model cannot be estimated (an item constant inside it, say) gets a
     ``"not-estimable"`` block with the reason.
     """
+    views = segment_priority_views(
+        model, frame, bounds, target, by=by, views={"": {}}, period=period, min_n=min_n,
+        **options,
+    )  # fmt: skip
+    return views[""]
+
+
+def segment_priority_views(
+    model: ModelFit | PLSResult,
+    frame: pd.DataFrame,
+    bounds: Bounds,
+    target: str,
+    *,
+    by: str,
+    views: Mapping[str, Mapping[str, Any]],
+    period: str | None = None,
+    min_n: int = MIN_SEGMENT_N,
+    **options: Any,
+) -> dict[str, SegmentedPriorities]:
+    """:func:`segment_priorities` for several views of one segmentation at once.
+
+    ``views`` names each view's own options (e.g. ``{"constructs": {}, "network":
+    {"level": "item", "dimension": "network"}}``), merged over ``options``. Each segment's
+    model is fitted once and serves every view: the same matrices as one
+    :func:`segment_priorities` call per view, without refitting the segment each time.
+    """
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
     if by not in frame.columns:
@@ -616,26 +642,39 @@ def segment_priorities(
                 "info",
             ),
         )
-    blocks = []
+    blocks: dict[str, list[SegmentBlock]] = {name: [] for name in views}
     for segment, rows in _groups(labels):
         part = frame.loc[rows]
         if len(part) < min_n:
-            blocks.append(
-                SegmentBlock(
-                    segment, STATUS_TOO_FEW, len(part),
-                    message=f"{len(part)} responses, fewer than the {min_n} needed for a "
-                    "priority matrix: no matrix is shown.",
-                )
+            too_few = SegmentBlock(
+                segment, STATUS_TOO_FEW, len(part),
+                message=f"{len(part)} responses, fewer than the {min_n} needed for a "
+                "priority matrix: no matrix is shown.",
             )  # fmt: skip
+            for name in views:
+                blocks[name].append(too_few)
             continue
         try:
             fitted = fit_model(result.spec, part, engine="pls", **fit_options)
-            matrix = priority_matrix(fitted, part, bounds, target, **options)
         except (ValueError, np.linalg.LinAlgError) as error:
-            blocks.append(SegmentBlock(segment, STATUS_FAILED, len(part), message=str(error)))
+            for name in views:
+                blocks[name].append(
+                    SegmentBlock(segment, STATUS_FAILED, len(part), message=str(error))
+                )
             continue
-        blocks.append(SegmentBlock(segment, STATUS_OK, len(part), matrix))
-    return SegmentedPriorities(by, period, int(min_n), tuple(blocks), warnings)
+        for name, view in views.items():
+            try:
+                matrix = priority_matrix(fitted, part, bounds, target, **{**options, **view})
+            except (ValueError, np.linalg.LinAlgError) as error:
+                blocks[name].append(
+                    SegmentBlock(segment, STATUS_FAILED, len(part), message=str(error))
+                )
+                continue
+            blocks[name].append(SegmentBlock(segment, STATUS_OK, len(part), matrix))
+    return {
+        name: SegmentedPriorities(by, period, int(min_n), tuple(found), warnings)
+        for name, found in blocks.items()
+    }
 
 
 def _pls_of(model: Any) -> tuple[PLSResult, dict[str, Any]]:

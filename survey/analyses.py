@@ -50,7 +50,9 @@ def data_fingerprint(session: Session, version_id: int) -> str:
         .where(completed)
     ).one()  # fmt: skip
     answer = session.exec(
-        select(func.max(Answer.id)).join(Response, Answer.response_id == Response.id).where(completed)
+        select(func.max(Answer.id))
+        .join(Response, Answer.response_id == Response.id)
+        .where(completed)
     ).one()
     last_text = last.isoformat() if isinstance(last, datetime) else str(last)
     return f"{count}:{last_text}:{top}:{answer}"
@@ -123,25 +125,32 @@ def claim_next(session: Session, worker: str, now: datetime | None = None) -> An
         claimed = session.execute(
             update(Analysis)
             .where(Analysis.id == job_id, claimable)
-            .values(status=RUNNING, started_at=now, worker=worker[:100],
-                    attempts=Analysis.attempts + 1)  # fmt: skip
+            .values(
+                status=RUNNING, started_at=now, worker=worker[:100], attempts=Analysis.attempts + 1
+            )  # fmt: skip
         ).rowcount
         session.commit()
         if claimed:
             return session.get(Analysis, job_id, populate_existing=True)
 
 
-def complete(session: Session, job_id: int, result: dict[str, Any], provenance: dict[str, Any]) -> None:
+def complete(
+    session: Session, job_id: int, result: dict[str, Any], provenance: dict[str, Any]
+) -> None:
     _finish(session, job_id, DONE, utcnow(), result=result, provenance=provenance)
 
 
-def fail(session: Session, job_id: int, reason: str, provenance: dict[str, Any] | None = None) -> None:
+def fail(
+    session: Session, job_id: int, reason: str, provenance: dict[str, Any] | None = None
+) -> None:
     _finish(session, job_id, FAILED, utcnow(), error=reason, provenance=provenance)
 
 
 def _finish(session: Session, job_id: int, status: str, now: datetime, **values: Any) -> None:
     session.execute(
-        update(Analysis).where(Analysis.id == job_id).values(status=status, finished_at=now, **values)
+        update(Analysis)
+        .where(Analysis.id == job_id)
+        .values(status=status, finished_at=now, **values)
     )
     session.commit()
 

@@ -15,12 +15,18 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from models.fit import fit_model
 from models.syntax import parse_model
 from scoring.ipma import ipma
-from scoring.priorities import DRIVER_KEYS, priority_matrix, segment_priorities
+from scoring.priorities import (
+    DRIVER_KEYS,
+    priority_matrix,
+    segment_priorities,
+    segment_priority_views,
+)
 
 N_BOOT = 300
 ISSUE_KEYS = (
@@ -179,6 +185,31 @@ def test_segments_follow_the_true_regional_effects_and_small_ones_are_flagged(
     out = seg.to_dict()
     assert out["by"] == "region" and len(out["segments"]) == frame["region"].nunique()
     assert out["segments"][0]["drivers"][0]["name"]
+
+
+def test_views_fit_each_segment_once_and_equal_one_call_per_view(
+    survey, sample_questionnaire
+) -> None:
+    spec, frame, fit = survey
+    views = {"constructs": {}, "network": {"level": "item", "dimension": "network"}}
+    together = segment_priority_views(fit, frame, sample_questionnaire, "satisfaction",
+                                      by="region", views=views, min_n=400, n_boot=30,
+                                      random_state=3)  # fmt: skip
+    assert list(together) == ["constructs", "network"]
+    for name, view in views.items():
+        alone = segment_priorities(fit, frame, sample_questionnaire, "satisfaction", by="region",
+                                   min_n=400, n_boot=30, random_state=3, **view)  # fmt: skip
+        assert [(b.segment, b.status, b.n) for b in together[name].blocks] == [
+            (b.segment, b.status, b.n) for b in alone.blocks
+        ]
+        for mine, theirs in zip(together[name].blocks, alone.blocks, strict=True):
+            if theirs.matrix is None:
+                assert mine.matrix is None and mine.message == theirs.message
+                continue
+            pd.testing.assert_frame_equal(mine.matrix.drivers, theirs.matrix.drivers,
+                                          rtol=1e-12, atol=1e-12)  # fmt: skip
+    item_names = together["network"].blocks[0].matrix.drivers["name"].tolist()
+    assert set(item_names) == set(sample_questionnaire.construct_items()["network"])
 
 
 def test_periods_cut_dates_into_quarters(survey, sample_questionnaire) -> None:
