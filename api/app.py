@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from survey.db import current_revision, head_revision, make_engine
 from survey.tables import Customer, QuestionnaireVersion, Response
 
-from . import auth
+from . import auth, errors
 from .deps import SessionDep
 from .routers import (
     account,
@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(supervision.router)
     app.include_router(exports.router)
     auth.install(app)
+    errors.install(app)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request, session: SessionDep):

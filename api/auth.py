@@ -30,14 +30,16 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 
 from survey.staff import Role, api_key_staff, session_staff, session_token_digest
 from survey.tables import Staff
 
 from .deps import SessionDep, SettingsDep
+from .errors import error_response
 from .permissions import Permission, allowed
 from .settings import Settings
 
@@ -139,7 +141,23 @@ def is_api_request(request: Request) -> bool:
     return request.url.path.startswith("/api/") or "authorization" in request.headers
 
 
-def optional_staff(request: Request, session: SessionDep, settings: SettingsDep) -> Staff | None:
+#: Declares the API key in OpenAPI (the "Authorize" button of /docs) for every route that
+#: asks who is calling; the header itself is read below, so that a wrong one is a 401 of ours.
+API_KEY = HTTPBearer(
+    scheme_name="apiKey",
+    bearerFormat="manyi_...",
+    description="An API key from `manyi staff key USERNAME --name NAME`, sent as "
+    "`Authorization: Bearer manyi_...`.",
+    auto_error=False,
+)
+
+
+def optional_staff(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(API_KEY)] = None,
+) -> Staff | None:
     """The staff member behind the request, or None when nobody is signed in.
 
     A request with an ``Authorization`` header is judged by that header alone: a wrong
@@ -233,7 +251,7 @@ async def _refused(request: Request, error: Exception) -> Response:
     assert isinstance(error, AuthRefused)  # registered for AuthRefused only
     if is_api_request(request):
         headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
-        return JSONResponse({"detail": error.message}, error.status_code, headers=headers)
+        return error_response(error.status_code, error.message, headers=headers)
     if error.status_code == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)

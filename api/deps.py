@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -60,7 +60,21 @@ def get_group_commit(request: Request) -> GroupCommit:
     return writer
 
 
-def get_questionnaire_version(form_id: str, version: str, session: SessionDep):
+#: A questionnaire's form id is an identifier (see survey.questionnaire.validate).
+FormId = Annotated[
+    str,
+    Path(max_length=64, pattern=r"^[a-z][a-z0-9_]*$", description="The questionnaire's form id",
+         examples=["csi_mobile"]),
+]  # fmt: skip
+#: A version is free text, but never a control character (PostgreSQL refuses NUL in text).
+VersionText = Annotated[
+    str,
+    Path(max_length=32, pattern=r"^[^\x00-\x1f\x7f]+$", description="The version, as published",
+         examples=["2026.1"]),
+]  # fmt: skip
+
+
+def get_questionnaire_version(form_id: FormId, version: VersionText, session: SessionDep):
     row = find_version(session, form_id, version)
     if row is None:
         raise HTTPException(

@@ -50,6 +50,7 @@ from ..auth import (
     unsign,
 )
 from ..deps import SessionDep, SettingsDep
+from ..errors import error_responses
 from ..permissions import permissions_of
 from ..settings import Settings
 
@@ -230,7 +231,12 @@ class StaffPublic(BaseModel):
     }
 
 
-@router.get("/api/v1/me", response_model=StaffPublic, summary="Who the API key belongs to")
+@router.get(
+    "/api/v1/me",
+    response_model=StaffPublic,
+    summary="Who the API key belongs to",
+    responses=error_responses(401),
+)
 def me(staff: CurrentStaff) -> StaffPublic:
     """The staff member behind the request's API key (or session), and their permissions."""
     return StaffPublic(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -25,6 +26,7 @@ from survey.tables import Campaign, QuestionnaireVersion, Staff
 
 from ..auth import client_ip, require_permission
 from ..deps import SessionDep, SettingsDep
+from ..errors import error_responses
 from ..permissions import Permission, allowed
 from ..settings import Settings
 
@@ -32,6 +34,9 @@ router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
 
 Exporter = Annotated[Staff, Depends(require_permission(Permission.EXPORT_RESPONSES))]
 Format = Literal["csv", "xlsx", "sav", "parquet"]
+#: The largest row id: SQLite's INTEGER; a larger number would overflow the driver (a 500).
+MAX_ID = 2**63 - 1
+BINARY = {"type": "string", "format": "binary"}
 
 
 def phone_key(settings: Settings) -> bytes:
@@ -44,17 +49,32 @@ def phone_key(settings: Settings) -> bytes:
     return hmac.new(secret, b"manyi:export:phone-hash", hashlib.sha256).digest()
 
 
+#: FORM@VERSION: a form id is an identifier; a version is text without control characters
+#: (none is ever published, and PostgreSQL refuses NUL in text).
+VERSION_REFERENCE = r"^([a-z][a-z0-9_]*)@([^\x00-\x1f\x7f]+)$"
+
+
 def split_version(reference: str) -> tuple[str, str]:
     """``"csi_mobile@2026.1"`` as ``("csi_mobile", "2026.1")``; ValueError otherwise."""
-    form_id, at, version = reference.partition("@")
-    if not at or not form_id or not version:
+    match = re.fullmatch(VERSION_REFERENCE, reference)
+    if match is None:
         raise ValueError(f"{reference!r}: name the version as FORM@VERSION, e.g. csi_mobile@2026.1")
-    return form_id, version
+    return match.group(1), match.group(2)
 
 
 def export_version(
     session: SessionDep,
-    version: Annotated[str, Query(description="FORM@VERSION", examples=["csi_mobile@2026.1"])],
+    version: Annotated[
+        str,
+        # The pattern is documented here and checked by split_version, whose 422 says how to
+        # write a version rather than quoting the regular expression.
+        Query(
+            max_length=200,
+            description="The questionnaire version, as FORM@VERSION",
+            examples=["csi_mobile@2026.1"],
+            json_schema_extra={"pattern": VERSION_REFERENCE},
+        ),
+    ],
 ) -> QuestionnaireVersion:
     try:
         form_id, number = split_version(version)
@@ -72,9 +92,19 @@ ExportVersion = Annotated[QuestionnaireVersion, Depends(export_version)]
 @router.get(
     "/responses",
     response_class=Response,
+    summary="Download the responses of one questionnaire version",
     responses={
-        200: {"description": "The export file", "content": {t: {} for t in MEDIA_TYPES.values()}},
-        404: {"description": "Unknown questionnaire version or campaign"},
+        200: {
+            "description": "The export file, as an attachment (CSV: a ZIP of the data and the "
+            "codebook)",
+            "content": {media_type: {"schema": BINARY} for media_type in MEDIA_TYPES.values()},
+        },
+        **error_responses(
+            *(401, 403, 404, 422),
+            _403="The role lacks `export_responses`",
+            _404="Unknown questionnaire version or campaign",
+            _422="Malformed version (not FORM@VERSION), unknown format or invalid campaign",
+        ),
     },
 )
 def export_responses_file(
@@ -83,10 +113,17 @@ def export_responses_file(
     settings: SettingsDep,
     staff: Exporter,
     row: ExportVersion,
-    format: Annotated[Format, Query()] = "csv",
-    campaign: Annotated[int | None, Query(description="Only this campaign's responses")] = None,
+    format: Annotated[Format, Query(description="The file format", examples=["parquet"])] = "csv",
+    campaign: Annotated[
+        int | None,
+        Query(ge=1, le=MAX_ID, description="Only this campaign's responses", examples=[1]),
+    ] = None,
 ) -> Response:
-    """Completed responses of one questionnaire version, with the codebook."""
+    """Completed responses of one questionnaire version, with the codebook.
+
+    A regional manager gets only their regions' and service halls' responses; phone numbers
+    are a keyed hash (equal across exports) unless the role may see them. Audited.
+    """
     if campaign is not None:
         found = session.get(Campaign, campaign)
         if found is None or found.questionnaire_version_id != row.id:

@@ -301,7 +301,8 @@ def test_pages_redirect_to_login_and_the_api_answers_401_json(client):
     assert page.headers["location"] == "/login?next=%2Fprobe%2Fqueue%3Fday%3D1"
     api = client.get("/api/v1/me")
     assert api.status_code == 401 and api.headers["www-authenticate"] == "Bearer"
-    assert api.json() == {"detail": "sign in first"}
+    assert api.json() == {"error": {"status": 401, "code": "unauthorized",
+                                    "message": "sign in first", "details": []}}  # fmt: skip
 
 
 def test_a_signed_in_form_needs_the_csrf_field_of_its_own_session(engine, database_url):

@@ -194,7 +194,8 @@ def test_the_campaign_filter_keeps_only_that_campaigns_responses(world, client):
 
 def test_an_interviewer_is_refused_and_nothing_is_exported(engine, world, client):
     response = download(client, world, "interviewer", format="csv")
-    assert response.status_code == 403 and "export_responses" in response.json()["detail"]
+    assert response.status_code == 403
+    assert "export_responses" in response.json()["error"]["message"]
     assert download_audits(engine) == []
 
 
@@ -221,10 +222,12 @@ def test_every_export_is_audited_with_its_format_and_row_count(engine, world, cl
 def test_an_unknown_version_or_campaign_is_a_clear_404_and_a_malformed_one_422(world, client):
     unknown = download(client, world, "researcher", version="csi_mobile@1999.9")
     assert unknown.status_code == 404
-    assert unknown.json()["detail"] == "no published questionnaire version csi_mobile@1999.9"
+    message = "no published questionnaire version csi_mobile@1999.9"
+    assert unknown.json()["error"] == {"status": 404, "code": "not_found", "message": message,
+                                       "details": []}  # fmt: skip
     assert download(client, world, "researcher", campaign=9999).status_code == 404
     malformed = download(client, world, "researcher", version="csi_mobile")
-    assert malformed.status_code == 422 and "FORM@VERSION" in malformed.json()["detail"]
+    assert malformed.status_code == 422 and "FORM@VERSION" in malformed.json()["error"]["message"]
     assert download(client, world, "researcher", format="dta").status_code == 422
 
 
