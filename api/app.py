@@ -21,6 +21,7 @@ from .deps import SessionDep
 from .routers import (
     account,
     calls,
+    dashboard,
     exports,
     intercept,
     phone,
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(account.router)
     app.include_router(calls.router)
     app.include_router(supervision.router)
+    app.include_router(dashboard.router)
     app.include_router(exports.router)
     auth.install(app)
     errors.install(app)

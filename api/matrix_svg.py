@@ -1,0 +1,229 @@
+"""One priority matrix (``scoring.plots.matrix_spec``) drawn as inline SVG on the server.
+
+No JavaScript and no external asset: the page stays light on a cheap phone and prints as
+it shows. Each point is a focusable group whose ``<title>`` is the hover (and what a screen
+reader announces): the item, importance and performance with their intervals, the rank
+interval, the tier and P(concentrate here). Whiskers on both axes are those intervals.
+The drawing scales with the ``viewBox`` to any width, down to a 360-pixel screen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from html import escape
+from typing import Any
+
+from markupsafe import Markup
+
+WIDTH, HEIGHT = 480, 380
+LEFT, RIGHT, TOP, BOTTOM = 50, 12, 12, 44
+TICKS = 5
+#: The quadrant managers act on is drawn in the error colour; the others in the accent.
+URGENT = "concentrate-here"
+
+
+def number(value: float | None, digits: int | None = None) -> str:
+    """A figure as the pages show it: "–" when missing; importances keep 3 decimals."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if digits is None:
+        digits = 3 if abs(value) < 1 else 1
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no "-0.0"
+
+
+def interval(bounds: list | tuple | None, digits: int | None = None) -> str:
+    low, high = (bounds or (None, None))[:2] if bounds else (None, None)
+    if low is None and high is None:
+        return "–"
+    return f"[{number(low, digits)}, {number(high, digits)}]"
+
+
+def rank_interval(bounds: list | tuple | None) -> str:
+    low, high = (bounds or (None, None))[:2] if bounds else (None, None)
+    if low is None or high is None:
+        return "–"
+    return f"{low}" if low == high else f"{low}–{high}"
+
+
+def quadrant_names(spec: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    return {q["code"]: (q["zh"], q["en"]) for q in spec.get("quadrants", [])}
+
+
+def point_title(point: Mapping[str, Any], spec: Mapping[str, Any], label: Mapping[str, str]) -> str:
+    """The hover text of one point (plain text: the caller escapes it)."""
+    zh, en = label.get("zh", ""), label.get("en", "")
+    quadrant = quadrant_names(spec).get(point.get("quadrant"), ("", ""))
+    p = point.get("p_concentrate")
+    return "\n".join([
+        f"{zh} {en} ({point['name']})".strip(),
+        f"重要性 importance {number(point.get('x'))} {interval(point.get('x_interval'))}",
+        f"表现 performance {number(point.get('y'), 1)} {interval(point.get('y_interval'), 1)}",
+        f"排名 rank {point.get('rank', '–')}, "
+        f"区间 interval {rank_interval(point.get('rank_interval'))}",
+        f"档次 tier {point.get('tier', '–')} · P(重点改进 concentrate) "
+        f"{'–' if p is None else f'{p:.2f}'}",
+        f"{quadrant[0]} {quadrant[1]}",
+    ])  # fmt: skip
+
+
+class _Scale:
+    def __init__(self, domain: list[float], low: float, high: float) -> None:
+        start, end = float(domain[0]), float(domain[1])
+        self.start, self.end = start, end if end > start else start + 1.0
+        self.low, self.high = low, high
+
+    def __call__(self, value: float) -> float:
+        share = (value - self.start) / (self.end - self.start)
+        return round(self.low + share * (self.high - self.low), 2)
+
+    def ticks(self) -> list[float]:
+        step = (self.end - self.start) / (TICKS - 1)
+        return [self.start + i * step for i in range(TICKS)]
+
+    def clamp(self, value: float) -> float:
+        return min(max(value, self.start), self.end)
+
+
+def matrix_svg(
+    spec: Mapping[str, Any],
+    labels: Mapping[str, Mapping[str, str]],
+    *,
+    ident: str = "matrix",
+    caption: str = "",
+) -> Markup:
+    """``spec`` as an ``<svg>`` element; ``labels`` maps point names to ``{"zh", "en"}``.
+
+    ``ident`` keeps ids (the clip path) unique when a page shows several matrices.
+    """
+    axes = spec["axes"]
+    x = _Scale(axes["x"]["domain"], LEFT, WIDTH - RIGHT)
+    y = _Scale(axes["y"]["domain"], HEIGHT - BOTTOM, TOP)
+    cx, cy = spec["crosshair"]["x"], spec["crosshair"]["y"]
+    clip = f"{escape(ident)}-plot"
+    out: list[str] = [
+        f'<svg class="matrix" viewBox="0 0 {WIDTH} {HEIGHT}" role="group" '
+        f'aria-labelledby="{clip}-caption" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{clip}-caption">{escape(caption or "优先级矩阵 Priority matrix")}</title>',
+        f'<defs><clipPath id="{clip}"><rect x="{LEFT}" y="{TOP}" width="{WIDTH - LEFT - RIGHT}" '
+        f'height="{HEIGHT - TOP - BOTTOM}"/></clipPath></defs>',
+    ]
+    out += _quadrants(spec, x, y, cx, cy)
+    out += _axes(axes, x, y)
+    out.append(f'<g clip-path="url(#{clip})">')
+    out.append(f'<line class="cross" x1="{x(cx)}" x2="{x(cx)}" y1="{TOP}" y2="{HEIGHT - BOTTOM}"/>')
+    out.append(f'<line class="cross" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(cy)}" y2="{y(cy)}"/>')
+    diagonal = spec.get("diagonal", {}).get("points") or []
+    if diagonal:
+        path = " ".join(f"{x(p['x'])},{y(p['y'])}" for p in diagonal)
+        out.append(f'<polyline class="iso" points="{path}"><title>等优先级线 iso-priority: '
+                   f'{escape(spec["diagonal"].get("formula", ""))}</title></polyline>')  # fmt: skip
+    out.append("</g>")
+    for point in sorted(spec.get("points", []), key=lambda p: -(p.get("rank") or 0)):
+        out += _point(point, spec, labels.get(point["name"], {}), x, y)
+    out.append("</svg>")
+    # Every text that comes from data went through html.escape above.
+    return Markup("\n".join(out))  # noqa: S704
+
+
+def _quadrants(spec, x: _Scale, y: _Scale, cx: float, cy: float) -> list[str]:
+    out = []
+    left, right = LEFT + 4, WIDTH - RIGHT - 4
+    top, bottom = TOP + 14, HEIGHT - BOTTOM - 20
+    for q in spec.get("quadrants", []):
+        high_x, high_y = q["x"][0] is not None, q["y"][0] is not None
+        if q["code"] == URGENT:
+            x0, x1 = x(x.clamp(cx)), WIDTH - RIGHT
+            y0, y1 = y(y.clamp(cy)), HEIGHT - BOTTOM
+            out.append(f'<rect class="urgent" x="{x0}" y="{y0}" width="{max(x1 - x0, 0)}" '
+                       f'height="{max(y1 - y0, 0)}"/>')  # fmt: skip
+        anchor = "end" if high_x else "start"
+        tx = right if high_x else left
+        ty = top if high_y else bottom
+        out.append(
+            f'<text class="quadrant" x="{tx}" y="{ty}" text-anchor="{anchor}">'
+            f'{escape(q["zh"])}<tspan x="{tx}" dy="13" lang="en">{escape(q["en"])}</tspan></text>'
+        )
+    return out
+
+
+def _axes(axes, x: _Scale, y: _Scale) -> list[str]:
+    base, left = HEIGHT - BOTTOM, LEFT
+    out = [f'<line class="axis" x1="{left}" x2="{WIDTH - RIGHT}" y1="{base}" y2="{base}"/>',
+           f'<line class="axis" x1="{left}" x2="{left}" y1="{TOP}" y2="{base}"/>']  # fmt: skip
+    for value in x.ticks():
+        out.append(f'<text class="tick" x="{x(value)}" y="{base + 14}" text-anchor="middle">'
+                   f"{number(value, 2)}</text>")  # fmt: skip
+    for value in y.ticks():
+        out.append(f'<text class="tick" x="{left - 4}" y="{y(value) + 4}" text-anchor="end">'
+                   f"{value:.0f}</text>")  # fmt: skip
+    ax, ay = axes["x"], axes["y"]
+    out.append(f'<text class="axis-label" x="{(left + WIDTH - RIGHT) / 2}" y="{HEIGHT - 6}" '
+               f'text-anchor="middle">{escape(ax["zh"])} {escape(ax["en"])} '
+               f'({escape(str(ax.get("unit", "")))}) →</text>')  # fmt: skip
+    out.append(f'<text class="axis-label" transform="translate(12 {(TOP + base) / 2}) rotate(-90)" '
+               f'text-anchor="middle">{escape(ay["zh"])} {escape(ay["en"])} '
+               f'({escape(str(ay.get("unit", "")))}) →</text>')  # fmt: skip
+    return out
+
+
+def _point(point, spec, label, x: _Scale, y: _Scale) -> list[str]:
+    px, py = point.get("x"), point.get("y")
+    if px is None or py is None:
+        return []
+    sx, sy = x(x.clamp(px)), y(y.clamp(py))
+    kind = "pt urgent" if point.get("quadrant") == URGENT else "pt"
+    title = escape(point_title(point, spec, label))
+    out = [f'<g class="{kind}" tabindex="0" data-name="{escape(point["name"])}">',
+           f"<title>{title}</title>"]  # fmt: skip
+    (xl, xh), (yl, yh) = (
+        point.get("x_interval") or (None, None),
+        point.get("y_interval") or (None, None),
+    )
+    if xl is not None and xh is not None:
+        out.append(
+            f'<line class="ci" x1="{x(x.clamp(xl))}" x2="{x(x.clamp(xh))}" y1="{sy}" y2="{sy}"/>'
+        )
+    if yl is not None and yh is not None:
+        out.append(
+            f'<line class="ci" x1="{sx}" x2="{sx}" y1="{y(y.clamp(yl))}" y2="{y(y.clamp(yh))}"/>'
+        )
+    out.append(f'<circle cx="{sx}" cy="{sy}" r="9"/>')
+    out.append(
+        f'<text class="rank" x="{sx}" y="{sy + 4}" text-anchor="middle">'
+        f"{escape(str(point.get('rank', '')))}</text>"
+    )
+    name = (
+        label.get("zh") if spec.get("level") == "construct" and label.get("zh") else point["name"]
+    )
+    anchor, dx = ("end", -12) if sx > WIDTH * 0.7 else ("start", 12)
+    out.append(
+        f'<text class="name" x="{sx + dx}" y="{sy - 6}" text-anchor="{anchor}">'
+        f"{escape(name)}</text>"
+    )
+    out.append("</g>")
+    return out
+
+
+#: The drawing's styles, for the page's <style>: colours are the staff pages' palette.
+CSS = """
+svg.matrix{width:100%;max-width:40rem;height:auto;display:block;background:#fff;
+  font:12px system-ui,"PingFang SC","Noto Sans CJK SC",sans-serif}
+svg.matrix .axis{stroke:#767676}
+svg.matrix .tick{fill:#4d4d4d;font-size:12px}
+svg.matrix .axis-label{fill:#1a1a1a;font-size:13px;font-weight:600}
+svg.matrix .cross{stroke:#4d4d4d;stroke-dasharray:4 3}
+svg.matrix .iso{fill:none;stroke:#0b57d0;stroke-width:1.5;stroke-dasharray:1 4;stroke-linecap:round}
+svg.matrix rect.urgent{fill:#fbeaea}
+svg.matrix .quadrant{fill:#4d4d4d;font-size:12px}
+svg.matrix .pt .ci{stroke:#0b57d0;stroke-width:2}
+svg.matrix .pt circle{fill:#0b57d0;stroke:#fff;stroke-width:1.5}
+svg.matrix .pt.urgent .ci{stroke:#b3261e}
+svg.matrix .pt.urgent circle{fill:#b3261e}
+svg.matrix .pt .rank{fill:#fff;font-size:11px;font-weight:700;pointer-events:none}
+svg.matrix .pt .name{fill:#1a1a1a;font-size:14px}
+svg.matrix .pt:hover circle,svg.matrix .pt:focus circle{stroke:#1a1a1a;stroke-width:3}
+svg.matrix .pt:focus{outline:none}
+svg.matrix .pt:focus .name,svg.matrix .pt:hover .name{font-weight:700}
+"""

@@ -1,0 +1,284 @@
+"""The managers' pages (/dashboard) on SQLite with the sample data and computed analyses.
+
+Two analyses are computed once (tests/analysed_demo.py): all data and April 2026, both cut
+by region. Pages are read through real logins: a manager who sees everything, a manager
+limited to Hangzhou, an interviewer.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from api.app import create_app
+from api.matrix_svg import interval, number, rank_interval
+from api.settings import Settings
+from survey.db import make_engine
+from survey.tables import Analysis
+from tests.analysed_demo import MONTH, PASSWORD, VERSION, copy_to, open_follow_ups
+from tests.integration.test_auth import SECRET, cheap_hashing, log_in  # noqa: F401
+
+BASE = "https://manyi.example.org"
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory):
+    url = copy_to(tmp_path_factory.mktemp("dashboard"))
+    breaches = open_follow_ups(url, NOW - timedelta(hours=1), {"Hangzhou": 2, "Wenzhou": 1})
+    on_time = open_follow_ups(url, NOW + timedelta(days=2), {"Hangzhou": 1})
+    return {"url": url, "late": breaches, "on_time": on_time}
+
+
+@pytest.fixture(scope="module")
+def stored(database):
+    """The stored results by (period, segment)."""
+    engine = make_engine(database["url"])
+    with Session(engine) as session:
+        jobs = session.exec(select(Analysis)).all()
+        found = {(j.request["period"], j.request["segment"]): j.result for j in jobs}
+    engine.dispose()
+    return found
+
+
+@pytest.fixture(scope="module")
+def login(database):
+    clients = []
+
+    def open_as(username: str) -> TestClient:
+        settings = Settings(database_url=database["url"], public_base_url=BASE, env="test",
+                            secret_key=SECRET)  # fmt: skip
+        client = TestClient(create_app(settings), base_url="https://testserver",
+                            follow_redirects=False)  # fmt: skip
+        client.__enter__()
+        clients.append(client)
+        assert log_in(client, username, PASSWORD).status_code == 303
+        return client
+
+    yield open_as
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def boss(login):
+    return login("boss")
+
+
+@pytest.fixture(scope="module")
+def hangzhou(login):
+    return login("hz")
+
+
+def text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def block(result, dimension, segment):
+    return next(b for b in result["priorities"][dimension]["segments"] if b["segment"] == segment)
+
+
+def shown_numbers(matrix) -> set[str]:
+    """What the pages print of a matrix's points: values and intervals as formatted."""
+    found = set()
+    for p in matrix["points"]:
+        found |= {interval(p["x_interval"]), interval(p["y_interval"], 1)}
+    return found
+
+
+URLS = ["/dashboard", "/dashboard/priorities?dimension=network", "/dashboard/rankings",
+        "/dashboard/report", f"/dashboard/report?period={MONTH}",
+        f"/dashboard/priorities?dimension=network&segment=Hangzhou&period={MONTH}"]  # fmt: skip
+
+
+@pytest.mark.parametrize("url", URLS + ["/dashboard/follow-ups"])
+def test_every_dashboard_page_renders_for_a_manager_and_is_refused_to_an_interviewer(
+    login, boss, url
+):
+    page = boss.get(url)
+    assert page.status_code == 200, page.text
+    assert page.headers["cache-control"] == "no-store"
+    assert "<script" not in page.text  # no JavaScript, no external asset
+    assert not re.search(r'(src|href)="https?://', page.text)
+    refused = login("ivy").get(url)
+    assert refused.status_code == 403
+    assert "Not allowed" in refused.text
+
+
+def test_a_signed_out_visitor_is_sent_to_the_login_page(database):
+    settings = Settings(database_url=database["url"], public_base_url=BASE, env="test",
+                        secret_key=SECRET)  # fmt: skip
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        answer = client.get("/dashboard/priorities?dimension=network")
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/login?next=%2Fdashboard%2Fpriorities")
+
+
+def test_overview_shows_indexes_with_intervals_trends_channels_and_warnings(boss, stored):
+    result = stored[(None, "region")]
+    html = boss.get("/dashboard").text
+    indexes = {row["construct"]: row for row in result["indexes"]["indexes"]}
+    for construct in ("satisfaction", "loyalty"):
+        row = indexes[construct]
+        card = re.search(rf'<li id="index-{construct}">(.*?)</li>', html, re.S).group(1)
+        assert number(row["index"], 1) in card
+        assert interval([row["ci_low"], row["ci_high"]], 1) in card
+    for freq in ("Q", "M"):
+        rows = result["trends"][freq]["satisfaction"]
+        table = re.search(rf'<table id="trend-{freq}-satisfaction">(.*?)</table>', html, re.S)
+        assert [r["period"] for r in rows] == re.findall(r"<tr><td>([^<]+)</td>", table.group(1))
+        last = rows[-1]
+        assert interval([last["change_ci_low"], last["change_ci_high"]], 1) in table.group(1)
+    responses = text(re.search(r'<table id="responses">(.*?)</table>', html, re.S).group(1))
+    for channel, n in result["responses_by_channel"].items():
+        assert f"{channel} {n}" in responses
+    assert str(result["n"]) in responses
+    assert result["warnings"], "the sample data has missing answers: a warning is expected"
+    assert result["warnings"][0]["message"] in html
+
+
+def test_priority_matrix_of_one_dimension_draws_every_point_with_its_intervals(boss, stored):
+    matrix = stored[(None, "region")]["priorities"]["network"]["matrix"]
+    html = boss.get("/dashboard/priorities?dimension=network").text
+    svg = re.search(r"<svg class=\"matrix\".*?</svg>", html, re.S).group(0)
+    point_group = r'<g class="pt[^"]*" tabindex="0" data-name="([^"]+)">\s*<title>(.*?)</title>'
+    titles = re.findall(point_group, svg, re.S)
+    assert sorted(name for name, _ in titles) == sorted(p["name"] for p in matrix["points"])
+    for point in matrix["points"]:
+        hover = dict(titles)[point["name"]]
+        assert f"importance {number(point['x'])} {interval(point['x_interval'])}" in hover
+        assert f"performance {number(point['y'], 1)} {interval(point['y_interval'], 1)}" in hover
+        assert f"tier {point['tier']}" in hover and "rank" in hover and "P(" in hover
+        row = re.search(rf'<tr id="point-{point["name"]}">(.*?)</tr>', html, re.S).group(1)
+        assert interval(point["y_interval"], 1) in row
+    for q in matrix["quadrants"]:  # labels in both languages, on the drawing
+        assert q["zh"] in svg and q["en"] in svg
+    assert 'class="iso"' in svg and svg.count('class="cross"') == 2
+    warnings = re.search(r'<ul class="warnings" id="matrix-warnings">(.*?)</ul>', html, re.S)
+    assert matrix["warnings"][0]["message"] in warnings.group(1)
+
+
+def test_a_region_of_a_month_shows_its_own_matrix_and_a_too_small_region_says_so(boss, stored):
+    result = stored[(MONTH, "region")]
+    hangzhou = block(result, "network", "Hangzhou")
+    assert hangzhou["status"] == "ok"
+    html = boss.get(f"/dashboard/priorities?dimension=network&segment=Hangzhou&period={MONTH}").text
+    assert f"n = {hangzhou['n']}" in text(html)
+    assert all(shown in html for shown in shown_numbers(hangzhou["matrix"]))
+    small = [b for b in result["priorities"]["network"]["segments"] if b["matrix"] is None]
+    assert small, "April's smallest region falls under min_n in the sample data"
+    page = boss.get(f"/dashboard/priorities?dimension=network&segment={small[0]['segment']}"
+                    f"&period={MONTH}")  # fmt: skip
+    assert page.status_code == 200
+    status = re.search(
+        r'<p class="note" role="status" id="segment-status">(.*?)</p>', page.text, re.S
+    )
+    assert small[0]["status"] in status.group(1) and str(small[0]["n"]) in status.group(1)
+    assert '<svg class="matrix"' not in page.text
+
+
+def test_the_period_and_segment_choices_are_those_with_stored_analyses(boss):
+    html = boss.get("/dashboard/priorities?dimension=network").text
+    periods = re.search(r'<select id="period" name="period">(.*?)</select>', html, re.S).group(1)
+    assert re.findall(r'<option value="([^"]*)"', periods) == ["", MONTH]
+    segments = re.search(r'<select id="segment" name="segment">(.*?)</select>', html, re.S).group(1)
+    assert "Wenzhou" in segments and "Hangzhou" in segments
+
+
+def test_a_regional_manager_sees_their_region_and_never_another_regions_numbers(hangzhou, stored):
+    everyone = stored[(None, "region")]
+    month = stored[(MONTH, "region")]
+    mine = block(month, "network", "Hangzhou")["matrix"]
+    theirs = set()
+    for result in (everyone, month):
+        for dimension in result["priorities"]:
+            wenzhou = block(result, dimension, "Wenzhou")
+            if wenzhou["matrix"]:
+                theirs |= shown_numbers(wenzhou["matrix"])
+        row = next(r for r in result["rankings"]["region"] if r["unit"] == "Wenzhou")
+        theirs.add(interval([row["ci_low"], row["ci_high"]], 1))
+    allowed = shown_numbers(mine)
+    for result in (everyone, month):
+        for dimension in result["priorities"]:
+            hz = block(result, dimension, "Hangzhou")
+            allowed |= shown_numbers(hz["matrix"]) if hz["matrix"] else set()
+        for kind in ("region", "service_hall"):
+            for r in result["rankings"][kind]:
+                if r["unit"].startswith("Hangzhou"):
+                    allowed.add(interval([r["ci_low"], r["ci_high"]], 1))
+    theirs -= allowed  # a coincidence of rounding is not a leak
+    assert len(theirs) > 10
+
+    own = hangzhou.get(f"/dashboard/priorities?dimension=network&segment=Hangzhou&period={MONTH}")
+    assert own.status_code == 200
+    assert all(shown in own.text for shown in shown_numbers(mine))
+    refused = hangzhou.get(
+        f"/dashboard/priorities?dimension=network&segment=Wenzhou&period={MONTH}"
+    )
+    assert refused.status_code == 404
+    assert 'id="not-in-scope"' in refused.text
+    pages = [hangzhou.get(url) for url in URLS + [
+        "/dashboard/priorities?dimension=network&segment=Wenzhou",
+        "/dashboard/priorities?segment=Wenzhou", "/dashboard/follow-ups",
+        f"/dashboard/rankings?period={MONTH}"]]  # fmt: skip
+    for page in pages + [refused]:
+        assert page.status_code in (200, 404)
+        assert "Wenzhou" not in page.text, page.url
+        assert not [n for n in theirs if n in page.text], page.url
+    overview = pages[0].text
+    assert 'id="withheld"' in overview and 'id="index-satisfaction"' not in overview
+    whole = hangzhou.get("/dashboard/priorities?dimension=network").text
+    assert 'id="withheld"' in whole and '<svg class="matrix"' not in whole
+    segments = re.search(r'<select id="segment" name="segment">(.*?)</select>', whole, re.S)
+    assert re.findall(r'<option value="([^"]*)"', segments.group(1)) == ["", "Hangzhou"]
+
+
+def test_rankings_show_intervals_groups_and_the_units_that_cannot_be_told_apart(boss, stored):
+    result = stored[(None, "region")]
+    html = boss.get("/dashboard/rankings").text
+    for kind in ("region", "service_hall"):
+        table = re.search(rf'<table id="ranking-{kind}">(.*?)</table>', html, re.S).group(1)
+        rows = result["rankings"][kind]
+        assert len(re.findall(r'<tr id="unit-', table)) == len(rows)
+    first = result["rankings"]["region"][0]
+    row = text(re.search(rf'<tr id="unit-{first["unit"]}">(.*?)</tr>', html, re.S).group(1))
+    assert interval([first["ci_low"], first["ci_high"]], 1) in row
+    assert rank_interval([first["rank_low"], first["rank_high"]]) in row
+    assert first["group"] in row
+    assert all(unit in row for unit in first["indistinguishable_from"])
+
+
+def test_follow_ups_list_open_cases_and_breaches_within_the_readers_scope(boss, hangzhou, database):
+    late, on_time = database["late"], database["on_time"]
+    everything = boss.get("/dashboard/follow-ups").text
+    ids = [int(i) for i in re.findall(r'<tr id="follow-up-(\d+)">', everything)]
+    assert ids == late["Hangzhou"] + late["Wenzhou"] + on_time["Hangzhou"]  # past due first
+    assert re.search(r'id="breach-count">.*?<strong class="err">3</strong>', everything, re.S)
+    mine = hangzhou.get("/dashboard/follow-ups").text
+    ids = [int(i) for i in re.findall(r'<tr id="follow-up-(\d+)">', mine)]
+    assert ids == late["Hangzhou"] + on_time["Hangzhou"]
+    assert re.search(r'id="breach-count">.*?<strong class="err">2</strong>', mine, re.S)
+
+
+def test_the_report_is_one_printable_page_with_indexes_matrix_priorities_and_rankings(boss, stored):
+    result = stored[(MONTH, "region")]
+    html = boss.get(f"/dashboard/report?period={MONTH}").text
+    assert "@media print" in html
+    satisfaction = next(r for r in result["indexes"]["indexes"] if r["construct"] == "satisfaction")
+    assert interval([satisfaction["ci_low"], satisfaction["ci_high"]], 1) in html
+    assert html.count('<svg class="matrix"') == 1
+    top = min(result["priorities"]["constructs"]["matrix"]["points"], key=lambda p: p["rank"])
+    priorities = re.search(r'<table id="top-priorities">(.*?)</table>', html, re.S).group(1)
+    assert result["labels"][top["name"]]["zh"] in priorities
+    assert '<table id="ranking-region">' in html
+
+
+def test_an_unknown_version_is_a_404_and_nothing_computed_is_said_plainly(boss, database):
+    assert boss.get("/dashboard?version=nope@1").status_code == 404
+    page = boss.get("/dashboard/rankings?period=2025-01")
+    assert page.status_code == 200 and 'id="nothing"' in page.text
+    assert VERSION in boss.get("/dashboard").text  # the default: the analysed version
