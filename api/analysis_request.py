@@ -8,17 +8,48 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from .version_reference import VERSION_REFERENCE
 
 #: Who an analysis can be cut by (columns of the responses' export).
 Segment = Literal["region", "service_hall", "tier", "channel"]
 Engine = Literal["pls", "plsc", "sem"]
 
+#: A month or a quarter, for the schema; the two expressions below tell them apart.
+PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$"
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
-_VERSION = re.compile(r"^[^@\s]+@[^@\s]+$")
+
+
+def _whole_number(value: object) -> object:
+    """JSON's integers (2, and 2.0, which JSON Schema counts as one); never true or "2".
+
+    Pydantic's default would read true as 1 and "2" as 2: a mistake to report, not a number
+    to guess (the schema says integer, and the API's fuzz test holds us to it).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+#: At most this many values per filter.
+MAX_FILTER_VALUES = 500
 
 
 class AnalysisFilters(BaseModel):
@@ -26,10 +57,18 @@ class AnalysisFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    region: list[str] = Field(default_factory=list, examples=[["Hangzhou"]])
-    service_hall: list[str] = Field(default_factory=list, examples=[[]])
-    tier: list[int] = Field(default_factory=list, examples=[[1, 2]])
-    channel: list[str] = Field(default_factory=list, examples=[["sms_link", "web"]])
+    region: list[Name] = Field(
+        default_factory=list, max_length=MAX_FILTER_VALUES, examples=[["Hangzhou"]]
+    )
+    service_hall: list[Name] = Field(
+        default_factory=list, max_length=MAX_FILTER_VALUES, examples=[[]]
+    )
+    tier: list[WholeNumber] = Field(
+        default_factory=list, max_length=MAX_FILTER_VALUES, examples=[[1, 2]]
+    )
+    channel: list[Name] = Field(
+        default_factory=list, max_length=MAX_FILTER_VALUES, examples=[["sms_link", "web"]]
+    )
 
     @field_validator("region", "service_hall", "tier", "channel")
     @classmethod
@@ -51,11 +90,14 @@ class AnalysisRequest(BaseModel):
         },
     )  # fmt: skip
 
-    version: str = Field(description="FORM@VERSION", examples=["csi_mobile@2026.1"])
+    version: str = Field(
+        description="FORM@VERSION", examples=["csi_mobile@2026.1"], pattern=VERSION_REFERENCE
+    )
     period: str | None = Field(
         default=None,
         description="A month (2026-10) or a quarter (2026-Q3) of completion; none: all data",
         examples=["2026-Q3"],
+        pattern=PERIOD_PATTERN,
     )
     filters: AnalysisFilters = Field(default_factory=AnalysisFilters)
     segment: Segment | None = Field(
@@ -66,24 +108,27 @@ class AnalysisRequest(BaseModel):
         description="Structural model reported: PLS, consistent PLS, or covariance-based SEM "
         "(indexes and priorities always come from the PLS weights, as in ACSI)",
     )
-    target: str = Field(
+    target: Name = Field(
         default="satisfaction", description="The construct whose drivers are ranked"
     )
-    bootstrap: int = Field(default=200, ge=0, le=5000, description="Bootstrap resamples")
-    seed: int = Field(default=1, ge=0, le=2**31 - 1, description="Seed of the resampling")
-    min_n: int = Field(default=100, ge=10, le=100_000, description="Fewest responses per segment")
+    bootstrap: WholeNumber = Field(default=200, ge=0, le=5000, description="Bootstrap resamples")
+    seed: WholeNumber = Field(default=1, ge=0, le=2**31 - 1, description="Seed of the resampling")
+    min_n: WholeNumber = Field(
+        default=100, ge=10, le=100_000, description="Fewest responses per segment"
+    )
 
-    @field_validator("version")
+    # "before": these say what is wrong in words before the schema's pattern would.
+    @field_validator("version", mode="before")
     @classmethod
     def _version(cls, value: str) -> str:
-        if not _VERSION.match(value):
+        if isinstance(value, str) and not re.fullmatch(VERSION_REFERENCE, value):
             raise ValueError("name the version as FORM@VERSION, e.g. csi_mobile@2026.1")
         return value
 
-    @field_validator("period")
+    @field_validator("period", mode="before")
     @classmethod
     def _period(cls, value: str | None) -> str | None:
-        if value is not None:
+        if isinstance(value, str):
             period_bounds(value)  # raises with the accepted forms
         return value
 

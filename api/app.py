@@ -20,6 +20,7 @@ from . import auth, errors
 from .deps import SessionDep
 from .routers import (
     account,
+    analyses,
     calls,
     dashboard,
     exports,
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(supervision.router)
     app.include_router(dashboard.router)
     app.include_router(exports.router)
+    app.include_router(analyses.router)
     auth.install(app)
     errors.install(app)
 

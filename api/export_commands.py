@@ -41,7 +41,8 @@ def export_responses_command(
     from survey.publish import find_version
     from survey.tables import Campaign
 
-    from .routers.exports import phone_key, split_version
+    from .routers.exports import phone_key
+    from .version_reference import split_version
 
     fmt = (format or out.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:

@@ -34,8 +34,9 @@ MAX_ATTEMPTS = 3
 
 
 def canonical(request: Mapping[str, Any]) -> str:
-    """The request as one canonical JSON text (sorted keys, no spaces)."""
-    return json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The request as one canonical JSON text (sorted keys, no spaces, ASCII escapes: any
+    string, even a lone surrogate, hashes)."""
+    return json.dumps(request, sort_keys=True, separators=(",", ":"))
 
 
 def data_fingerprint(session: Session, version_id: int) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -29,6 +28,7 @@ from ..deps import SessionDep, SettingsDep
 from ..errors import error_responses
 from ..permissions import Permission, allowed
 from ..settings import Settings
+from ..version_reference import VERSION_REFERENCE, split_version
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
 
@@ -47,19 +47,6 @@ def phone_key(settings: Settings) -> bytes:
     """
     secret = settings.secret_key.get_secret_value().encode()
     return hmac.new(secret, b"manyi:export:phone-hash", hashlib.sha256).digest()
-
-
-#: FORM@VERSION: a form id is an identifier; a version is text without control characters
-#: (none is ever published, and PostgreSQL refuses NUL in text).
-VERSION_REFERENCE = r"^([a-z][a-z0-9_]*)@([^\x00-\x1f\x7f]+)$"
-
-
-def split_version(reference: str) -> tuple[str, str]:
-    """``"csi_mobile@2026.1"`` as ``("csi_mobile", "2026.1")``; ValueError otherwise."""
-    match = re.fullmatch(VERSION_REFERENCE, reference)
-    if match is None:
-        raise ValueError(f"{reference!r}: name the version as FORM@VERSION, e.g. csi_mobile@2026.1")
-    return match.group(1), match.group(2)
 
 
 def export_version(

@@ -1,0 +1,270 @@
+"""Analyses as jobs against SQLite and PostgreSQL: the API, the worker, reuse, failures,
+the schedule, who may start and read them, and what a regional manager sees."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from api.analysis_request import AnalysisRequest, period_bounds
+from api.analysis_run import item_scores
+from api.analysis_worker import SCHEDULED_SEGMENTS, schedule, scheduled_periods, work, work_once
+from api.app import create_app
+from api.settings import Settings
+from models.fit import fit_model
+from scoring.indexes import construct_indexes
+from survey import analyses
+from survey.frame_store import store_frame
+from survey.frames import read_frame
+from survey.publish import publish
+from survey.responses import import_responses
+from survey.staff import create_api_key
+from survey.tables import Analysis, QuestionnaireVersion, Staff, utcnow
+from tests.conftest import SAMPLES
+
+SECRET = "a-test-secret-that-is-long-enough-for-the-test-env"
+VERSION = "csi_mobile@2026.1"
+N = 600  # enough for a fit and for two regions of >= 100 responses
+FAST = {"version": VERSION, "bootstrap": 10, "min_n": 100}
+
+
+@pytest.fixture
+def world(engine, sample_questionnaire):
+    """The first N sample responses; staff of every role, with API keys."""
+    responses = pd.read_csv(SAMPLES / "responses.csv", dtype=str).head(N + 1)
+    frame = read_frame(SAMPLES / "frame.csv")
+    frame = frame[frame.customer_id.isin(responses.customer_id)]
+    with Session(engine) as session:
+        version = publish(session, sample_questionnaire)
+        frame_id = store_frame(session, frame, "analyses", "test").id
+        import_responses(session, version, responses.head(N), frame_id)
+        big = responses.head(N).region.value_counts()
+        region, other = big.index[0], big.index[1]
+        keys = {}
+        for username, role, regions in [
+            ("researcher", "researcher", []),
+            ("manager", "manager", []),
+            ("regional", "manager", [region]),
+            ("interviewer", "interviewer", []),
+        ]:
+            member = Staff(username=username, display_name=username, role=role, regions=regions)
+            session.add(member)
+            session.commit()
+            keys[username] = create_api_key(session, member, "analyses test")[1]
+        return {"version_id": version.id, "frame_id": frame_id, "keys": keys, "region": region,
+                "other": other, "responses": responses}  # fmt: skip
+
+
+@pytest.fixture
+def client(engine, database_url):
+    settings = Settings(database_url=database_url, public_base_url="https://manyi.example.org",
+                        env="test", secret_key=SECRET)  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def as_(world, who) -> dict[str, str]:
+    return {"Authorization": f"Bearer {world['keys'][who]}"}
+
+
+def post(client, world, who="researcher", **body):
+    return client.post("/api/v1/analyses", json={**FAST, **body}, headers=as_(world, who))
+
+
+def test_a_job_is_queued_computed_by_the_worker_and_then_reused(engine, world, client):
+    first = post(client, world, segment="region")
+    assert first.status_code == 202, first.text
+    job = first.json()
+    assert job["status"] == "queued" and not job["reused"]
+    assert first.headers["Location"] == job["url"] and job["url"].endswith(f"/{job['id']}")
+    assert job["request"]["segment"] == "region" and job["request"]["engine"] == "pls"
+
+    again = post(client, world, segment="region")  # the same question, still queued
+    assert again.status_code == 202 and again.json()["id"] == job["id"] and again.json()["reused"]
+
+    pending = client.get(job["url"], headers=as_(world, "researcher")).json()
+    assert pending["status"] == "queued" and pending["result"] is None
+
+    done = work_once(engine)
+    assert done is not None and done.id == job["id"] and done.status == "done", done.error
+    assert work_once(engine) is None  # nothing else waits
+
+    read = client.get(job["url"], headers=as_(world, "researcher"))
+    assert read.status_code == 200
+    body = read.json()
+    assert body["status"] == "done" and body["error"] is None
+    result, provenance = body["result"], body["provenance"]
+    assert result["n"] == N and sum(result["responses_by_channel"].values()) == N
+    assert set(result["priorities"]) == {"constructs", *result["drivers"]}
+    assert "network" in result["drivers"]
+    blocks = result["priorities"]["constructs"]["segments"]
+    assert {b["segment"] for b in blocks} == set(world["responses"].head(N).region)
+    for point in result["priorities"]["network"]["matrix"]["points"]:
+        assert point["x_interval"][0] <= point["x"] <= point["x_interval"][1]
+    assert {"region", "service_hall"} <= set(result["rankings"])
+    assert provenance["engine"] == "pls" and provenance["n"] == N
+    assert provenance["questionnaire"]["version"] == "2026.1"
+    assert provenance["libraries"]["semopy"] and provenance["libraries"]["pandas"]
+    assert provenance["bootstrap"] == 10 and provenance["seed"] == 1
+
+    reused = post(client, world, segment="region")
+    assert (
+        reused.status_code == 200 and reused.json()["id"] == job["id"] and reused.json()["reused"]
+    )
+
+
+def test_the_stored_indexes_equal_a_fit_of_the_same_responses_read_from_the_file(
+    engine, world, client, sample_questionnaire
+):
+    """The job reads the database; here the same responses come from the sample CSV."""
+    job = post(client, world, bootstrap=0).json()
+    work_once(engine)
+    result = client.get(job["url"], headers=as_(world, "researcher")).json()["result"]
+    table = world["responses"].head(N)
+    blocks = sample_questionnaire.construct_items()
+    items = [name for block in blocks.values() for name in block]
+    scores = item_scores(table, sample_questionnaire, items)
+    fit = fit_model(sample_questionnaire.lavaan_syntax(), scores, engine="pls")
+    expected = construct_indexes(fit, scores, sample_questionnaire, n_boot=0)
+    stored = {row["construct"]: row["index"] for row in result["indexes"]["indexes"]}
+    for construct in blocks:
+        assert stored[construct] == pytest.approx(expected.index(construct), abs=1e-9)
+
+
+def test_new_responses_make_a_new_job_instead_of_serving_a_stale_result(engine, world, client):
+    first = post(client, world).json()
+    work_once(engine)
+    with Session(engine) as session:
+        version = session.get(QuestionnaireVersion, world["version_id"])
+        import_responses(session, version, world["responses"].iloc[N:], world["frame_id"])
+    second = post(client, world)
+    assert second.status_code == 202 and second.json()["id"] != first["id"]
+    assert not second.json()["reused"]
+
+
+def test_a_failure_is_stored_with_its_reason_and_the_worker_goes_on(engine, world, client):
+    empty = post(client, world, period="2020-01").json()
+    fine = post(client, world).json()
+    assert work(engine, once=True) == 2
+    failed = client.get(empty["url"], headers=as_(world, "researcher")).json()
+    assert failed["status"] == "failed" and failed["result"] is None
+    assert "0 completed responses of csi_mobile@2026.1 in 2020-01" in failed["error"]
+    assert "choose a longer period" in failed["error"]
+    assert client.get(fine["url"], headers=as_(world, "researcher")).json()["status"] == "done"
+    # Identical inputs give the stored failure back, nothing is recomputed.
+    again = post(client, world, period="2020-01")
+    assert again.status_code == 200 and again.json()["status"] == "failed"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ({"period": "2026-13"}, 422, "give a month as 2026-10 or a quarter as 2026-Q3"),
+        ({"target": "happiness"}, 404, "not a construct of csi_mobile@2026.1"),
+        ({"version": "csi_mobile@9.9"}, 404, "no published questionnaire version"),
+        ({"version": "csi_mobile"}, 422, "FORM@VERSION"),
+        ({"bootstrap": 10**6}, 422, "bootstrap"),
+        ({"colour": "red"}, 422, "colour"),
+        ({"segment": "phone"}, 422, "segment"),
+    ],
+)
+def test_a_bad_request_is_refused_with_a_clear_error_and_no_job(
+    engine, world, client, body, status, says
+):
+    answer = post(client, world, **body)
+    assert answer.status_code == status, answer.text
+    assert says in answer.text
+    assert answer.json()["error"]["status"] == status
+    with Session(engine) as session:
+        assert session.exec(select(Analysis)).first() is None
+
+
+def test_who_may_start_and_read_analyses(engine, world, client):
+    assert post(client, world, "interviewer").status_code == 403
+    assert post(client, world, "manager").status_code == 403  # managers read, not start
+    job = post(client, world).json()
+    work_once(engine)
+    assert client.get(job["url"], headers=as_(world, "interviewer")).status_code == 403
+    assert client.get(job["url"]).status_code == 401
+    assert client.get(job["url"], headers=as_(world, "manager")).json()["result"]["indexes"]
+    listed = client.get("/api/v1/analyses?limit=1", headers=as_(world, "manager")).json()
+    assert listed["total"] == 1 and listed["items"][0]["id"] == job["id"]
+    assert "result" not in listed["items"][0]
+    assert client.get("/api/v1/analyses/999999", headers=as_(world, "manager")).status_code == 404
+
+
+def test_a_regional_manager_sees_only_their_regions_blocks_and_no_totals(engine, world, client):
+    job = post(client, world, segment="region").json()
+    work_once(engine)
+    full = client.get(job["url"], headers=as_(world, "manager")).json()["result"]
+    mine = client.get(job["url"], headers=as_(world, "regional")).json()["result"]
+    region, other = world["region"], world["other"]
+    assert mine["scope"] == "limited" and "withheld" in mine["withheld"].lower()
+    for entry in mine["priorities"].values():
+        assert entry["matrix"] is None
+        assert [b["segment"] for b in entry["segments"]] == [region]
+    assert "indexes" not in mine and "trends" not in mine and "model" not in mine
+    assert [row["unit"] for row in mine["rankings"]["region"]] == [region]
+    halls = {row["unit"] for row in mine["rankings"]["service_hall"]}
+    assert halls and all(full["hall_regions"][hall] == region for hall in halls)
+    # None of the other region's numbers is anywhere in what the regional manager got.
+    theirs = next(b for b in full["priorities"]["constructs"]["segments"] if b["segment"] == other)
+    text = str(mine)
+    assert other not in text
+    assert all(repr(p["y"]) not in text for p in theirs["matrix"]["points"])
+
+    filtered = post(client, world, filters={"region": [region]}).json()
+    work_once(engine)
+    own = client.get(filtered["url"], headers=as_(world, "regional")).json()["result"]
+    assert "scope" not in own and own["indexes"] and own["n"] < N
+
+
+def test_a_lost_job_is_claimed_again_after_its_lease_and_failed_after_three_losses(
+    engine, world, client
+):
+    job_id = post(client, world).json()["id"]
+    with Session(engine) as session:
+        first = analyses.claim_next(session, "worker-a")
+        assert first is not None and first.id == job_id and first.attempts == 1
+        assert analyses.claim_next(session, "worker-b") is None  # held by worker-a
+        later = utcnow() + analyses.LEASE + timedelta(seconds=1)
+        second = analyses.claim_next(session, "worker-b", now=later)
+        assert second is not None and second.worker == "worker-b" and second.attempts == 2
+        session.exec(update(Analysis).values(attempts=analyses.MAX_ATTEMPTS))
+        session.commit()
+        much_later = later + analyses.LEASE + timedelta(seconds=1)
+        assert analyses.claim_next(session, "worker-c", now=much_later) is None
+        lost = session.get(Analysis, job_id, populate_existing=True)
+        assert lost.status == "failed" and "lost 3 times" in lost.error
+
+
+def test_the_schedule_submits_each_period_and_segment_once(engine, world):
+    with Session(engine) as session:
+        first = schedule(session)
+        second = schedule(session)
+    requests = [job.request for job, created in first]
+    assert all(created for _, created in first) and not any(created for _, created in second)
+    periods = {r["period"] for r in requests}
+    assert None in periods and {"2026-Q2", "2026-06"} <= periods
+    assert len(requests) == len(periods) * len(SCHEDULED_SEGMENTS)
+    assert all(job.origin == "schedule" for job, _ in first)
+
+
+def test_periods_are_calendar_months_and_quarters_in_utc():
+    since, until = period_bounds("2026-12")
+    assert (since.isoformat(), until.isoformat()) == ("2026-12-01T00:00:00+00:00",
+                                                      "2027-01-01T00:00:00+00:00")  # fmt: skip
+    since, until = period_bounds("2026-Q4")
+    assert (since.month, until.year, until.month) == (10, 2027, 1)
+    assert period_bounds(None) == (None, None)
+    from datetime import UTC, datetime
+
+    assert scheduled_periods(datetime(2026, 2, 10, tzinfo=UTC)) == [
+        "2026-Q1", "2025-Q4", "2026-02", "2026-01", "2025-12"]  # fmt: skip
+    assert AnalysisRequest(version=VERSION, filters={"region": ["b", "a", "a"]}).canonical()[
+        "filters"]["region"] == ["a", "b"]  # fmt: skip
