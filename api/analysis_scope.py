@@ -71,3 +71,16 @@ def scoped_result(staff: Staff, request: dict[str, Any], result: dict[str, Any] 
     mine["rankings"] = rankings
     mine["hall_regions"] = {h: r for h, r in halls.items() if in_scope(staff, r, h)}
     return mine
+
+
+#: Provenance that says how an analysis was made, not what it found: shown to everyone who
+#: may read the analysis. The rest (n, warnings, the data fingerprint) describes totals.
+HOW = ("engine", "estimator", "indexes_and_priorities_from", "questionnaire", "period",
+       "filters", "bootstrap", "seed", "libraries", "python", "computed_at")  # fmt: skip
+
+
+def scoped_provenance(staff: Staff, request: dict[str, Any], provenance: dict[str, Any] | None):
+    """``provenance`` as ``staff`` may see it: without totals when the result is scoped."""
+    if provenance is None or covers_only_scope(staff, request.get("filters") or {}):
+        return provenance
+    return {**{k: provenance[k] for k in HOW if k in provenance}, "scope": "limited"}

@@ -21,10 +21,10 @@ from datetime import datetime
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from survey import analyses
-from survey.tables import Analysis, QuestionnaireVersion, Response
+from survey.tables import Analysis, Customer, QuestionnaireVersion, Response
 
 from .analysis_request import AnalysisRequest, month_of, quarter_of
 from .analysis_run import AnalysisFailed, run_analysis
@@ -37,6 +37,9 @@ SCHEDULED_MONTHS = 3
 SCHEDULED_QUARTERS = 2
 SCHEDULED_SEGMENTS = (None, "region")
 SCHEDULED_BOOTSTRAP = 200
+#: Each region's own analyses (a regional manager's indexes and trends): all data and the
+#: latest quarter, filtered to the region.
+SCHEDULED_REGION_QUARTERS = 1
 
 
 def worker_name() -> str:
@@ -110,9 +113,10 @@ def _monotonic() -> float:
 def schedule(session: Session) -> list[tuple[Analysis, bool]]:
     """Submit the scheduled analyses of every questionnaire version with responses.
 
-    Per version: all data, each of the latest :data:`SCHEDULED_MONTHS` months and
-    :data:`SCHEDULED_QUARTERS` quarters that have completed responses, each as a whole and
-    per segment of :data:`SCHEDULED_SEGMENTS`. Returns each job and whether it is new.
+    Per version: all data and each of the latest :data:`SCHEDULED_MONTHS` months and
+    :data:`SCHEDULED_QUARTERS` quarters, each as a whole and per segment of
+    :data:`SCHEDULED_SEGMENTS`; then each region's own (all data and the latest quarter).
+    Returns each job and whether it is new.
     """
     rows = session.exec(
         select(QuestionnaireVersion, func.max(Response.completed_at))
@@ -130,7 +134,29 @@ def schedule(session: Session) -> list[tuple[Analysis, bool]]:
                 )  # fmt: skip
                 submitted.append(analyses.submit(session, version.id, request.canonical(),
                                                  origin="schedule"))  # fmt: skip
+        quarters = [p for p in scheduled_periods(last) if "Q" in p][:SCHEDULED_REGION_QUARTERS]
+        for region in regions_answering(session, version.id):
+            for period in [None, *quarters]:
+                request = AnalysisRequest(
+                    version=f"{version.form_id}@{version.version}", period=period,
+                    filters={"region": [region]}, bootstrap=SCHEDULED_BOOTSTRAP,
+                )  # fmt: skip
+                submitted.append(analyses.submit(session, version.id, request.canonical(),
+                                                 origin="schedule"))  # fmt: skip
     return submitted
+
+
+def regions_answering(session: Session, version_id: int) -> list[str]:
+    """The regions of the customers who completed the version."""
+    rows = session.exec(
+        select(Customer.region)
+        .join(Response, Response.customer_id == Customer.id)
+        .where(Response.questionnaire_version_id == version_id, Response.status == "completed")
+        .where(col(Customer.region).is_not(None))
+        .distinct()
+        .order_by(Customer.region)
+    ).all()
+    return [str(region) for region in rows]
 
 
 def scheduled_periods(last: datetime | None) -> list[str]:

@@ -20,7 +20,7 @@ from survey.publish import find_version, load_version
 from survey.tables import Analysis, Staff
 
 from ..analysis_request import AnalysisRequest
-from ..analysis_scope import scoped_result
+from ..analysis_scope import scoped_provenance, scoped_result
 from ..auth import require_permission
 from ..deps import SessionDep
 from ..errors import error_responses
@@ -167,5 +167,5 @@ def read_analysis(
     return {
         **_job(request, job),
         "result": scoped_result(staff, job.request, job.result),
-        "provenance": job.provenance,
+        "provenance": scoped_provenance(staff, job.request, job.provenance),
     }

@@ -202,7 +202,11 @@ def test_a_regional_manager_sees_only_their_regions_blocks_and_no_totals(engine,
     job = post(client, world, segment="region").json()
     work_once(engine)
     full = client.get(job["url"], headers=as_(world, "manager")).json()["result"]
-    mine = client.get(job["url"], headers=as_(world, "regional")).json()["result"]
+    read = client.get(job["url"], headers=as_(world, "regional")).json()
+    mine = read["result"]
+    how = read["provenance"]
+    assert how["scope"] == "limited" and how["engine"] == "pls" and how["libraries"]
+    assert "n" not in how and "warnings" not in how and "data_fingerprint" not in how
     region, other = world["region"], world["other"]
     assert mine["scope"] == "limited" and "withheld" in mine["withheld"].lower()
     for entry in mine["priorities"].values():
@@ -249,9 +253,15 @@ def test_the_schedule_submits_each_period_and_segment_once(engine, world):
         second = schedule(session)
     requests = [job.request for job, created in first]
     assert all(created for _, created in first) and not any(created for _, created in second)
-    periods = {r["period"] for r in requests}
+    whole = [r for r in requests if not r["filters"]["region"]]
+    periods = {r["period"] for r in whole}
     assert None in periods and {"2026-Q2", "2026-06"} <= periods
-    assert len(requests) == len(periods) * len(SCHEDULED_SEGMENTS)
+    assert len(whole) == len(periods) * len(SCHEDULED_SEGMENTS)
+    regional = [r for r in requests if r["filters"]["region"]]
+    regions = set(world["responses"].head(N).region)
+    assert {r["filters"]["region"][0] for r in regional} == regions
+    assert {r["period"] for r in regional} == {None, "2026-Q2"}
+    assert len(regional) == 2 * len(regions)
     assert all(job.origin == "schedule" for job, _ in first)
 
 
