@@ -18,11 +18,11 @@ from importlib import metadata
 from typing import Any
 
 import pandas as pd
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from survey.exports import export_responses
 from survey.questionnaire import Questionnaire
-from survey.tables import Analysis, QuestionnaireVersion, utcnow
+from survey.tables import Analysis, Campaign, QuestionnaireVersion, utcnow
 
 from .analysis_request import AnalysisRequest, period_bounds
 
@@ -153,6 +153,7 @@ def run_analysis(session: Session, job: Analysis) -> Outcome:
         "n": len(data),
         "responses_by_channel": data["channel"].value_counts().sort_index().to_dict(),
         "hall_regions": _hall_regions(data),
+        "response_rates": _response_rates(session, version.id) if _overall(request) else None,
         "labels": _labels(questionnaire),
         "drivers": drivers,
         "model": reported.to_dict(),
@@ -189,6 +190,47 @@ def _block(block, spec) -> dict[str, Any]:
     if block.matrix is None:
         return {**head, "message": block.message, "matrix": None}
     return {**head, "message": "", "matrix": spec(block.matrix)}
+
+
+#: The AAPOR rates the overview shows per campaign (all of them are in ``manyi rates``).
+SHOWN_RATES = ("RR1", "RR2", "COOP1", "REF1", "CON1")
+
+
+def _overall(request: AnalysisRequest) -> bool:
+    """All data, no filter: the analysis whose result the overview reads."""
+    return request.period is None and not any(request.filters.model_dump().values())
+
+
+def _response_rates(session: Session, version_id: int) -> list[dict[str, Any]]:
+    """AAPOR rates of each campaign of the version, as of now (e by proportional allocation).
+
+    Campaign-wide (they mix regions), so a regional manager's view leaves them out.
+    """
+    from survey.case_dispositions import campaign_dispositions
+    from survey.dispositions import category_of
+    from survey.rates import count_dispositions, outcome_rates
+
+    rows = []
+    campaigns = session.exec(
+        select(Campaign)
+        .where(Campaign.questionnaire_version_id == version_id)
+        .order_by(Campaign.id)
+    ).all()
+    for campaign in campaigns:
+        assert campaign.id is not None
+        cases = campaign_dispositions(session, campaign.id, now=utcnow())
+        if not cases:
+            continue
+        rates = outcome_rates(count_dispositions(category_of(c.disposition) for c in cases),
+                              "proportional")  # fmt: skip
+        rows.append({
+            "campaign_id": campaign.id, "name": campaign.name, "status": campaign.status,
+            "channels": list(campaign.channels), "cases": len(cases),
+            "interviews": rates.counts.get("I", 0), "partials": rates.counts.get("P", 0),
+            "e": rates.e, "rates": {name: rates.rates[name] for name in SHOWN_RATES},
+            "notes": rates.notes,
+        })  # fmt: skip
+    return rows
 
 
 def _hall_regions(data: pd.DataFrame) -> dict[str, str]:

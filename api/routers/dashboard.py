@@ -65,6 +65,10 @@ class Formats:
     def share(part: int, whole: int) -> str:
         return f"{part / whole:.0%}" if whole else "–"
 
+    @staticmethod
+    def rate(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
 
 def _render(request: Request, staff: Staff, name: str, status_code: int = 200, **context):
     return page(

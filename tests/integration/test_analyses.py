@@ -15,16 +15,18 @@ from api.analysis_request import AnalysisRequest, period_bounds
 from api.analysis_run import item_scores
 from api.analysis_worker import SCHEDULED_SEGMENTS, schedule, scheduled_periods, work, work_once
 from api.app import create_app
+from api.rates_command import compute_campaign
 from api.settings import Settings
 from models.fit import fit_model
 from scoring.indexes import construct_indexes
 from survey import analyses
+from survey.campaigns import change_status, create_campaign, invite
 from survey.frame_store import store_frame
 from survey.frames import read_frame
 from survey.publish import publish
 from survey.responses import import_responses
 from survey.staff import create_api_key
-from survey.tables import Analysis, QuestionnaireVersion, Staff, utcnow
+from survey.tables import Analysis, Customer, QuestionnaireVersion, Staff, utcnow
 from tests.conftest import SAMPLES
 
 SECRET = "a-test-secret-that-is-long-enough-for-the-test-env"
@@ -134,6 +136,38 @@ def test_the_stored_indexes_equal_a_fit_of_the_same_responses_read_from_the_file
     stored = {row["construct"]: row["index"] for row in result["indexes"]["indexes"]}
     for construct in blocks:
         assert stored[construct] == pytest.approx(expected.index(construct), abs=1e-9)
+
+
+def test_the_overall_analysis_carries_each_campaigns_rates_as_manyi_rates_gives_them(
+    engine, world, client
+):
+    with Session(engine) as session:
+        customers = session.exec(
+            select(Customer.id).where(Customer.frame_id == world["frame_id"]).limit(30)
+        ).all()
+        session.exec(update(Customer).values(consent=True))
+        session.commit()
+        message = {"zh": "请评价：{link}"}
+        campaign = create_campaign(
+            session, world["version_id"], "November", channels=["sms_link"], message=message
+        )
+        change_status(session, campaign, "launch")
+        invite(session, campaign, customers, secret="s" * 40, public_base_url="https://x.example",
+               timezone="Asia/Shanghai", now=utcnow())  # fmt: skip
+        expected = compute_campaign(session, campaign.id, now=utcnow(), timezone="Asia/Shanghai")
+    overall = post(client, world).json()
+    quarter = post(client, world, period="2026-Q2").json()
+    work(engine, once=True)
+    rates = client.get(overall["url"], headers=as_(world, "manager")).json()["result"]
+    (row,) = rates["response_rates"]
+    assert row["name"] == "November" and row["cases"] == 30
+    for name in ("RR1", "RR2", "COOP1", "REF1", "CON1"):
+        assert row["rates"][name] == expected["rates"][name]
+    # Campaign-wide figures belong to the all-data analysis only.
+    assert client.get(quarter["url"], headers=as_(world, "manager")).json()["result"][
+        "response_rates"] is None  # fmt: skip
+    page = client.get("/dashboard", headers=as_(world, "manager"))
+    assert page.status_code == 200 and "November" in page.text and "RR1" in page.text
 
 
 def test_new_responses_make_a_new_job_instead_of_serving_a_stale_result(engine, world, client):
