@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from survey import analyses
+from survey import analyses, publish
 from survey.staff import sees_everywhere
 from survey.tables import Analysis, QuestionnaireVersion, Staff
 
@@ -42,12 +42,9 @@ def analysed_versions(session: Session) -> list[QuestionnaireVersion]:
 
 
 def find_version(session: Session, name: str) -> QuestionnaireVersion | None:
-    form_id, _, number = name.partition("@")
-    return session.exec(
-        select(QuestionnaireVersion).where(
-            QuestionnaireVersion.form_id == form_id, QuestionnaireVersion.version == number
-        )
-    ).first()
+    """The version named FORM@VERSION (None when there is none, or the name is malformed)."""
+    form_id, at, number = name.partition("@")
+    return publish.find_version(session, form_id, number) if at else None
 
 
 def filter_choices(staff: Staff) -> list[dict[str, list]]:
