@@ -2,7 +2,8 @@
 
 Its SQLite database is prepared as ``make demo`` prepares one (:func:`api.demo.prepare_demo`:
 the sample questionnaire, frame and 5,000 responses), with a researcher and an API key made by
-:mod:`survey.staff`, then ``manyi serve`` runs in a subprocess on a free loopback port. It is
+:mod:`survey.staff`, then ``manyi serve`` and the analysis worker (``manyi analyses work``) run
+in subprocesses, the server on a free loopback port. It is
 started once per session, and only when a notebook that needs it runs.
 """
 
@@ -67,7 +68,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def manyi_service(tmp_path_factory) -> Iterator[Service]:
-    """``manyi serve`` on the sample data; stopped at the end of the session."""
+    """``manyi serve`` and ``manyi analyses work`` on the sample data; stopped at the end of
+    the session."""
     folder = tmp_path_factory.mktemp("service")
     database_url = f"sqlite:///{folder / 'manyi.db'}"
     engine = make_engine(database_url)
@@ -96,6 +98,11 @@ def manyi_service(tmp_path_factory) -> Iterator[Service]:
         [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
     )  # fmt: skip
+    # The analysis worker beside the server, as in production: notebook 04 starts an analysis.
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "analyses", "work", "--poll", "0.5"],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
@@ -113,10 +120,11 @@ def manyi_service(tmp_path_factory) -> Iterator[Service]:
                 time.sleep(0.1)
         yield Service(url, api_key, database_url, loaded.responses)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        for process in (server, worker):
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         log.close()
