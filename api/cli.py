@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -106,6 +107,13 @@ def demo(
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Serve once the data is loaded.")
     ] = True,
+    analyses: Annotated[
+        bool,
+        typer.Option(
+            "--analyses/--no-analyses",
+            help="Run the analysis worker beside the server (the dashboard's results).",
+        ),
+    ] = True,
 ) -> None:
     """Load the sample questionnaire, frame and responses, then serve."""
     from .demo import background_dispatcher, demo_base_url, prepare_demo
@@ -127,7 +135,7 @@ def demo(
         # The worker computes the scheduled analyses the managers' pages show.
         with (
             background_dispatcher(settings.database_url, secret=secret, public_base_url=base),
-            worker_process(),
+            worker_process() if analyses else nullcontext(),
         ):
             _serve(host, port)
 

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import require
+from tests.service_process import free_port, manyi, running
 
 CHROMIUM = os.environ.get("MANYI_CHROMIUM", "/usr/bin/chromium")
 # The machine's network is closed: without these flags Chromium keeps trying to reach
@@ -34,12 +30,6 @@ CHROMIUM_ARGS = [
 PHONE = {"width": 360, "height": 740}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def live_database(tmp_path_factory) -> Path:
     """The SQLite file the live server uses; tests read what it stored."""
@@ -48,32 +38,17 @@ def live_database(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def live_server(live_database):
-    """`manyi demo` on a fresh SQLite file and a free port; yields the base URL."""
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
+    """`manyi demo` on a fresh SQLite file and a free port; yields the base URL.
+
+    Without the analysis worker: the respondent's pages need none, and its scheduled fits
+    would load the machine for the rest of the session.
+    """
+    base = f"http://127.0.0.1:{(port := free_port())}"
     env = {**os.environ, "MANYI_DATABASE_URL": f"sqlite:///{live_database}",
            "MANYI_PUBLIC_BASE_URL": base}  # fmt: skip
-    # The server's output goes to a file: an unread pipe would block it once full.
-    log = open(live_database.with_name("server.log"), "w+", encoding="utf-8")  # noqa: SIM115
-    server = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "demo", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
-    try:
-        for _ in range(600):
-            if server.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"manyi demo exited: {log.read()}")
-            try:
-                urllib.request.urlopen(base + "/health", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    command = manyi("demo", "--port", str(port), "--no-analyses")
+    with running(command, base_url=base, env=env, log_path=live_database.with_name("server.log")):
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="session")

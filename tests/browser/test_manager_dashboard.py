@@ -7,16 +7,13 @@ The server is ``manyi serve`` on a copy of a database with computed analyses
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 from urllib.parse import quote
 
 import pytest
 
 from tests.analysed_demo import MONTH, PASSWORD, copy_to
-from tests.browser.conftest import PHONE, _free_port
+from tests.browser.conftest import PHONE
+from tests.service_process import free_port, manyi, running
 
 pytestmark = pytest.mark.browser
 
@@ -27,27 +24,11 @@ MATRIX = "/dashboard/priorities?dimension=network"
 def dashboard_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dashboard-browser")
     url = copy_to(folder)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{(port := free_port())}"
     env = {**os.environ, "MANYI_DATABASE_URL": url, "MANYI_PUBLIC_BASE_URL": base}
-    log = open(folder / "server.log", "w+", encoding="utf-8")  # noqa: SIM115
-    server = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
-                              stdout=log, stderr=subprocess.STDOUT, text=True, env=env)  # fmt: skip
-    try:
-        for _ in range(300):
-            if server.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"manyi serve exited: {log.read()}")
-            try:
-                urllib.request.urlopen(base + "/health", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with running(manyi("serve", "--port", str(port)), base_url=base, env=env,
+                 log_path=folder / "server.log"):  # fmt: skip
         yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
 
 
 def sign_in(page, base: str, username: str, target: str):

@@ -3,19 +3,14 @@
 Its SQLite database is prepared as ``make demo`` prepares one (:func:`api.demo.prepare_demo`:
 the sample questionnaire, frame and 5,000 responses), with a researcher and an API key made by
 :mod:`survey.staff`, then ``manyi serve`` and the analysis worker (``manyi analyses work``) run
-in subprocesses, the server on a free loopback port. It is
-started once per session, and only when a notebook that needs it runs.
+in subprocesses (tests/service_process.py), the server on a free loopback port. It is started
+once per session, and only when a notebook that needs it runs.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,10 +23,9 @@ from survey import audit
 from survey.db import make_engine
 from survey.staff import Role, create_api_key, create_staff, find_staff
 from survey.tables import AuditLog
+from tests.service_process import free_port, manyi, running
 
 RESEARCHER = "notebook.researcher"
-# Generous against a loaded 2-core CI machine: the server starts in a few seconds when idle.
-STARTUP_TIMEOUT_S = 120
 
 
 @dataclass(frozen=True)
@@ -60,12 +54,6 @@ class Service:
             engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def manyi_service(tmp_path_factory) -> Iterator[Service]:
     """``manyi serve`` and ``manyi analyses work`` on the sample data; stopped at the end of
@@ -82,7 +70,7 @@ def manyi_service(tmp_path_factory) -> Iterator[Service]:
     finally:
         engine.dispose()
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -92,39 +80,9 @@ def manyi_service(tmp_path_factory) -> Iterator[Service]:
         "MANYI_DATABASE_URL": database_url,
         "MANYI_PUBLIC_BASE_URL": url,
     }
-    # The server's output goes to a file: an unread pipe would block it once full.
-    log = open(folder / "server.log", "w+", encoding="utf-8")  # noqa: SIM115
-    server = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-    )  # fmt: skip
     # The analysis worker beside the server, as in production: notebook 04 starts an analysis.
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "analyses", "work", "--poll", "0.5"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if server.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"manyi serve exited with {server.returncode}:\n{log.read()}")
-            try:
-                urllib.request.urlopen(url + "/health", timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    log.seek(0)
-                    pytest.fail(f"manyi serve did not answer /health in {STARTUP_TIMEOUT_S} s:\n"
-                                f"{log.read()}")  # fmt: skip
-                time.sleep(0.1)
+    worker = manyi("analyses", "work", "--poll", "0.5")
+    serve = manyi("serve", "--host", "127.0.0.1", "--port", str(port))
+    with running(serve, base_url=url, env=env, log_path=folder / "server.log",
+                 companions=[worker]):  # fmt: skip
         yield Service(url, api_key, database_url, loaded.responses)
-    finally:
-        for process in (server, worker):
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()

@@ -1,0 +1,82 @@
+"""``manyi`` commands as real processes for the tests that need a running service.
+
+:func:`running` starts one command (and optionally companions such as the analysis worker),
+waits until ``/health`` answers, yields, and stops them all, whatever happened. The output
+goes to a log file (an unread pipe would block a process once full) that a failure prints.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import pytest
+
+# Generous against a loaded 2-core CI machine: a server starts in a few seconds when idle.
+STARTUP_TIMEOUT_S = 120
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def manyi(*args: str) -> list[str]:
+    """The command line of ``manyi ARGS`` with this interpreter (no installed script needed)."""
+    return [sys.executable, "-m", "api.cli", *args]
+
+
+@contextmanager
+def running(
+    command: Sequence[str],
+    *,
+    base_url: str,
+    env: dict[str, str],
+    log_path: Path,
+    companions: Sequence[Sequence[str]] = (),
+) -> Iterator[None]:
+    """Run ``command`` (a server answering at ``base_url``) and ``companions`` beside it."""
+    with ExitStack() as stack:
+        log = stack.enter_context(open(log_path, "w+", encoding="utf-8"))
+
+        def start(argv: Sequence[str]) -> subprocess.Popen:
+            process = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, env=env)  # fmt: skip
+            stack.callback(_stop, process)
+            return process
+
+        server = start(command)
+        for companion in companions:
+            start(companion)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            if server.poll() is not None:
+                log.seek(0)
+                what = " ".join(command[2:])
+                pytest.fail(f"{what} exited with {server.returncode}:\n{log.read()}")
+            try:
+                urllib.request.urlopen(base_url + "/health", timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    log.seek(0)
+                    pytest.fail(f"{base_url}/health did not answer in {STARTUP_TIMEOUT_S} s:\n"
+                                f"{log.read()}")  # fmt: skip
+                time.sleep(0.1)
+        yield
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
