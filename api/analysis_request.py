@@ -25,10 +25,11 @@ from .version_reference import VERSION_REFERENCE
 Segment = Literal["region", "service_hall", "tier", "channel"]
 Engine = Literal["pls", "plsc", "sem"]
 
-#: A month or a quarter, for the schema; the two expressions below tell them apart.
-PERIOD_PATTERN = r"^\d{4}-(0[1-9]|1[0-2]|Q[1-4])$"
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+#: A month or a quarter of the years 1900-2999, for the schema (a survey's periods; and the
+#: year 9999's last month would end past what a date can hold). The two below tell them apart.
+PERIOD_PATTERN = r"^(19|2\d)\d{2}-(0[1-9]|1[0-2]|Q[1-4])$"
+_MONTH = re.compile(r"^((?:19|2\d)\d{2})-(0[1-9]|1[0-2])$")
+_QUARTER = re.compile(r"^((?:19|2\d)\d{2})-Q([1-4])$")
 
 
 def _whole_number(value: object) -> object:
@@ -153,7 +154,9 @@ def period_bounds(period: str | None) -> tuple[datetime | None, datetime | None]
         start = date(year, 3 * quarter - 2, 1)
         end = date(year + quarter // 4, (3 * quarter) % 12 + 1, 1)
     else:
-        raise ValueError(f"period {period!r}: give a month as 2026-10 or a quarter as 2026-Q3")
+        raise ValueError(
+            f"period {period!r}: give a month as 2026-10 or a quarter as 2026-Q3 (years 1900-2999)"
+        )
     return (datetime(start.year, start.month, 1, tzinfo=UTC),
             datetime(end.year, end.month, 1, tzinfo=UTC))  # fmt: skip
 

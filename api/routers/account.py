@@ -53,6 +53,7 @@ from ..deps import SessionDep, SettingsDep
 from ..errors import error_responses
 from ..permissions import permissions_of
 from ..settings import Settings
+from ..strict_query import KnownQueryOnly
 
 router = APIRouter(tags=["account"])
 
@@ -235,7 +236,8 @@ class StaffPublic(BaseModel):
     "/api/v1/me",
     response_model=StaffPublic,
     summary="Who the API key belongs to",
-    responses=error_responses(401),
+    responses=error_responses(401, 422, _422="An unknown query parameter"),
+    dependencies=[KnownQueryOnly],
 )
 def me(staff: CurrentStaff) -> StaffPublic:
     """The staff member behind the request's API key (or session), and their permissions."""

@@ -26,8 +26,9 @@ from ..deps import SessionDep
 from ..errors import error_responses
 from ..pagination import Page, PageDep
 from ..permissions import Permission
+from ..strict_query import KnownQueryOnly
 
-router = APIRouter(prefix="/api/v1/analyses", tags=["analyses"])
+router = APIRouter(prefix="/api/v1/analyses", tags=["analyses"], dependencies=[KnownQueryOnly])
 
 Runner = Annotated[Staff, Depends(require_permission(Permission.RUN_ANALYSES))]
 Viewer = Annotated[Staff, Depends(require_permission(Permission.VIEW_ANALYSES))]

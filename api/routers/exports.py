@@ -28,9 +28,10 @@ from ..deps import SessionDep, SettingsDep
 from ..errors import error_responses
 from ..permissions import Permission, allowed
 from ..settings import Settings
+from ..strict_query import KnownQueryOnly
 from ..version_reference import VERSION_REFERENCE, split_version
 
-router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
+router = APIRouter(prefix="/api/v1/exports", tags=["exports"], dependencies=[KnownQueryOnly])
 
 Exporter = Annotated[Staff, Depends(require_permission(Permission.EXPORT_RESPONSES))]
 Format = Literal["csv", "xlsx", "sav", "parquet"]

@@ -14,8 +14,11 @@ from survey.tables import QuestionnaireVersion
 from ..deps import QuestionnaireVersionDep, SessionDep
 from ..errors import error_responses
 from ..pagination import Page, PageDep
+from ..strict_query import KnownQueryOnly
 
-router = APIRouter(prefix="/api/v1/questionnaires", tags=["questionnaires"])
+router = APIRouter(
+    prefix="/api/v1/questionnaires", tags=["questionnaires"], dependencies=[KnownQueryOnly]
+)
 
 _VERSION_EXAMPLE = {
     "form_id": "csi_mobile",

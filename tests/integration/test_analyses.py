@@ -312,3 +312,12 @@ def test_periods_are_calendar_months_and_quarters_in_utc():
         "2026-Q1", "2025-Q4", "2026-02", "2026-01", "2025-12"]  # fmt: skip
     assert AnalysisRequest(version=VERSION, filters={"region": ["b", "a", "a"]}).canonical()[
         "filters"]["region"] == ["a", "b"]  # fmt: skip
+
+
+def test_an_unknown_query_parameter_is_named_instead_of_ignored(world, client):
+    answer = client.get("/api/v1/analyses?limt=5", headers=as_(world, "manager"))
+    assert answer.status_code == 422
+    (detail,) = answer.json()["error"]["details"]
+    assert detail["location"] == ["query", "limt"]
+    assert "this operation takes: limit, offset, status" in detail["message"]
+    assert client.get("/api/v1/analyses?limit=5", headers=as_(world, "manager")).status_code == 200
