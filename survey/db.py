@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -57,7 +58,10 @@ def _alembic_config(engine: Engine) -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str:
+    """The newest migration of this code (read once: the scripts do not change while it runs;
+    reading them took ~14 ms of every /health)."""
     script = ScriptDirectory(str(MIGRATIONS))
     head = script.get_current_head()
     if head is None:
