@@ -3,7 +3,8 @@ and the schedule that keeps the managers' pages current every month and quarter.
 
 ``manyi analyses work`` runs :func:`work` in its own process; ``make demo`` runs it as a
 child process. Several workers may run against one PostgreSQL (jobs are claimed with
-SKIP LOCKED); a worker that dies mid-job leaves it to be claimed again after the lease.
+SKIP LOCKED). A worker renews its job's heartbeat while it computes; one that dies mid-job
+leaves it to be claimed again once the heartbeat is older than the lease.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import datetime
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from survey import analyses
@@ -57,7 +59,8 @@ def work_once(engine: Engine, name: str | None = None) -> Analysis | None:
         assert job_id is not None
         log.info("analysis %s: computing %s", job_id, analyses.canonical(job.request))
         try:
-            outcome = run_analysis(session, job)
+            with _heartbeat(engine, job_id, name):
+                outcome = run_analysis(session, job)
         except AnalysisFailed as error:
             session.rollback()
             analyses.fail(session, job_id, str(error))
@@ -68,6 +71,28 @@ def work_once(engine: Engine, name: str | None = None) -> Analysis | None:
         else:
             analyses.complete(session, job_id, outcome.result, outcome.provenance)
         return session.get(Analysis, job_id, populate_existing=True)
+
+
+@contextmanager
+def _heartbeat(engine: Engine, job_id: int, name: str) -> Iterator[None]:
+    """Renew the job's lease from a thread while the block computes it (however long)."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(analyses.HEARTBEAT.total_seconds()):
+            try:
+                with Session(engine) as session:
+                    analyses.heartbeat(session, job_id, name)
+            except SQLAlchemyError as error:  # the next beat tries again
+                log.warning("analysis %s: heartbeat failed: %s", job_id, error)
+
+    thread = threading.Thread(target=beat, name=f"analysis-{job_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def work(

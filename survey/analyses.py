@@ -27,8 +27,10 @@ from .tables import Analysis, Answer, Response, utcnow
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 STATUSES = (QUEUED, RUNNING, DONE, FAILED)
-#: A running job whose worker has not finished it in this time is taken as lost.
-LEASE = timedelta(minutes=30)
+#: A running job whose worker has not renewed its heartbeat for this long is taken as lost
+#: (the worker renews it every :data:`HEARTBEAT`, however long the analysis takes).
+LEASE = timedelta(minutes=5)
+HEARTBEAT = timedelta(seconds=30)
 #: A job lost this many times is failed rather than tried again.
 MAX_ATTEMPTS = 3
 
@@ -105,7 +107,7 @@ def claim_next(session: Session, worker: str, now: datetime | None = None) -> An
     now = now or utcnow()
     claimable = or_(
         Analysis.status == QUEUED,
-        (Analysis.status == RUNNING) & (col(Analysis.started_at) < now - LEASE),
+        (Analysis.status == RUNNING) & (col(Analysis.heartbeat_at) < now - LEASE),
     )
     while True:
         candidate = select(Analysis.id).where(claimable).order_by(Analysis.id).limit(1)
@@ -127,12 +129,27 @@ def claim_next(session: Session, worker: str, now: datetime | None = None) -> An
             update(Analysis)
             .where(Analysis.id == job_id, claimable)
             .values(
-                status=RUNNING, started_at=now, worker=worker[:100], attempts=Analysis.attempts + 1
+                status=RUNNING,
+                started_at=now,
+                heartbeat_at=now,
+                worker=worker[:100],
+                attempts=Analysis.attempts + 1,
             )  # fmt: skip
         ).rowcount
         session.commit()
         if claimed:
             return session.get(Analysis, job_id, populate_existing=True)
+
+
+def heartbeat(session: Session, job_id: int, worker: str, now: datetime | None = None) -> bool:
+    """Renew a running job's lease; False when it is no longer this worker's."""
+    renewed = session.execute(
+        update(Analysis)
+        .where(Analysis.id == job_id, Analysis.status == RUNNING, Analysis.worker == worker[:100])
+        .values(heartbeat_at=now or utcnow())
+    ).rowcount
+    session.commit()
+    return bool(renewed)
 
 
 def complete(

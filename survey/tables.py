@@ -481,6 +481,8 @@ class Analysis(SQLModel, table=True):
     requested_by: int | None = Field(default=None, foreign_key="staff.id")
     created_at: datetime = _when()
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: Renewed by the worker while it computes; a running job silent for the lease is lost.
+    heartbeat_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     worker: str | None = Field(default=None, max_length=100)
     attempts: int = 0

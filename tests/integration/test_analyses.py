@@ -270,15 +270,29 @@ def test_a_lost_job_is_claimed_again_after_its_lease_and_failed_after_three_loss
         first = analyses.claim_next(session, "worker-a")
         assert first is not None and first.id == job_id and first.attempts == 1
         assert analyses.claim_next(session, "worker-b") is None  # held by worker-a
-        later = utcnow() + analyses.LEASE + timedelta(seconds=1)
+        # A heartbeat keeps it worker-a's, however long the analysis takes ...
+        beat = utcnow() + analyses.LEASE + timedelta(minutes=1)
+        assert analyses.heartbeat(session, job_id, "worker-a", now=beat)
+        assert analyses.claim_next(session, "worker-b", now=beat + timedelta(seconds=30)) is None
+        # ... and silence for longer than the lease hands it on.
+        later = beat + analyses.LEASE + timedelta(seconds=1)
         second = analyses.claim_next(session, "worker-b", now=later)
         assert second is not None and second.worker == "worker-b" and second.attempts == 2
+        assert not analyses.heartbeat(session, job_id, "worker-a")  # no longer worker-a's
         session.exec(update(Analysis).values(attempts=analyses.MAX_ATTEMPTS))
         session.commit()
         much_later = later + analyses.LEASE + timedelta(seconds=1)
         assert analyses.claim_next(session, "worker-c", now=much_later) is None
         lost = session.get(Analysis, job_id, populate_existing=True)
         assert lost.status == "failed" and "lost 3 times" in lost.error
+
+
+def test_the_worker_renews_the_heartbeat_while_it_computes(engine, world, client, monkeypatch):
+    monkeypatch.setattr(analyses, "HEARTBEAT", timedelta(seconds=0.2))
+    job_id = post(client, world, bootstrap=50).json()["id"]
+    done = work_once(engine)
+    assert done.id == job_id and done.status == "done"
+    assert done.heartbeat_at > done.started_at  # renewed at least once during the fit
 
 
 def test_the_schedule_submits_each_period_and_segment_once(engine, world):

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("requested_by", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("worker", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True),
         sa.Column("attempts", sa.Integer(), nullable=False),
