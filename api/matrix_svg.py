@@ -120,8 +120,14 @@ def matrix_svg(
         out.append(f'<polyline class="iso" points="{path}"><title>等优先级线 iso-priority: '
                    f'{escape(spec["diagonal"].get("formula", ""))}</title></polyline>')  # fmt: skip
     out.append("</g>")
-    for point in sorted(spec.get("points", []), key=lambda p: -(p.get("rank") or 0)):
-        out += _point(point, spec, labels.get(point["name"], {}), x, y)
+    drawn = [p for p in spec.get("points", []) if p.get("x") is not None and p.get("y") is not None]
+    names = {p["name"]: _name(p, spec, labels.get(p["name"], {})) for p in drawn}
+    places = place_labels(
+        [(p["name"], x(x.clamp(p["x"])), y(y.clamp(p["y"])), names[p["name"]]) for p in drawn]
+    )
+    for point in sorted(drawn, key=lambda p: -(p.get("rank") or 0)):
+        name = point["name"]
+        out += _point(point, spec, labels.get(name, {}), x, y, names[name], places[name])
     out.append("</svg>")
     # Every text that comes from data went through html.escape above.
     return Markup("\n".join(out))  # noqa: S704
@@ -168,10 +174,63 @@ def _axes(axes, x: _Scale, y: _Scale) -> list[str]:
     return out
 
 
-def _point(point, spec, label, x: _Scale, y: _Scale) -> list[str]:
+def _name(point, spec, label) -> str:
+    """A construct by its Chinese name, an item by its name (short enough to place)."""
+    if spec.get("level") == "construct" and label.get("zh"):
+        return label["zh"]
+    return point["name"]
+
+
+#: Rough extent of a label's text in the drawing's units (13 px font; CJK is wider).
+_CHAR_W, _CJK_W, _LINE_H = 7.0, 13.0, 14.0
+
+
+def _width(text: str) -> float:
+    return sum(_CJK_W if ord(ch) > 0x2E7F else _CHAR_W for ch in text)
+
+
+def place_labels(
+    points: list[tuple[str, float, float, str]],
+) -> dict[str, tuple[float, float, str]]:
+    """Where each point's label goes, ``name -> (x, y, text-anchor)``, so labels do not overlap.
+
+    Each label tries, in order: above right of its point, above left, below right, below
+    left, then further up or down in steps of a line; the first place that overlaps no label
+    placed before it wins (points are taken from the top of the drawing down).
+    """
+    placed: list[tuple[float, float, float, float]] = []  # left, top, right, bottom
+    out: dict[str, tuple[float, float, str]] = {}
+    for name, sx, sy, text in sorted(points, key=lambda p: (p[2], p[1])):
+        width = _width(text)
+        prefer_left = sx > WIDTH * 0.7
+        sides = [("end", -12), ("start", 12)] if prefer_left else [("start", 12), ("end", -12)]
+        candidates = [(anchor, dx, dy) for dy in (-6, 18) for anchor, dx in sides]
+        candidates += [(sides[0][0], sides[0][1], dy) for k in range(1, 6)
+                       for dy in (-6 - k * _LINE_H, 18 + k * _LINE_H)]  # fmt: skip
+        choice = None
+        for anchor, dx, dy in candidates:
+            tx, ty = sx + dx, sy + dy
+            left = tx - width if anchor == "end" else tx
+            box = (left, ty - _LINE_H + 3, left + width, ty + 3)
+            if not any(_overlap(box, other) for other in placed):
+                choice = (tx, ty, anchor, box)
+                break
+        if choice is None:  # crowded: the first place, overlapping
+            anchor, dx, dy = candidates[0]
+            tx, ty = sx + dx, sy + dy
+            left = tx - width if anchor == "end" else tx
+            choice = (tx, ty, anchor, (left, ty - _LINE_H + 3, left + width, ty + 3))
+        placed.append(choice[3])
+        out[name] = choice[:3]
+    return out
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _point(point, spec, label, x: _Scale, y: _Scale, name: str, place) -> list[str]:
     px, py = point.get("x"), point.get("y")
-    if px is None or py is None:
-        return []
     sx, sy = x(x.clamp(px)), y(y.clamp(py))
     kind = "pt urgent" if point.get("quadrant") == URGENT else "pt"
     title = escape(point_title(point, spec, label))
@@ -194,13 +253,9 @@ def _point(point, spec, label, x: _Scale, y: _Scale) -> list[str]:
         f'<text class="rank" x="{sx}" y="{sy + 4}" text-anchor="middle">'
         f"{escape(str(point.get('rank', '')))}</text>"
     )
-    name = (
-        label.get("zh") if spec.get("level") == "construct" and label.get("zh") else point["name"]
-    )
-    anchor, dx = ("end", -12) if sx > WIDTH * 0.7 else ("start", 12)
+    tx, ty, anchor = place
     out.append(
-        f'<text class="name" x="{sx + dx}" y="{sy - 6}" text-anchor="{anchor}">'
-        f"{escape(name)}</text>"
+        f'<text class="name" x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}">{escape(name)}</text>'
     )
     out.append("</g>")
     return out
