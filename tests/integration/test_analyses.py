@@ -3,13 +3,14 @@ the schedule, who may start and read them, and what a regional manager sees."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from api.analysis_request import AnalysisRequest, period_bounds
 from api.analysis_run import item_scores
@@ -335,3 +336,20 @@ def test_an_unknown_query_parameter_is_named_instead_of_ignored(world, client):
     assert detail["location"] == ["query", "limt"]
     assert "this operation takes: limit, offset, status" in detail["message"]
     assert client.get("/api/v1/analyses?limit=5", headers=as_(world, "manager")).status_code == 200
+
+
+def test_two_workers_share_the_queue_and_compute_each_job_once(engine, world, client):
+    ids = {post(client, world, period=period, bootstrap=0).json()["id"]
+           for period in (None, "2026-Q1", "2026-Q2", "2026-06")}  # fmt: skip
+    counts: list[int] = []
+    workers = [threading.Thread(target=lambda: counts.append(work(engine, once=True)))
+               for _ in range(2)]  # fmt: skip
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=300)
+    assert sum(counts) == len(ids)
+    with Session(engine) as session:
+        jobs = session.exec(select(Analysis).where(col(Analysis.id).in_(ids))).all()
+    assert {job.status for job in jobs} == {"done"}
+    assert all(job.attempts == 1 for job in jobs)  # nobody computed a job twice
