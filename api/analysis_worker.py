@@ -29,7 +29,7 @@ from survey import analyses
 from survey.tables import Analysis, Customer, QuestionnaireVersion, Response
 
 from .analysis_request import AnalysisRequest, month_of, quarter_of
-from .analysis_run import AnalysisFailed, run_analysis
+from .analysis_run import MIN_FIT_N, AnalysisFailed, run_analysis
 
 log = logging.getLogger("manyi.analyses")
 
@@ -40,7 +40,7 @@ SCHEDULED_QUARTERS = 2
 SCHEDULED_SEGMENTS = (None, "region")
 SCHEDULED_BOOTSTRAP = 200
 #: Each region's own analyses (a regional manager's indexes and trends): all data and the
-#: latest quarter, filtered to the region.
+#: latest quarter, filtered to the region. A service hall's own: all data.
 SCHEDULED_REGION_QUARTERS = 1
 
 
@@ -140,8 +140,9 @@ def schedule(session: Session) -> list[tuple[Analysis, bool]]:
 
     Per version: all data and each of the latest :data:`SCHEDULED_MONTHS` months and
     :data:`SCHEDULED_QUARTERS` quarters, each as a whole and per segment of
-    :data:`SCHEDULED_SEGMENTS`; then each region's own (all data and the latest quarter).
-    Returns each job and whether it is new.
+    :data:`SCHEDULED_SEGMENTS`; each region's own (all data and the latest quarter); and each
+    service hall's own (all data) when it has enough responses for a fit. Returns each job
+    and whether it is new.
     """
     rows = session.exec(
         select(QuestionnaireVersion, func.max(Response.completed_at))
@@ -151,37 +152,35 @@ def schedule(session: Session) -> list[tuple[Analysis, bool]]:
     ).all()
     submitted = []
     for version, last in rows:
+        asked: list[dict] = []
         for period in [None, *scheduled_periods(last)]:
-            for segment in SCHEDULED_SEGMENTS:
-                request = AnalysisRequest(
-                    version=f"{version.form_id}@{version.version}", period=period,
-                    segment=segment, bootstrap=SCHEDULED_BOOTSTRAP,
-                )  # fmt: skip
-                submitted.append(analyses.submit(session, version.id, request.canonical(),
-                                                 origin="schedule"))  # fmt: skip
+            asked += [{"period": period, "segment": segment} for segment in SCHEDULED_SEGMENTS]
         quarters = [p for p in scheduled_periods(last) if "Q" in p][:SCHEDULED_REGION_QUARTERS]
-        for region in regions_answering(session, version.id):
-            for period in [None, *quarters]:
-                request = AnalysisRequest(
-                    version=f"{version.form_id}@{version.version}", period=period,
-                    filters={"region": [region]}, bootstrap=SCHEDULED_BOOTSTRAP,
-                )  # fmt: skip
-                submitted.append(analyses.submit(session, version.id, request.canonical(),
-                                                 origin="schedule"))  # fmt: skip
+        for region, _ in units_answering(session, version.id, Customer.region):
+            asked += [{"period": period, "filters": {"region": [region]}}
+                      for period in [None, *quarters]]  # fmt: skip
+        for hall, n in units_answering(session, version.id, Customer.service_hall):
+            if n >= MIN_FIT_N:
+                asked.append({"filters": {"service_hall": [hall]}})
+        name = f"{version.form_id}@{version.version}"
+        for fields in asked:
+            request = AnalysisRequest(version=name, bootstrap=SCHEDULED_BOOTSTRAP, **fields)
+            submitted.append(analyses.submit(session, version.id, request.canonical(),
+                                             origin="schedule"))  # fmt: skip
     return submitted
 
 
-def regions_answering(session: Session, version_id: int) -> list[str]:
-    """The regions of the customers who completed the version."""
+def units_answering(session: Session, version_id: int, column) -> list[tuple[str, int]]:
+    """The regions (or halls) of the customers who completed the version, with their counts."""
     rows = session.exec(
-        select(Customer.region)
+        select(column, func.count(Response.id))
         .join(Response, Response.customer_id == Customer.id)
         .where(Response.questionnaire_version_id == version_id, Response.status == "completed")
-        .where(col(Customer.region).is_not(None))
-        .distinct()
-        .order_by(Customer.region)
+        .where(col(column).is_not(None))
+        .group_by(column)
+        .order_by(column)
     ).all()
-    return [str(region) for region in rows]
+    return [(str(unit), int(n)) for unit, n in rows]
 
 
 def scheduled_periods(last: datetime | None) -> list[str]:

@@ -48,10 +48,14 @@ def find_version(session: Session, name: str) -> QuestionnaireVersion | None:
 
 
 def filter_choices(staff: Staff) -> list[dict[str, list]]:
-    """The filters to look for, in order: the reader's own regions first, then everyone."""
-    if sees_everywhere(staff) or not staff.regions:
+    """The filters to look for, in order: the reader's own regions (or, for a manager of
+    service halls, their halls) first, then everyone."""
+    if sees_everywhere(staff):
         return [ALL_CUSTOMERS]
-    return [{**ALL_CUSTOMERS, "region": sorted(set(staff.regions))}, ALL_CUSTOMERS]
+    own = [{**ALL_CUSTOMERS, "region": sorted(set(staff.regions))}] if staff.regions else []
+    if staff.service_halls:
+        own.append({**ALL_CUSTOMERS, "service_hall": sorted(set(staff.service_halls))})
+    return [*own, ALL_CUSTOMERS]
 
 
 def find_job(

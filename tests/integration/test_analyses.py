@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from api import analysis_run, analysis_worker
 from api.analysis_request import AnalysisRequest, period_bounds
 from api.analysis_run import item_scores
 from api.analysis_worker import SCHEDULED_SEGMENTS, schedule, scheduled_periods, work, work_once
@@ -296,22 +297,50 @@ def test_the_worker_renews_the_heartbeat_while_it_computes(engine, world, client
     assert done.heartbeat_at > done.started_at  # renewed at least once during the fit
 
 
-def test_the_schedule_submits_each_period_and_segment_once(engine, world):
+def test_the_schedule_submits_each_period_segment_region_and_large_hall_once(
+    engine, world, monkeypatch
+):
+    monkeypatch.setattr(analysis_worker, "MIN_FIT_N", 20)  # the test's halls are small
     with Session(engine) as session:
         first = schedule(session)
         second = schedule(session)
     requests = [job.request for job, created in first]
     assert all(created for _, created in first) and not any(created for _, created in second)
-    whole = [r for r in requests if not r["filters"]["region"]]
+    assert all(job.origin == "schedule" for job, _ in first)
+    whole = [r for r in requests if not any(r["filters"].values())]
     periods = {r["period"] for r in whole}
     assert None in periods and {"2026-Q2", "2026-06"} <= periods
     assert len(whole) == len(periods) * len(SCHEDULED_SEGMENTS)
+    answered = world["responses"].head(N)
     regional = [r for r in requests if r["filters"]["region"]]
-    regions = set(world["responses"].head(N).region)
-    assert {r["filters"]["region"][0] for r in regional} == regions
+    assert {r["filters"]["region"][0] for r in regional} == set(answered.region)
     assert {r["period"] for r in regional} == {None, "2026-Q2"}
-    assert len(regional) == 2 * len(regions)
-    assert all(job.origin == "schedule" for job, _ in first)
+    assert len(regional) == 2 * answered.region.nunique()
+    halls = [r for r in requests if r["filters"]["service_hall"]]
+    counts = answered.service_hall.value_counts()
+    assert sorted(r["filters"]["service_hall"][0] for r in halls) == sorted(
+        counts[counts >= 20].index
+    )
+    assert halls and all(r["period"] is None for r in halls)
+
+
+def test_a_hall_manager_sees_their_halls_own_indexes(engine, world, client, monkeypatch):
+    monkeypatch.setattr(analysis_run, "MIN_FIT_N", 20)  # the test's largest hall has 28
+    hall = world["responses"].head(N).service_hall.value_counts().index[0]
+    with Session(engine) as session:
+        member = Staff(username="hall", display_name="hall", role="manager", service_halls=[hall])
+        session.add(member)
+        session.commit()
+        key = create_api_key(session, member, "hall test")[1]
+    job = post(client, world, filters={"service_hall": [hall]}, min_n=10).json()
+    work_once(engine)
+    read = client.get(job["url"], headers={"Authorization": f"Bearer {key}"}).json()
+    assert "scope" not in read["result"] and read["result"]["indexes"]
+    satisfaction = next(r for r in read["result"]["indexes"]["indexes"]
+                        if r["construct"] == "satisfaction")  # fmt: skip
+    page = client.get("/dashboard", headers={"Authorization": f"Bearer {key}"})
+    assert page.status_code == 200 and "withheld" not in page.text
+    assert f"{satisfaction['index']:.1f}" in page.text
 
 
 def test_periods_are_calendar_months_and_quarters_in_utc():
