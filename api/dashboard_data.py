@@ -83,11 +83,11 @@ def find_job(
     return None
 
 
-def visible(staff: Staff, job: Analysis | None) -> dict[str, Any] | None:
+def visible(session: Session, staff: Staff, job: Analysis | None) -> dict[str, Any] | None:
     """The job's result as ``staff`` may see it."""
     if job is None:
         return None
-    return scoped_result(staff, job.request, job.result)
+    return scoped_result(staff, job.request, analyses.stored_result(session, job))
 
 
 def periods(session: Session, staff: Staff, version_id: int) -> list[str | None]:

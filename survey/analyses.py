@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from .tables import Analysis, Answer, Response, utcnow
@@ -207,5 +210,35 @@ def latest_done(
     ).all()
     for job_id, request in rows:
         if all(request.get(name) == value for name, value in (matching or {}).items()):
-            return session.get(Analysis, job_id)
+            # The result is loaded when it is read (see stored_result for a cached read).
+            query = select(Analysis).where(Analysis.id == job_id).options(defer(Analysis.result))
+            return session.exec(query).one()
     return None
+
+
+#: Results decoded lately, by job key. A finished job's result never changes, and its key
+#: names its inputs and data exactly, so a cached result is the stored one in any database.
+_DECODED: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_DECODED_SIZE = 32
+_DECODED_LOCK = threading.Lock()
+
+
+def stored_result(session: Session, job: Analysis) -> dict[str, Any] | None:
+    """A finished job's result, decoded once per process rather than on every page view.
+
+    Callers must not change it: it is shared. Unfinished jobs are read from the database.
+    """
+    if job.status != DONE:
+        return job.result
+    with _DECODED_LOCK:
+        found = _DECODED.get(job.key)
+        if found is not None:
+            _DECODED.move_to_end(job.key)
+            return found
+    result = session.exec(select(Analysis.result).where(Analysis.id == job.id)).one()
+    if result is not None:
+        with _DECODED_LOCK:
+            _DECODED[job.key] = result
+            while len(_DECODED) > _DECODED_SIZE:
+                _DECODED.popitem(last=False)
+    return result

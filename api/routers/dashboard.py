@@ -120,7 +120,7 @@ def overview(request: Request, staff: Viewer, session: SessionDep, version: Text
     if found is None:
         return _missing(request, staff, session, "dashboard/overview.html", found, choices, error)
     job = data.find_job(session, staff, found.id, None, None, any_segment=True)
-    result = data.visible(staff, job)
+    result = data.visible(session, staff, job)
     context = _common(session, staff, found, choices)
     if result is None:
         return _render(request, staff, "dashboard/overview.html", result=None, **context)
@@ -156,11 +156,11 @@ def priorities(
     when = period or None
     job = data.find_job(session, staff, found.id, when, "region" if segment else None,
                         any_segment=True)  # fmt: skip
-    result = data.visible(staff, job)
+    result = data.visible(session, staff, job)
     cut = (
         result
         if segment
-        else data.visible(staff, data.find_job(session, staff, found.id, when, "region"))
+        else data.visible(session, staff, data.find_job(session, staff, found.id, when, "region"))
     )
     blocks = ((cut or {}).get("priorities") or {}).get("constructs", {}).get("segments", [])
     segments = [b["segment"] for b in blocks]
@@ -203,7 +203,7 @@ def rankings(request: Request, staff: Viewer, session: SessionDep, version: Text
     if found is None:
         return _missing(request, staff, session, name, found, choices, error, period=period)
     job = data.find_job(session, staff, found.id, period or None, None, any_segment=True)
-    result = data.visible(staff, job)
+    result = data.visible(session, staff, job)
     return _render(
         request, staff, name, result=result, job=job, period=period,
         tables=_ranking_tables(result) if result else [],
@@ -269,7 +269,7 @@ def report(request: Request, staff: Viewer, session: SessionDep, version: Text =
     if found is None:
         return _missing(request, staff, session, name, found, choices, error, period=period)
     job = data.find_job(session, staff, found.id, period or None, None, any_segment=True)
-    result = data.visible(staff, job)
+    result = data.visible(session, staff, job)
     context = _common(session, staff, found, choices) | {"period": period}
     if result is None:
         return _render(request, staff, name, result=None, **context)

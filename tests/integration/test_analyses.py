@@ -382,3 +382,13 @@ def test_two_workers_share_the_queue_and_compute_each_job_once(engine, world, cl
         jobs = session.exec(select(Analysis).where(col(Analysis.id).in_(ids))).all()
     assert {job.status for job in jobs} == {"done"}
     assert all(job.attempts == 1 for job in jobs)  # nobody computed a job twice
+
+
+def test_a_finished_result_is_decoded_once_and_equals_the_stored_one(engine, world, client):
+    post(client, world, bootstrap=0)
+    work_once(engine)
+    with Session(engine) as session:
+        job = analyses.latest_done(session, world["version_id"])
+        first = analyses.stored_result(session, job)
+        assert analyses.stored_result(session, job) is first  # decoded once, then shared
+        assert first == session.get(Analysis, job.id).result
