@@ -30,6 +30,7 @@ from survey.responses import import_responses
 from survey.staff import create_api_key
 from survey.tables import Analysis, Customer, QuestionnaireVersion, Staff, utcnow
 from tests.conftest import SAMPLES
+from tests.integration.staff_keys import staff_with_keys
 
 SECRET = "a-test-secret-that-is-long-enough-for-the-test-env"
 VERSION = "csi_mobile@2026.1"
@@ -49,17 +50,7 @@ def world(engine, sample_questionnaire):
         import_responses(session, version, responses.head(N), frame_id)
         big = responses.head(N).region.value_counts()
         region, other = big.index[0], big.index[1]
-        keys = {}
-        for username, role, regions in [
-            ("researcher", "researcher", []),
-            ("manager", "manager", []),
-            ("regional", "manager", [region]),
-            ("interviewer", "interviewer", []),
-        ]:
-            member = Staff(username=username, display_name=username, role=role, regions=regions)
-            session.add(member)
-            session.commit()
-            keys[username] = create_api_key(session, member, "analyses test")[1]
+        keys = staff_with_keys(session, region, "analyses test")
         return {"version_id": version.id, "frame_id": frame_id, "keys": keys, "region": region,
                 "other": other, "responses": responses}  # fmt: skip
 

@@ -23,9 +23,9 @@ from survey.frames import read_frame
 from survey.publish import publish
 from survey.responding import stored_answers
 from survey.responses import import_responses
-from survey.staff import create_api_key
 from survey.tables import AuditLog, Campaign, Customer, Response, Staff
 from tests.conftest import SAMPLES
+from tests.integration.staff_keys import staff_with_keys
 
 pyreadstat = pytest.importorskip("pyreadstat")
 
@@ -52,17 +52,7 @@ def world(engine, sample_questionnaire):
             update(Response).where(Response.id.in_(first_ten)).values(campaign_id=campaign.id)
         )
         region = responses.region.value_counts().index[0]
-        keys = {}
-        for username, role, regions in [
-            ("researcher", "researcher", []),
-            ("manager", "manager", []),
-            ("regional", "manager", [region]),
-            ("interviewer", "interviewer", []),
-        ]:
-            member = Staff(username=username, display_name=username, role=role, regions=regions)
-            session.add(member)
-            session.commit()
-            keys[username] = create_api_key(session, member, "export test")[1]
+        keys = staff_with_keys(session, region, "export test")
         phones = select(Customer.phone_e164).where(Customer.frame_id == frame_id)
         phones = list(session.exec(phones))
         return {"campaign": campaign.id, "region": region, "keys": keys, "phones": phones,
