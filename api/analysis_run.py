@@ -31,6 +31,8 @@ from .analysis_request import AnalysisRequest, period_bounds
 MIN_FIT_N = 100
 #: Units of rankings, besides the request's own segment.
 RANKED_UNITS = ("region", "service_hall")
+#: The export's columns that segments, rankings and trends cut by.
+UNIT_COLUMNS = ["region", "service_hall", "tier", "channel", "completed_at"]
 LIBRARIES = ("manyi", "numpy", "pandas", "scipy", "scikit-learn", "semopy", "pingouin")
 
 
@@ -109,7 +111,7 @@ def run_analysis(session: Session, job: Analysis) -> Outcome:
     indexes = construct_indexes(fit, scores, questionnaire, n_boot=n_boot, random_state=seed)
     drivers = [c for c in _predecessors(fit, request.target) if c in blocks]
 
-    frame = scores.join(data[["region", "service_hall", "tier", "channel", "completed_at"]])
+    frame = scores.join(data[UNIT_COLUMNS])
     options: dict[str, Any] = dict(n_boot=n_boot, random_state=seed)
     views: dict[str, dict[str, Any]] = {"constructs": {"level": "construct"}}
     views |= {d: {"level": "item", "dimension": d} for d in drivers}
@@ -127,8 +129,7 @@ def run_analysis(session: Session, job: Analysis) -> Outcome:
         for name, segmented in split.items():
             matrices[name]["segments"] = [_block(b, matrix_spec) for b in segmented.blocks]
 
-    unit_scores = indexes.scores.join(data[["region", "service_hall", "tier", "channel",
-                                            "completed_at"]])  # fmt: skip
+    unit_scores = indexes.scores.join(data[UNIT_COLUMNS])
     rankings = {}
     for unit in dict.fromkeys([*RANKED_UNITS, *([request.segment] if request.segment else [])]):
         summary = segment_summary(unit_scores.assign(**{unit: unit_scores[unit].astype("string")}),

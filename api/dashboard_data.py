@@ -90,6 +90,19 @@ def visible(session: Session, staff: Staff, job: Analysis | None) -> dict[str, A
     return scoped_result(staff, job.request, analyses.stored_result(session, job))
 
 
+def period_result(
+    session: Session, staff: Staff, version_id: int, period: str | None
+) -> tuple[Analysis | None, dict[str, Any] | None]:
+    """The analysis of a period whose totals a page shows (cut by a segment or not), and
+    its result as ``staff`` may see it."""
+    job = find_job(session, staff, version_id, period or None, None, any_segment=True)
+    return job, visible(session, staff, job)
+
+
+def indexes_by_construct(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row["construct"]: row for row in (result.get("indexes") or {}).get("indexes", [])}
+
+
 def periods(session: Session, staff: Staff, version_id: int) -> list[str | None]:
     """Periods with a finished analysis the reader's pages can use: all data first, then the
     newest quarter and month first."""

@@ -1,12 +1,14 @@
-"""``manyi`` commands as real processes for the tests that need a running service.
+"""``manyi`` commands as real processes, for the tests of the command line and of a service.
 
-:func:`running` starts one command (and optionally companions such as the analysis worker),
-waits until ``/health`` answers, yields, and stops them all, whatever happened. The output
-goes to a log file (an unread pipe would block a process once full) that a failure prints.
+:func:`run_manyi` runs one command to its end. :func:`running` starts one (and optionally
+companions such as the analysis worker), waits until ``/health`` answers, yields, and stops
+them all, whatever happened. Their output goes to a log file (an unread pipe would block a
+process once full) that a failure prints.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -31,6 +33,17 @@ def free_port() -> int:
 def manyi(*args: str) -> list[str]:
     """The command line of ``manyi ARGS`` with this interpreter (no installed script needed)."""
     return [sys.executable, "-m", "api.cli", *args]
+
+
+def run_manyi(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``manyi ARGS`` to its end, with ``env`` over this process's environment; its output
+    captured and its exit code left to the caller."""
+    return subprocess.run(
+        manyi(*args), capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, **(env or {})}, check=False,
+    )  # fmt: skip
 
 
 @contextmanager

@@ -119,12 +119,11 @@ def overview(request: Request, staff: Viewer, session: SessionDep, version: Text
     found, choices, error = _version(session, version)
     if found is None:
         return _missing(request, staff, session, "dashboard/overview.html", found, choices, error)
-    job = data.find_job(session, staff, found.id, None, None, any_segment=True)
-    result = data.visible(session, staff, job)
+    job, result = data.period_result(session, staff, found.id, None)
     context = _common(session, staff, found, choices)
     if result is None:
         return _render(request, staff, "dashboard/overview.html", result=None, **context)
-    indexes = {row["construct"]: row for row in (result.get("indexes") or {}).get("indexes", [])}
+    indexes = data.indexes_by_construct(result)
     focus = [c for c in data.focus_constructs(result) if c in indexes]
     return _render(
         request, staff, "dashboard/overview.html",
@@ -202,8 +201,7 @@ def rankings(request: Request, staff: Viewer, session: SessionDep, version: Text
     found, choices, error = _version(session, version)
     if found is None:
         return _missing(request, staff, session, name, found, choices, error, period=period)
-    job = data.find_job(session, staff, found.id, period or None, None, any_segment=True)
-    result = data.visible(session, staff, job)
+    job, result = data.period_result(session, staff, found.id, period)
     return _render(
         request, staff, name, result=result, job=job, period=period,
         tables=_ranking_tables(result) if result else [],
@@ -268,12 +266,11 @@ def report(request: Request, staff: Viewer, session: SessionDep, version: Text =
     found, choices, error = _version(session, version)
     if found is None:
         return _missing(request, staff, session, name, found, choices, error, period=period)
-    job = data.find_job(session, staff, found.id, period or None, None, any_segment=True)
-    result = data.visible(session, staff, job)
+    job, result = data.period_result(session, staff, found.id, period)
     context = _common(session, staff, found, choices) | {"period": period}
     if result is None:
         return _render(request, staff, name, result=None, **context)
-    indexes = {row["construct"]: row for row in (result.get("indexes") or {}).get("indexes", [])}
+    indexes = data.indexes_by_construct(result)
     matrix = ((result.get("priorities") or {}).get("constructs") or {}).get("matrix")
     tables = _ranking_tables(result)
     return _render(

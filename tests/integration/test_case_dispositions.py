@@ -8,9 +8,6 @@ from the rules of survey.call_outcomes and survey.web_dispositions.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -34,6 +31,7 @@ from survey.tables import (
     Staff,
     utcnow,
 )
+from tests.service_process import run_manyi as manyi
 
 ZONE = "Asia/Shanghai"
 # 2026-03-31 20:00 UTC is already April 1st in Shanghai: the month is the local one.
@@ -234,17 +232,6 @@ def test_an_unknown_campaign_and_a_bad_breakdown_are_clear_errors(engine, world)
             compute_campaign(
                 session, world["campaign_id"], by="region", now=utcnow(), timezone=ZONE
             )
-
-
-def manyi(*args, env):
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **env},
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,20 +13,8 @@ from sqlalchemy import text
 
 from survey.db import make_engine
 from tests.conftest import SAMPLES
-
-
-def manyi(*args, env=None, timeout=120):
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
-        check=False,
-    )  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.service_process import free_port
+from tests.service_process import run_manyi as manyi
 
 
 @pytest.mark.parametrize(

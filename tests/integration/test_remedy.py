@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
@@ -34,6 +31,7 @@ from survey.tables import (
     Staff,
 )
 from tests.conftest import SAMPLES
+from tests.service_process import run_manyi
 
 # Monday 2026-05-04 00:00 in Shanghai is Sunday 16:00 UTC.
 MONDAY = datetime(2026, 5, 4, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
@@ -321,14 +319,7 @@ def test_weekly_report_accounts_for_the_sla_across_a_simulated_week(
 
 
 def manyi(*args, env):
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **env},
-        check=False,
-    )
+    return run_manyi(*args, env=env, timeout=300)
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)

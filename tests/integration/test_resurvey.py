@@ -7,9 +7,6 @@ gets its first question on the simulated phone, once, whatever is repeated.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import timedelta
 
 import pytest
@@ -35,6 +32,7 @@ from survey.tables import (
     Staff,
 )
 from tests.integration.test_inbound import BASE, MORNING, SECRET, ZONE, dispatch, phone_shows
+from tests.service_process import run_manyi as manyi
 from tests.unit.survey.test_reply_mode import hotline_questionnaire
 
 CLOSED = MORNING - timedelta(hours=1)  # the remedy call ended at 09:00 in Shanghai
@@ -248,17 +246,6 @@ def test_a_call_after_a_crash_finishes_the_invitation_the_crashed_call_made(engi
     dispatch(engine)
     assert len(phone_shows(engine, world["phones"][0])) == 1
     assert count(engine, Invitation, Invitation.campaign_id == world["evaluation"]) == 1
-
-
-def manyi(*args, env):
-    return subprocess.run(
-        [sys.executable, "-m", "api.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **env},
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
