@@ -21,15 +21,12 @@ def _declared(dependant: Any) -> frozenset[str]:
     return frozenset(names)
 
 
-#: id(route) -> (route, its query parameters); the route is kept so that its id stays its own.
-_KNOWN: dict[int, tuple[Any, frozenset[str]]] = {}
-
-
 def _allowed(route: Any) -> frozenset[str]:
-    known = _KNOWN.get(id(route))
-    if known is None or known[0] is not route:
-        known = _KNOWN[id(route)] = (route, _declared(route.dependant))
-    return known[1]
+    """The route's query parameters, worked out on its first request and kept on it."""
+    known = getattr(route, "_known_query", None)
+    if known is None:
+        known = route._known_query = _declared(route.dependant)
+    return known
 
 
 async def known_query_only(request: Request) -> None:
