@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -114,10 +115,10 @@ def work(
     done = 0
     next_schedule = 0.0
     while not stop.is_set():
-        if schedule_every_seconds is not None and _monotonic() >= next_schedule:
+        if schedule_every_seconds is not None and time.monotonic() >= next_schedule:
             with Session(engine) as session:
                 schedule(session)
-            next_schedule = _monotonic() + schedule_every_seconds
+            next_schedule = time.monotonic() + schedule_every_seconds
         job = work_once(engine, name)
         if job is not None:
             done += 1
@@ -127,12 +128,6 @@ def work(
             break
         stop.wait(poll_seconds)
     return done
-
-
-def _monotonic() -> float:
-    import time
-
-    return time.monotonic()
 
 
 def schedule(session: Session) -> list[tuple[Analysis, bool]]:

@@ -32,8 +32,6 @@ async def _settings_on_loop(request: Request) -> Settings:
 
 #: The application's settings, read on the event loop (no worker-thread hop).
 SettingsDep = Annotated[Settings, Depends(_settings_on_loop)]
-#: Kept as a name for the routes that ask explicitly for the event-loop read.
-LoopSettingsDep = SettingsDep
 
 
 def get_engine(request: Request) -> Engine:

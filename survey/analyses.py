@@ -17,7 +17,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -179,15 +179,12 @@ def _finish(session: Session, job_id: int, status: str, now: datetime, **values:
 def listing(
     session: Session,
     *,
-    version_ids: Sequence[int] | None = None,
     status: str | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[Analysis], int]:
     """Jobs, newest first, and how many there are in all."""
     query = select(Analysis)
-    if version_ids is not None:
-        query = query.where(col(Analysis.questionnaire_version_id).in_(version_ids))
     if status is not None:
         query = query.where(Analysis.status == status)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
