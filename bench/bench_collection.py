@@ -1,21 +1,28 @@
 """Benchmark: web-form submissions and SMS status callbacks per second, and nothing lost.
 
-Run ``.venv/bin/python bench/bench_collection.py [--submissions N] [--clients C]``. In one
-run, on this machine:
+Run ``.venv/bin/python bench/bench_collection.py [--submissions N] [--rounds R] [--clients C]``.
+In one run, on this machine:
 
 1. Manyi is served by uvicorn (one process, the embedded SQLite database in WAL mode with
-   ``synchronous=FULL``, the way ``make demo`` runs it) with a running campaign of N
-   invitations; the baseline is ``bench/bare_endpoints.py`` served the same way: FastAPI
-   endpoints on the same paths that parse the form and answer alike, storing nothing.
+   ``synchronous=FULL``, the way ``make demo`` runs it) with a running campaign of invitations.
+   Two baselines are served the same way: ``bench/bare_endpoints.py``, FastAPI endpoints on
+   the same paths that parse the form and answer alike, storing nothing; and
+   ``bench/durable_floor.py``, the bare endpoint plus a raw durable INSERT of the posted
+   fields before the 303 (the least an endpoint that stores before acknowledging does).
 2. Form submissions: C client threads with keep-alive connections each post the first
-   page of a questionnaire (its 8 answers, CSRF field included) for distinct invitations.
-   Acknowledged = answered 303 to the next page. Afterwards the database is counted:
-   responses with all the page's answers must equal the acknowledged submissions.
-3. Status callbacks: every sent message gets "sent", "delivered", a duplicate
-   "delivered" and a late "sent", each signed with X-Twilio-Signature. Afterwards every
-   message must read "delivered".
+   page of a questionnaire (its answers, CSRF field included) for distinct invitations.
+   Every server first gets the same ``--warm-up`` posts, not counted (imports, first
+   connections, caches), then R rounds of N counted ones, the three servers in turn in each
+   round (fresh invitations per round), so that a machine whose speed drifts during the run
+   (a shared virtual machine does) weighs on all three alike; the median round is reported.
+   Acknowledged = answered 303 to the next page. Afterwards the databases are counted:
+   responses with all the page's answers must equal the acknowledged submissions, warm-up
+   included.
+3. Status callbacks: as many sent messages as a round has submissions (plus the warm-up's)
+   each get "sent", "delivered", a duplicate "delivered" and a late "sent", each signed with
+   X-Twilio-Signature. Afterwards every one of them must read "delivered".
 
-Prints rates and ratios to the baseline; asserts nothing (a lost row is printed loudly).
+Prints rates and ratios to the baselines; asserts nothing (a lost row is printed loudly).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import http.client
 import os
 import queue
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -183,55 +191,91 @@ def count_stored(database_url: str, items_per_page: int) -> tuple[int, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--submissions", type=int, default=2000)
+    parser.add_argument("--submissions", type=int, default=3000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warm-up", type=int, default=500)
     parser.add_argument("--clients", type=int, default=8)
     options = parser.parse_args()
-    n = options.submissions
+    n, warm, rounds = options.submissions, options.warm_up, options.rounds
+
+    from durable_floor import stored_posts
 
     from survey.sms.signatures import sign
 
     with tempfile.TemporaryDirectory() as tmp:
         database_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        app_port, bare_port = free_port(), free_port()
+        floor_database = str(Path(tmp) / "floor.db")
+        app_port, bare_port, floor_port = free_port(), free_port(), free_port()
         public = f"http://127.0.0.1:{app_port}"
         t0 = time.perf_counter()
-        posts, sids, items = prepare(database_url, n, public)
+        posts, sids, items = prepare(database_url, warm + rounds * n, public)
         print(f"prepared {len(posts)} invitations in {time.perf_counter() - t0:.1f} s; "
-              f"{options.clients} clients, {items} answers per submission")  # fmt: skip
+              f"{options.clients} clients, {items} answers per submission, "
+              f"{warm} warm-up posts per server")  # fmt: skip
         env = {**os.environ, "MANYI_DATABASE_URL": database_url, "MANYI_SECRET_KEY": SECRET,
                "MANYI_PUBLIC_BASE_URL": public, "MANYI_SMS_TRANSPORT": "twilio",
                "MANYI_TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "MANYI_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-               "MANYI_TWILIO_FROM_NUMBER": "+15555550100", "MANYI_ENV": "test"}  # fmt: skip
+               "MANYI_TWILIO_FROM_NUMBER": "+15555550100", "MANYI_ENV": "test",
+               "FLOOR_DATABASE": floor_database}  # fmt: skip
         app = serve(["--factory", "api.app:create_app"], env, app_port)
         bare = serve(["--app-dir", "bench", "bare_endpoints:app"], env, bare_port)
+        floor = serve(["--app-dir", "bench", "durable_floor:app"], env, floor_port)
         try:
             form = [(path, body, {}) for path, body in posts]
-            # Warm both servers up (imports, first connections) on requests that count too.
-            bare_s, bare_ok, bare_fail = hammer(bare_port, form, options.clients, 303)
-            app_s, app_ok, app_fail = hammer(app_port, form, options.clients, 303)
+            servers = {"bare": bare_port, "floor": floor_port, "app": app_port}
+            rates = {name: [] for name in servers}
+            acknowledged = dict.fromkeys(servers, 0)
+            refused = {name: [] for name in servers}
+            for name, port in servers.items():
+                _, acknowledged[name], _ = hammer(port, form[:warm], options.clients, 303)
+            for r in range(rounds):
+                counted = form[warm + r * n : warm + (r + 1) * n]
+                for name, port in servers.items():
+                    seconds, ok, failed = hammer(port, counted, options.clients, 303)
+                    rates[name].append(ok / seconds)
+                    acknowledged[name] += ok
+                    refused[name] += failed
             stored, _ = count_stored(database_url, items)
+            floor_stored = stored_posts(floor_database)
             callbacks = []
+            # As many messages as one round's submissions: 4 callbacks each.
+            sids = sids[: warm + n]
             for sid in sids:
                 for status in ("sent", "delivered", "delivered", "sent"):
                     params = {"MessageSid": sid, "MessageStatus": status}
                     signature = sign(AUTH_TOKEN, public + "/sms/status", params)
                     callbacks.append(("/sms/status", urllib.parse.urlencode(params),
                                       {"X-Twilio-Signature": signature}))  # fmt: skip
+            # Warm-up: the first messages' callbacks once more later are duplicates, as normal.
+            for port in (bare_port, app_port):
+                hammer(port, callbacks[: 4 * warm], options.clients, 200)
             cb_bare_s, cb_bare_ok, _ = hammer(bare_port, callbacks, options.clients, 200)
             cb_s, cb_ok, cb_fail = hammer(app_port, callbacks, options.clients, 200)
             _, delivered = count_stored(database_url, items)
         finally:
-            for process in (app, bare):
+            for process in (app, bare, floor):
                 process.terminate()
                 process.wait(timeout=30)
-    bare_rate, app_rate = bare_ok / bare_s, app_ok / app_s
-    print("\nform submissions (first page, 303 to the next)")
-    print(f"  bare FastAPI endpoint   {bare_rate:8.0f} /s  ({bare_ok} in {bare_s:.2f} s)")
-    print(f"  Manyi /s/{{token}}/p/1    {app_rate:8.0f} /s  ({app_ok} in {app_s:.2f} s)")
+    bare_rate, floor_rate, app_rate = (
+        statistics.median(rates[k]) for k in ("bare", "floor", "app")
+    )
+    print(f"\nform submissions (first page, 303 to the next; {rounds} rounds of {n} per server)")
+    for r in range(rounds):
+        print(f"  round {r + 1}: bare {rates['bare'][r]:5.0f}/s  floor {rates['floor'][r]:5.0f}/s  "
+              f"Manyi {rates['app'][r]:5.0f}/s")  # fmt: skip
+    print("  medians:")
+    print(f"  bare FastAPI endpoint   {bare_rate:8.0f} /s  (stores nothing)")
+    print(f"  durable floor           {floor_rate:8.0f} /s  (bare + raw INSERT, committed first)")
+    print(f"  Manyi /s/{{token}}/p/1    {app_rate:8.0f} /s")
+    print(f"  ratio floor / bare      {floor_rate / bare_rate:8.2f}x  (what durability costs)")
+    print(f"  ratio Manyi / floor     {app_rate / floor_rate:8.2f}x  (what Manyi's checks cost)")
     print(f"  ratio Manyi / bare      {app_rate / bare_rate:8.2f}x  (target >= 0.8x)")
-    lost = app_ok - stored
-    print(f"  acknowledged {app_ok}, stored complete {stored}, lost {lost}, refused "
-          f"{len(app_fail)}{'  <-- LOST ANSWERS' if lost else ''}")  # fmt: skip
+    for name, stored_rows in (("Manyi", stored), ("floor", floor_stored)):
+        key = "app" if name == "Manyi" else "floor"
+        lost = acknowledged[key] - stored_rows
+        print(f"  {name}: acknowledged {acknowledged[key]}, stored complete {stored_rows}, "
+              f"lost {lost}, refused {len(refused[key])}"
+              f"{'  <-- LOST ANSWERS' if lost else ''}")  # fmt: skip
     cb_bare_rate, cb_rate = cb_bare_ok / cb_bare_s, cb_ok / cb_s
     print("\nstatus callbacks (4 per message: sent, delivered, duplicate, late sent; signed)")
     print(f"  bare FastAPI endpoint   {cb_bare_rate:8.0f} /s")
