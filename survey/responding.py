@@ -24,10 +24,10 @@ been seen.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -37,6 +37,7 @@ from sqlmodel import Session
 from .campaigns import token_hash
 from .publish import load_version
 from .questionnaire import Item, Questionnaire
+from .raw_sql import RawStatement
 from .remedy import open_follow_ups
 from .tables import (
     Answer,
@@ -47,6 +48,9 @@ from .tables import (
     Response,
     utcnow,
 )
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 LAYOUTS = ("grouped", "single")
 #: Who answers: web and SMS respondents see only the missing codes offered to them; the
@@ -134,7 +138,7 @@ def latest_answers(rows: Iterable[tuple[str, str | None]]) -> dict[str, str | No
 
 
 _ANSWER = Answer.__table__.c
-_STORED_ANSWERS = (
+_STORED_ANSWERS = RawStatement(
     select(_ANSWER.item_name, _ANSWER.value)
     .where(_ANSWER.response_id == bindparam("response_id"))
     .order_by(_ANSWER.id)
@@ -147,8 +151,7 @@ def stored_answers(session: Session, response_id: int) -> dict[str, str | None]:
 
 
 def _stored_answers(connection: Connection, response_id: int) -> dict[str, str | None]:
-    rows = connection.execute(_STORED_ANSWERS, {"response_id": response_id})
-    return latest_answers((name, value) for name, value in rows)
+    return latest_answers(_STORED_ANSWERS.rows(connection, {"response_id": response_id}))
 
 
 def decode(item: Item, value: str | None) -> Any:
@@ -174,6 +177,22 @@ def _for_skip_logic(item: Item, value: str | None) -> Any:
     return decoded
 
 
+def _remember(cache: dict[K, V], key: K, limit: int, compute: Callable[[], V]) -> V:
+    """``cache[key]``, computed on a miss and kept while the cache holds fewer than ``limit``."""
+    found = cache.get(key)
+    if found is None:
+        found = compute()
+        if len(cache) < limit:
+            cache[key] = found
+    return found
+
+
+#: Per questionnaire (held, so that its id stays its own): the items skip logic reads, and
+#: the relevant items already worked out for their answers.
+_SKIP_LOGIC: dict[int, tuple[Questionnaire, tuple[str, ...], dict[tuple, frozenset[str]]]] = {}
+_ABSENT = object()
+
+
 def relevant_items(
     questionnaire: Questionnaire, answers: Mapping[str, str | None]
 ) -> frozenset[str]:
@@ -181,7 +200,26 @@ def relevant_items(
 
     An item that is not relevant does not count as answered for the items after it, whatever
     was stored for it before (a customer who went back and changed the answer that led to it).
+
+    The result depends only on the answers to the items that some condition names, so it is
+    remembered per questionnaire by those answers: a page is checked against skip logic three
+    times, and most customers give the same few answers to the filter questions.
     """
+    entry = _SKIP_LOGIC.get(id(questionnaire))
+    if entry is None or entry[0] is not questionnaire:
+        if len(_SKIP_LOGIC) >= 64:
+            _SKIP_LOGIC.clear()
+        named = set().union(*(i.relevant.references for i in questionnaire.items if i.relevant))
+        inputs = tuple(name for name in questionnaire.item_names if name in named)
+        entry = _SKIP_LOGIC[id(questionnaire)] = (questionnaire, inputs, {})
+    _, inputs, known = entry
+    key = tuple(answers.get(name, _ABSENT) for name in inputs)
+    return _remember(known, key, 4096, lambda: _relevant_items(questionnaire, answers))
+
+
+def _relevant_items(
+    questionnaire: Questionnaire, answers: Mapping[str, str | None]
+) -> frozenset[str]:
     relevant: set[str] = set()
     context: dict[str, Any] = {}
     for item in questionnaire.items:
@@ -240,7 +278,7 @@ def resume_page(
 
 def next_page(pages: Sequence[Page], after: Page, relevant: frozenset[str]) -> Page | None:
     """The first visible page after ``after``, or None when ``after`` is the last one."""
-    return next((p for p in visible_pages(pages, relevant) if p.number > after.number), None)
+    return next((p for p in pages if p.number > after.number and shown_items(p, relevant)), None)
 
 
 def previous_page(pages: Sequence[Page], before: Page, relevant: frozenset[str]) -> Page | None:
@@ -365,12 +403,7 @@ def questionnaire_of(version: QuestionnaireVersion) -> Questionnaire:
     Published versions never change (the database refuses it) and a parsed questionnaire is
     frozen, so sharing it between requests is safe; keyed by content hash, bounded in size.
     """
-    parsed = _PARSED.get(version.content_hash)
-    if parsed is None:
-        parsed = load_version(version)
-        if len(_PARSED) < 64:
-            _PARSED[version.content_hash] = parsed
-    return parsed
+    return _remember(_PARSED, version.content_hash, 64, lambda: load_version(version))
 
 
 def _questionnaire(connection: Connection, version_id: int, content_hash: str) -> Questionnaire:
@@ -389,12 +422,7 @@ def _questionnaire(connection: Connection, version_id: int, content_hash: str) -
 def pages_of(questionnaire: Questionnaire, content_hash: str, layout: str) -> tuple[Page, ...]:
     """:func:`build_pages`, once per questionnaire content and layout (pages are frozen)."""
     key = (content_hash, layout)
-    pages = _PAGES.get(key)
-    if pages is None:
-        pages = build_pages(questionnaire, layout)
-        if len(_PAGES) < 128:
-            _PAGES[key] = pages
-    return pages
+    return _remember(_PAGES, key, 128, lambda: build_pages(questionnaire, layout))
 
 
 # What answering needs of the rows behind a link, read in one statement. An intercept interview
@@ -481,7 +509,7 @@ _VERSION, _CUSTOMER, _RESPONSE = (
 )
 # One statement for everything a link needs, without the version's document (the parsed
 # questionnaire is cached by content hash); the response, if any, by an outer join.
-_OPEN_LINK = (
+_OPEN_LINK = RawStatement(
     select(
         _INVITATION.id,
         _INVITATION.customer_id,
@@ -523,7 +551,7 @@ def read_link(connection: Connection, token: str, now: datetime | None = None) -
     now = now or utcnow()
     if not token or len(token) > 64:
         raise LinkUnavailable
-    row = connection.execute(_OPEN_LINK, {"token_hash": token_hash(token)}).first()
+    row = _OPEN_LINK.first(connection, {"token_hash": token_hash(token)})
     if row is None:
         raise LinkUnavailable
     invitation = InvitationState(*row[0:4])
@@ -666,10 +694,12 @@ def plan_page(
     )
 
 
-_RESPONSE_OF_INVITATION = select(_RESPONSE.id).where(
-    _RESPONSE.invitation_id == bindparam("invitation_id")
+# The statements of a saved page, on the driver's cursor (survey.raw_sql): they are the hot path.
+_RESPONSE_OF_INVITATION = RawStatement(
+    select(_RESPONSE.id).where(_RESPONSE.invitation_id == bindparam("invitation_id"))
 )
-_INSERT_ANSWERS = insert(Answer.__table__)
+# Inline: the answers' ids are not wanted back (no RETURNING on PostgreSQL).
+_INSERT_ANSWERS = RawStatement(insert(Answer.__table__).inline())
 # The two moves a saved page makes. OR-ed equalities rather than IN: SQLAlchemy expands an IN
 # list at every execution, these compile once.
 _INVITATION_MOVES = {
@@ -677,18 +707,20 @@ _INVITATION_MOVES = {
     "completed": OPEN_INVITATIONS,
 }
 _MOVE_INVITATION = {
-    status: update(Invitation.__table__)
-    .where(
-        _INVITATION.id == bindparam("invitation_id"),
-        or_(*(_INVITATION.status == before for before in moves_from)),
+    status: RawStatement(
+        update(Invitation.__table__)
+        .where(
+            _INVITATION.id == bindparam("invitation_id"),
+            or_(*(_INVITATION.status == before for before in moves_from)),
+        )
+        .values(status=status)
     )
-    .values(status=status)
     for status, moves_from in _INVITATION_MOVES.items()
 }
 
 
-def _claim_response(changes: Mapping[str, Any]):
-    return (
+def _claim_response(changes: Mapping[str, Any]) -> RawStatement:
+    return RawStatement(
         update(Response.__table__)
         .where(_RESPONSE.id == bindparam("response_id"), _RESPONSE.status == "in_progress")
         .values({key: bindparam(f"new_{key}") for key in changes})
@@ -702,11 +734,11 @@ _CLAIM = {
 }
 
 
-def _create_response(dialect: str):
+def _create_response(dialect: str) -> RawStatement:
     # ON CONFLICT DO NOTHING: a double tap racing on a first page finds the other tap's row
     # without an error, so the transaction (and a group commit's batch) stays usable.
     dialect_insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
+    return RawStatement(
         dialect_insert(Response.__table__)
         .on_conflict_do_nothing(index_elements=["invitation_id"])
         .returning(_RESPONSE.id)
@@ -726,29 +758,34 @@ def apply_page(connection: Connection, write: PageWrite) -> bool:
     response_id = write.response_id
     created = False
     if response_id is None:
-        response_id = connection.execute(
-            _CREATE_RESPONSE[connection.dialect.name], write.new_response
-        ).scalar()
+        inserted = _CREATE_RESPONSE[connection.dialect.name].execute(connection, write.new_response)
+        row = inserted.fetchone()
+        inserted.close()
         # Created here, with the page's status and language: nobody can have completed it.
-        created = response_id is not None
-        if not created:
+        created = row is not None
+        if created:
+            response_id = row[0]
+        else:
             # Another tap created it first: claim it like any existing response.
-            response_id = connection.execute(
-                _RESPONSE_OF_INVITATION, {"invitation_id": write.invitation_id}
-            ).scalar_one()
+            (response_id,) = _RESPONSE_OF_INVITATION.rows(
+                connection, {"invitation_id": write.invitation_id}
+            )[0]
     if not created:
         claim = _CLAIM["status" in write.changes]
         params = {f"new_{key}": value for key, value in write.changes.items()}
-        if connection.execute(claim, {"response_id": response_id, **params}).rowcount != 1:
+        claimed = claim.execute(connection, {"response_id": response_id, **params})
+        count = claimed.rowcount
+        claimed.close()
+        if count != 1:
             return False
     if write.answers:
-        connection.execute(
-            _INSERT_ANSWERS, [{"response_id": response_id, **row} for row in write.answers]
+        _INSERT_ANSWERS.executemany(
+            connection, [{"response_id": response_id, **row} for row in write.answers]
         )
     if write.invitation_status is not None:
-        connection.execute(
-            _MOVE_INVITATION[write.invitation_status], {"invitation_id": write.invitation_id}
-        )
+        _MOVE_INVITATION[write.invitation_status].execute(
+            connection, {"invitation_id": write.invitation_id}
+        ).close()
     if write.changes.get("status") == "completed":
         # Service remedy: a dissatisfied answer opens its follow-up in this same transaction,
         # so the call-back is queued the moment the answer is stored, never lost between.

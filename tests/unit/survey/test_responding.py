@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,8 @@ from survey.responding import (
     validate_page,
     visible_pages,
 )
+
+SAMPLE_QUESTIONNAIRE = Path(__file__).parents[3] / "data/samples/csi_questionnaire.yaml"
 
 SMALL = """
 form_id: small
@@ -141,6 +144,35 @@ def test_an_item_left_out_by_skip_logic_does_not_feed_later_skip_logic():
     # a3 was answered while relevant, then a2 changed: a3 no longer counts, nor does why.
     assert "why" in relevant_items(chained, {"a2": "1", "a3": "1"})
     assert "why" not in relevant_items(chained, {"a2": "3", "a3": "1"})
+
+
+def test_remembered_skip_logic_equals_skip_logic_worked_out_afresh(small):
+    """relevant_items remembers results by the answers conditions name; every other answer,
+    and whether an item is absent or blank, must not change what it returns."""
+    import random
+
+    from survey.responding import _relevant_items
+
+    sample, _ = read_yaml(SAMPLE_QUESTIONNAIRE.read_text(encoding="utf-8"))
+    sample, _ = build_questionnaire(sample, _)
+    rng = random.Random(7)
+    for questionnaire in (small, sample):
+        for _ in range(400):
+            answers: dict[str, str | None] = {}
+            for item in questionnaire.items:
+                draw = rng.random()
+                if draw < 0.3:
+                    continue  # never shown
+                if draw < 0.4:
+                    answers[item.name] = None  # shown, left blank
+                elif item.type == "multiple":
+                    codes = [c.name for c in item.choices.choices]
+                    answers[item.name] = json.dumps(rng.sample(codes, rng.randint(0, 2)))
+                elif item.choices is not None:
+                    answers[item.name] = rng.choice([c.name for c in item.choices.choices])
+                else:
+                    answers[item.name] = rng.choice(["0", "5", "10", "text"])
+            assert relevant_items(questionnaire, answers) == _relevant_items(questionnaire, answers)
 
 
 def test_decode_gives_lists_for_multiple_choice_and_text_otherwise(small):
