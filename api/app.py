@@ -44,6 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.engine = make_engine(settings.database_url)
         yield
+        writer = getattr(app.state, "group_commit", None)
+        if writer is not None:
+            writer.close()
         app.state.engine.dispose()
 
     app = FastAPIOffline(

@@ -51,8 +51,11 @@ def live_server(live_database):
         yield base
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    """One Chromium for the browser tests, closed after them: sync Playwright keeps an event
+    loop marked running in the main thread while it is open, which later tests' own loops
+    (asyncio.run) would trip over."""
     require(
         shutil.which(CHROMIUM) is not None or os.path.exists(CHROMIUM),
         f"no Chromium at {CHROMIUM} (apt-get install chromium)",
