@@ -83,6 +83,13 @@ SECURITY_HEADERS = {
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 }
 
+# The same, encoded once, for the hot POST: appending them costs a third of MutableHeaders.update,
+# which looks each one up first. The responses there set none of them.
+_SECURITY_RAW_HEADERS = [
+    (name.lower().encode("latin-1"), value.encode("latin-1"))
+    for name, value in SECURITY_HEADERS.items()
+]
+
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
 TEXT = {
@@ -619,7 +626,7 @@ async def answer_page(request: Request) -> Response:
         response = send_page(request, "respondent/unavailable.html", 404, html_lang="zh-CN")
     except CsrfRefused:
         response = send_page(request, "respondent/refused.html", 403, html_lang="zh-CN")
-    response.headers.update(SECURITY_HEADERS)
+    response.raw_headers.extend(_SECURITY_RAW_HEADERS)
     return response
 
 

@@ -409,6 +409,27 @@ def test_a_post_without_the_right_csrf_field_is_refused_and_stores_nothing(engin
     assert post_page(client, page.text, answers).status_code == 303
 
 
+def test_every_answer_to_a_post_is_kept_out_of_caches_and_referrers_once(client, world):
+    """The saved page's redirect, a page with errors, a refusal and an unknown link alike."""
+    from api.routers.respondent import SECURITY_HEADERS
+
+    token = world["zh"][0]
+    page = client.get(f"/s/{token}")
+    answers = {"img_advertising": "4", "img_position": "5", "img_innovation": "3"}
+    replies = {
+        "saved": post_page(client, page.text, answers),
+        "errors": post_page(client, page.text, {"img_advertising": "9"}),
+        "refused": client.post(f"/s/{token}/p/1", data={**answers, "csrf": "forged"}),
+        "past the last page": client.post(
+            f"/s/{token}/p/99", data={**answers, "csrf": csrf(page.text)}
+        ),
+    }
+    assert [r.status_code for r in replies.values()] == [303, 200, 403, 404]
+    for name, reply in replies.items():
+        for header, value in SECURITY_HEADERS.items():
+            assert reply.headers.get_list(header) == [value], (name, header)
+
+
 # -- language, layout, weight, accessibility --------------------------------------------------
 
 
