@@ -22,6 +22,11 @@ In one run, on this machine:
    each get "sent", "delivered", a duplicate "delivered" and a late "sent", each signed with
    X-Twilio-Signature. Afterwards every one of them must read "delivered".
 
+Besides the rates, the CPU time each server process spent per counted post (Linux: read from
+``/proc``), and the load generator's own: the machine's 2 cores are shared by the client and
+the server, so a server's throughput follows its CPU per post. 0.8x of the bare endpoint's
+rate leaves a server about 1.25x the bare endpoint's CPU per post.
+
 Prints rates and ratios to the baselines; asserts nothing (a lost row is printed loudly).
 """
 
@@ -127,6 +132,19 @@ def serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
     raise SystemExit("server did not start within 60 s")
 
 
+def cpu_seconds(pid: int | None = None) -> float | None:
+    """User + system CPU seconds of a process (this one when None); None where /proc is absent."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def hammer(port: int, requests: list[tuple[str, str, dict]], clients: int, expect: int):
     """Send every request once over `clients` keep-alive connections; returns
     (seconds, acknowledged, failures)."""
@@ -223,7 +241,10 @@ def main() -> None:
         try:
             form = [(path, body, {}) for path, body in posts]
             servers = {"bare": bare_port, "floor": floor_port, "app": app_port}
+            processes = {"bare": bare, "floor": floor, "app": app}
             rates = {name: [] for name in servers}
+            server_cpu = {name: [] for name in servers}  # microseconds per post
+            client_cpu = {name: [] for name in servers}
             acknowledged = dict.fromkeys(servers, 0)
             refused = {name: [] for name in servers}
             for name, port in servers.items():
@@ -231,8 +252,13 @@ def main() -> None:
             for r in range(rounds):
                 counted = form[warm + r * n : warm + (r + 1) * n]
                 for name, port in servers.items():
+                    before = cpu_seconds(processes[name].pid), cpu_seconds()
                     seconds, ok, failed = hammer(port, counted, options.clients, 303)
+                    after = cpu_seconds(processes[name].pid), cpu_seconds()
                     rates[name].append(ok / seconds)
+                    if None not in before + after and ok:
+                        server_cpu[name].append((after[0] - before[0]) / ok * 1e6)
+                        client_cpu[name].append((after[1] - before[1]) / ok * 1e6)
                     acknowledged[name] += ok
                     refused[name] += failed
             stored, _ = count_stored(database_url, items)
@@ -270,6 +296,16 @@ def main() -> None:
     print(f"  ratio floor / bare      {floor_rate / bare_rate:8.2f}x  (what durability costs)")
     print(f"  ratio Manyi / floor     {app_rate / floor_rate:8.2f}x  (what Manyi's checks cost)")
     print(f"  ratio Manyi / bare      {app_rate / bare_rate:8.2f}x  (target >= 0.8x)")
+    if all(server_cpu.values()):
+        print("  CPU per post, medians (server process; the load generator's in brackets):")
+        labels = {"bare": "bare", "floor": "durable floor", "app": "Manyi"}
+        for name, label in labels.items():
+            server = statistics.median(server_cpu[name])
+            client = statistics.median(client_cpu[name])
+            print(
+                f"  {label:22}  {server:6.0f} us  ({client:4.0f} us)  "
+                f"{server / statistics.median(server_cpu['bare']):5.2f}x bare's"
+            )
     for name, stored_rows in (("Manyi", stored), ("floor", floor_stored)):
         key = "app" if name == "Manyi" else "floor"
         lost = acknowledged[key] - stored_rows
