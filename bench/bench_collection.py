@@ -51,6 +51,8 @@ sys.path.insert(0, str(ROOT))
 
 SECRET = "bench-" + "k" * 40
 AUTH_TOKEN = "t" * 32
+#: The servers compared, as the results name them.
+LABELS = {"bare": "bare", "floor": "durable floor", "app": "Manyi"}
 
 
 def free_port() -> int:
@@ -298,19 +300,17 @@ def main() -> None:
     print(f"  ratio Manyi / bare      {app_rate / bare_rate:8.2f}x  (target >= 0.8x)")
     if all(server_cpu.values()):
         print("  CPU per post, medians (server process; the load generator's in brackets):")
-        labels = {"bare": "bare", "floor": "durable floor", "app": "Manyi"}
-        for name, label in labels.items():
+        for name, label in LABELS.items():
             server = statistics.median(server_cpu[name])
             client = statistics.median(client_cpu[name])
             print(
                 f"  {label:22}  {server:6.0f} us  ({client:4.0f} us)  "
                 f"{server / statistics.median(server_cpu['bare']):5.2f}x bare's"
             )
-    for name, stored_rows in (("Manyi", stored), ("floor", floor_stored)):
-        key = "app" if name == "Manyi" else "floor"
-        lost = acknowledged[key] - stored_rows
-        print(f"  {name}: acknowledged {acknowledged[key]}, stored complete {stored_rows}, "
-              f"lost {lost}, refused {len(refused[key])}"
+    for name, stored_rows in (("app", stored), ("floor", floor_stored)):
+        lost = acknowledged[name] - stored_rows
+        print(f"  {LABELS[name]}: acknowledged {acknowledged[name]}, "
+              f"stored complete {stored_rows}, lost {lost}, refused {len(refused[name])}"
               f"{'  <-- LOST ANSWERS' if lost else ''}")  # fmt: skip
     cb_bare_rate, cb_rate = cb_bare_ok / cb_bare_s, cb_ok / cb_s
     print("\nstatus callbacks (4 per message: sent, delivered, duplicate, late sent; signed)")

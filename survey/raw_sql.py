@@ -94,27 +94,34 @@ class RawStatement:
             return tuple(bound)
         return {slot[0]: value for slot, value in zip(compiled.slots, bound, strict=True)}
 
-    def execute(self, connection: Connection, values: Mapping[str, Any]) -> Any:
-        """Run once with ``values``; returns the DBAPI cursor (rowcount, fetch)."""
-        compiled = self._compile(connection.dialect, tuple(values) if _is_insert(self) else None)
+    def _compiled_for(self, connection: Connection, values: Mapping[str, Any]) -> _Compiled:
+        # An INSERT compiles its columns from the keys given; other statements bind by name.
+        insert_keys = tuple(values) if getattr(self.statement, "is_insert", False) else None
+        return self._compile(connection.dialect, insert_keys)
+
+    def _run(self, connection: Connection, compiled: _Compiled, values: Mapping[str, Any]) -> Any:
         cursor = connection.connection.driver_connection.cursor()
         cursor.execute(compiled.sql, self._parameters(compiled, values))
         return cursor
+
+    def execute(self, connection: Connection, values: Mapping[str, Any]) -> Any:
+        """Run once with ``values``; returns the DBAPI cursor (rowcount, fetch)."""
+        return self._run(connection, self._compiled_for(connection, values), values)
 
     def executemany(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run once per row, in one call to the driver; every row has the same keys."""
         if not rows:
             return
-        compiled = self._compile(connection.dialect, tuple(rows[0]) if _is_insert(self) else None)
+        compiled = self._compiled_for(connection, rows[0])
         cursor = connection.connection.driver_connection.cursor()
         cursor.executemany(compiled.sql, [self._parameters(compiled, row) for row in rows])
         cursor.close()
 
     def rows(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple]:
-        """Every row of a SELECT, each value through its column's result processor."""
-        compiled = self._compile(connection.dialect, None)
-        cursor = connection.connection.driver_connection.cursor()
-        cursor.execute(compiled.sql, self._parameters(compiled, values))
+        """Every row of a SELECT, each value through its column's result processor; or the
+        rows of a RETURNING clause, as the driver gives them."""
+        compiled = self._compiled_for(connection, values)
+        cursor = self._run(connection, compiled, values)
         fetched = cursor.fetchall()
         cursor.close()
         processors = compiled.results
@@ -128,8 +135,3 @@ class RawStatement:
     def first(self, connection: Connection, values: Mapping[str, Any]) -> tuple | None:
         found = self.rows(connection, values)
         return found[0] if found else None
-
-
-def _is_insert(statement: RawStatement) -> bool:
-    # An INSERT compiles its columns from the keys given; other statements bind by name.
-    return getattr(statement.statement, "is_insert", False)

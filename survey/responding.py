@@ -187,8 +187,9 @@ def _remember(cache: dict[K, V], key: K, limit: int, compute: Callable[[], V]) -
     return found
 
 
-#: Per questionnaire (held, so that its id stays its own): the items skip logic reads, and
-#: the relevant items already worked out for their answers.
+#: Per questionnaire: the items skip logic reads, and the relevant items already worked out
+#: for their answers. Each entry holds its questionnaire, so that no other object can be
+#: given its id while the entry is kept.
 _SKIP_LOGIC: dict[int, tuple[Questionnaire, tuple[str, ...], dict[tuple, frozenset[str]]]] = {}
 _ABSENT = object()
 
@@ -205,16 +206,17 @@ def relevant_items(
     remembered per questionnaire by those answers: a page is checked against skip logic three
     times, and most customers give the same few answers to the filter questions.
     """
-    entry = _SKIP_LOGIC.get(id(questionnaire))
-    if entry is None or entry[0] is not questionnaire:
-        if len(_SKIP_LOGIC) >= 64:
-            _SKIP_LOGIC.clear()
-        named = set().union(*(i.relevant.references for i in questionnaire.items if i.relevant))
-        inputs = tuple(name for name in questionnaire.item_names if name in named)
-        entry = _SKIP_LOGIC[id(questionnaire)] = (questionnaire, inputs, {})
-    _, inputs, known = entry
+    _, inputs, known = _remember(
+        _SKIP_LOGIC, id(questionnaire), 64, lambda: _skip_logic_entry(questionnaire)
+    )
     key = tuple(answers.get(name, _ABSENT) for name in inputs)
     return _remember(known, key, 4096, lambda: _relevant_items(questionnaire, answers))
+
+
+def _skip_logic_entry(questionnaire: Questionnaire):
+    named = set().union(*(i.relevant.references for i in questionnaire.items if i.relevant))
+    inputs = tuple(name for name in questionnaire.item_names if name in named)
+    return questionnaire, inputs, {}
 
 
 def _relevant_items(
@@ -758,9 +760,7 @@ def apply_page(connection: Connection, write: PageWrite) -> bool:
     response_id = write.response_id
     created = False
     if response_id is None:
-        inserted = _CREATE_RESPONSE[connection.dialect.name].execute(connection, write.new_response)
-        row = inserted.fetchone()
-        inserted.close()
+        row = _CREATE_RESPONSE[connection.dialect.name].first(connection, write.new_response)
         # Created here, with the page's status and language: nobody can have completed it.
         created = row is not None
         if created:
