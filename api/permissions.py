@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from survey.staff import Role
+from survey.staff.accounts import Role
 
 
 class Permission(StrEnum):

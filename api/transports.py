@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from api.settings import Settings
 from survey.sms import SmsTransport
 from survey.sms.simulator_transport import SimulatorTransport
-
-from .settings import Settings
 
 
 def make_transport(settings: Settings, engine: Engine) -> SmsTransport:

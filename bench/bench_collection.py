@@ -66,15 +66,16 @@ def prepare(database_url: str, n: int, public_base_url: str):
     from sqlalchemy import select
     from sqlmodel import Session
 
-    from api.routers.respondent import csrf_token
-    from survey.campaigns import change_status, create_campaign, invitation_token, invite
-    from survey.db import make_engine, upgrade
-    from survey.frame_store import store_frame
-    from survey.frames import generate_frame
-    from survey.publish import publish
+    from api.web.answering_pages import csrf_token
+    from survey.answering.links import invitation_token
+    from survey.answering.pages import build_pages
+    from survey.campaigns.lifecycle import change_status, create_campaign, invite
+    from survey.db.engine import make_engine, upgrade
+    from survey.db.tables import Customer, Invitation, OutboundSms
+    from survey.frames.sample_frame import generate_frame
+    from survey.frames.store import store_frame
     from survey.questionnaire import load_questionnaire
-    from survey.responding import build_pages
-    from survey.tables import Customer, Invitation, OutboundSms
+    from survey.questionnaire.publish import publish
 
     engine = make_engine(database_url)
     upgrade(engine)
@@ -190,8 +191,8 @@ def count_stored(database_url: str, items_per_page: int) -> tuple[int, int]:
     from sqlalchemy import func, select
     from sqlmodel import Session
 
-    from survey.db import make_engine
-    from survey.tables import Answer, OutboundSms
+    from survey.db.engine import make_engine
+    from survey.db.tables import Answer, OutboundSms
 
     engine = make_engine(database_url)
     with Session(engine) as session:
@@ -237,7 +238,7 @@ def main() -> None:
                "MANYI_TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "MANYI_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                "MANYI_TWILIO_FROM_NUMBER": "+15555550100", "MANYI_ENV": "test",
                "FLOOR_DATABASE": floor_database}  # fmt: skip
-        app = serve(["--factory", "api.app:create_app"], env, app_port)
+        app = serve(["--factory", "api.web.app:create_app"], env, app_port)
         bare = serve(["--app-dir", "bench", "bare_endpoints:app"], env, bare_port)
         floor = serve(["--app-dir", "bench", "durable_floor:app"], env, floor_port)
         try:

@@ -41,13 +41,13 @@ PAGES = {
 def prepare(url: str, password: str) -> list[tuple[str, float]]:
     from sqlmodel import Session
 
-    from api.analysis_request import AnalysisRequest
-    from api.analysis_worker import work_once
-    from api.demo import prepare_demo
-    from survey import analyses
-    from survey.db import make_engine
-    from survey.publish import find_version
-    from survey.staff import create_staff
+    from api.analysis.request import AnalysisRequest
+    from api.analysis.worker import work_once
+    from api.cli.demo import prepare_demo
+    from survey.analyses import jobs as analyses
+    from survey.db.engine import make_engine
+    from survey.questionnaire.publish import find_version
+    from survey.staff.accounts import create_staff
 
     engine = make_engine(url)
     prepare_demo(engine)
@@ -115,7 +115,7 @@ def main() -> None:
     env = {**os.environ, "MANYI_DATABASE_URL": url, "MANYI_ENV": "development"}
     bare_port = port + 1
     servers = [
-        serve(["--factory", "api.app:create_app"], port, env),
+        serve(["--factory", "api.web.app:create_app"], port, env),
         serve(["bench.bare_endpoints:app"], bare_port, env),
     ]
     try:

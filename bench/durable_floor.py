@@ -5,7 +5,7 @@ acknowledged. This is the least any endpoint obeying it does on this stack: the 
 of ``bare_endpoints.py`` (the same parse, the same 303), plus an INSERT of the posted fields
 into SQLite with the settings Manyi runs with (WAL, ``synchronous=FULL``), the 303 sent only
 after the commit. Writes are grouped the fastest way measured here, which is also Manyi's
-(:mod:`survey.group_commit`): the posts read in one turn of the event loop are inserted on the
+(:mod:`survey.db.group_commit`): the posts read in one turn of the event loop are inserted on the
 loop in one transaction, whose COMMIT runs in a thread while the loop reads the next posts.
 No link lookup, no validation, no ORM: raw ``sqlite3``.
 

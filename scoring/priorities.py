@@ -446,7 +446,7 @@ def priority_matrix(
     Examples
     --------
     >>> from models.fit import fit_model
-    >>> from api.fit_inputs import load_fit_inputs  # doctest: +SKIP
+    >>> from api.cli.fit_inputs import load_fit_inputs  # doctest: +SKIP
     >>> m = priority_matrix(fit, frame, questionnaire, "satisfaction",
     ...                     n_boot=500, random_state=1)  # doctest: +SKIP
     >>> m.drivers.loc[0, ["name", "quadrant", "tier"]].tolist()  # doctest: +SKIP

@@ -16,14 +16,14 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from api.analysis_request import AnalysisRequest
-from api.analysis_worker import work
-from api.demo import prepare_demo
-from survey import analyses
-from survey.db import make_engine
-from survey.publish import find_version
-from survey.staff import create_staff
-from survey.tables import Analysis, Customer, FollowUp, Response
+from api.analysis.request import AnalysisRequest
+from api.analysis.worker import work
+from api.cli.demo import prepare_demo
+from survey.analyses import jobs as analyses
+from survey.db.engine import make_engine
+from survey.db.tables import Analysis, Customer, FollowUp, Response
+from survey.questionnaire.publish import find_version
+from survey.staff.accounts import create_staff
 
 VERSION = "csi_mobile@2026.1"
 #: All data and one month, both cut by region: the month leaves Taizhou below min_n.

@@ -32,7 +32,7 @@ def free_port() -> int:
 
 def manyi(*args: str) -> list[str]:
     """The command line of ``manyi ARGS`` with this interpreter (no installed script needed)."""
-    return [sys.executable, "-m", "api.cli", *args]
+    return [sys.executable, "-m", "api.cli.main", *args]
 
 
 def run_manyi(

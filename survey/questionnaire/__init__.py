@@ -1,10 +1,17 @@
 """Questionnaires as data: versioned documents read from YAML or XLSForm-like workbooks."""
 
-from .document import Choice, ChoiceList, Construct, Item, MissingCode, Questionnaire
-from .problems import Problem, QuestionnaireError
-from .relevant import Relevance, RelevantSyntaxError, parse_relevant
-from .sources import load_questionnaire, questionnaire_from_document, read_yaml
-from .validate import build_questionnaire
+from survey.questionnaire.document import (
+    Choice,
+    ChoiceList,
+    Construct,
+    Item,
+    MissingCode,
+    Questionnaire,
+)
+from survey.questionnaire.problems import Problem, QuestionnaireError
+from survey.questionnaire.relevant import Relevance, RelevantSyntaxError, parse_relevant
+from survey.questionnaire.sources import load_questionnaire, questionnaire_from_document, read_yaml
+from survey.questionnaire.validate import build_questionnaire
 
 __all__ = [
     "Choice",

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .relevant import Relevance
+from survey.questionnaire.relevant import Relevance
 
 ITEM_TYPES = ("rating", "single", "multiple", "nps", "text", "yes_no")
 #: Types whose answers are scores that a model can use.

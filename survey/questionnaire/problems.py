@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from survey.errors import InvalidRequest
+
 Severity = Literal["error", "warning"]
 
 
@@ -36,7 +38,7 @@ class Problem:
         }
 
 
-class QuestionnaireError(ValueError):
+class QuestionnaireError(InvalidRequest):
     """Raised when a questionnaire has errors; ``problems`` lists every one of them."""
 
     def __init__(self, problems: Iterable[Problem], source: str = "questionnaire") -> None:

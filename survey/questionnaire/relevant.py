@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from survey.errors import InvalidRequest
+
 _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
@@ -37,7 +39,7 @@ _TOKEN = re.compile(
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-class RelevantSyntaxError(ValueError):
+class RelevantSyntaxError(InvalidRequest):
     """A ``relevant`` expression outside the grammar; ``position`` is a 0-based column."""
 
     def __init__(self, message: str, position: int, fix: str) -> None:

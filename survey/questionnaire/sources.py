@@ -14,9 +14,9 @@ from typing import Any
 
 import yaml
 
-from .document import Questionnaire
-from .problems import Problem, QuestionnaireError
-from .validate import Locate, Path, _yaml_path, build_questionnaire
+from survey.questionnaire.document import Questionnaire
+from survey.questionnaire.problems import Problem, QuestionnaireError
+from survey.questionnaire.validate import Locate, Path, _yaml_path, build_questionnaire
 
 
 def _node_at(node: yaml.Node, path: Path) -> tuple[yaml.Node, Path]:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .document import (
+from survey.questionnaire.document import (
     ITEM_TYPES,
     SCORED_TYPES,
     Choice,
@@ -22,9 +22,9 @@ from .document import (
     MissingCode,
     Questionnaire,
 )
-from .problems import Problem, QuestionnaireError
-from .relevant import Relevance, RelevantSyntaxError, parse_relevant
-from .structural import find_cycle, read_statements
+from survey.questionnaire.problems import Problem, QuestionnaireError
+from survey.questionnaire.relevant import Relevance, RelevantSyntaxError, parse_relevant
+from survey.questionnaire.structural import find_cycle, read_statements
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 KNOWN_LANGUAGES = ("zh", "en")

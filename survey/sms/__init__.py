@@ -6,9 +6,9 @@ the simulator fit behind the same interface. ``twilio_transport`` is not importe
 importing ``survey.sms`` never imports the ``twilio`` package.
 """
 
-from .keywords import InboundReply, ReplyKind, classify_reply, normalize_reply
-from .segments import SegmentCount, SmsEncoding, sms_segments
-from .transport import (
+from survey.sms.keywords import InboundReply, ReplyKind, classify_reply, normalize_reply
+from survey.sms.segments import SegmentCount, SmsEncoding, sms_segments
+from survey.sms.transport import (
     OutgoingSms,
     PermanentReason,
     PermanentSendError,

@@ -18,7 +18,7 @@ character starts the next part; a plain ``ceil(units / 153)`` undercounts then. 
 Twilio's published segment calculator and what handsets do.
 
 Validated against the tables of TS 23.038 section 6.2.1 (default alphabet) and 6.2.1.1
-(extension table); boundary cases are in ``tests/unit/survey/test_sms_segments.py``.
+(extension table); boundary cases are in ``tests/unit/survey/sms/test_sms_segments.py``.
 """
 
 from __future__ import annotations

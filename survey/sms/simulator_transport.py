@@ -15,9 +15,9 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from ..tables import SimulatedSms
-from .segments import sms_segments
-from .transport import OutgoingSms, SendReceipt
+from survey.db.tables import SimulatedSms
+from survey.sms.segments import sms_segments
+from survey.sms.transport import OutgoingSms, SendReceipt
 
 __all__ = ["SimulatorTransport"]
 

@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from survey.errors import SurveyError
+
 __all__ = [
     "OutgoingSms",
     "PermanentReason",
@@ -132,7 +134,7 @@ class SentMessageLookup(Protocol):
     def find_sent(self, to: str, body: str, since: datetime) -> SendReceipt | None: ...
 
 
-class SendError(Exception):
+class SendError(SurveyError):
     """Base of the errors a transport raises for one send.
 
     ``code`` is the provider's error code (Twilio: an int such as 21610) or ``None`` when

@@ -59,8 +59,8 @@ from twilio.http.response import Response
 from twilio.rest import Client
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 
-from .segments import sms_segments
-from .transport import (
+from survey.sms.segments import sms_segments
+from survey.sms.transport import (
     OutgoingSms,
     PermanentReason,
     PermanentSendError,

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from survey.db import make_engine, upgrade
+from survey.db.engine import make_engine, upgrade
 from tests.conftest import require
 
 POSTGRES_URL = os.environ.get(

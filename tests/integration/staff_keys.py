@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from survey.staff import create_api_key
-from survey.tables import Staff
+from survey.db.tables import Staff
+from survey.staff.accounts import create_api_key
 
 
 def staff_with_keys(session: Session, region: str, purpose: str) -> dict[str, str]:

@@ -12,23 +12,24 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from api import analysis_run, analysis_worker
-from api.analysis_request import AnalysisRequest, period_bounds
-from api.analysis_run import item_scores
-from api.analysis_worker import SCHEDULED_SEGMENTS, schedule, scheduled_periods, work, work_once
-from api.app import create_app
-from api.rates_command import compute_campaign
+from api.analysis import run as analysis_run
+from api.analysis import worker as analysis_worker
+from api.analysis.request import AnalysisRequest, period_bounds
+from api.analysis.run import item_scores
+from api.analysis.worker import SCHEDULED_SEGMENTS, schedule, scheduled_periods, work, work_once
+from api.cli.rates import compute_campaign
 from api.settings import Settings
+from api.web.app import create_app
 from models.fit import fit_model
 from scoring.indexes import construct_indexes
-from survey import analyses
-from survey.campaigns import change_status, create_campaign, invite
-from survey.frame_store import store_frame
-from survey.frames import read_frame
-from survey.publish import publish
-from survey.responses import import_responses
-from survey.staff import create_api_key
-from survey.tables import Analysis, Customer, QuestionnaireVersion, Staff, utcnow
+from survey.analyses import jobs as analyses
+from survey.answering.bulk_import import import_responses
+from survey.campaigns.lifecycle import change_status, create_campaign, invite
+from survey.db.tables import Analysis, Customer, QuestionnaireVersion, Staff, utcnow
+from survey.frames.sample_frame import read_frame
+from survey.frames.store import store_frame
+from survey.questionnaire.publish import publish
+from survey.staff.accounts import create_api_key
 from tests.conftest import SAMPLES
 from tests.integration.staff_keys import staff_with_keys
 

@@ -6,10 +6,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from api.app import create_app
 from api.settings import Settings
-from survey.publish import publish
+from api.web.app import create_app
 from survey.questionnaire import questionnaire_from_document
+from survey.questionnaire.publish import publish
 
 
 @pytest.fixture
@@ -127,7 +127,7 @@ def test_an_unexpected_exception_is_a_generic_500_in_the_api_shape_and_logged(da
     assert (error["status"], error["code"]) == (500, "internal_error")
     assert "secret" not in response.text
     assert page.status_code == 500 and page.text == "Internal Server Error"
-    logged = [r for r in caplog.records if r.name == "api.errors"]
+    logged = [r for r in caplog.records if r.name == "api.web.errors"]
     assert "GET /api/v1/boom" in logged[0].getMessage() and logged[0].exc_info
 
 

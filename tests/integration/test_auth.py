@@ -18,13 +18,20 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, select
 
 from api import permissions
-from api.app import create_app
-from api.auth import CsrfChecked, CurrentStaff, require_permission, require_role
 from api.permissions import Permission
 from api.settings import Settings
-from survey import audit, staff
-from survey.staff import MAX_FAILURES, create_api_key, create_staff, disable_staff, find_staff
-from survey.tables import AuditLog, Staff
+from api.web.app import create_app
+from api.web.auth import CsrfChecked, CurrentStaff, require_permission, require_role
+from survey.db.tables import AuditLog, Staff
+from survey.staff import accounts as staff
+from survey.staff import audit
+from survey.staff.accounts import (
+    MAX_FAILURES,
+    create_api_key,
+    create_staff,
+    disable_staff,
+    find_staff,
+)
 
 PASSWORD = "correct horse battery"
 SECRET = "a-test-secret-that-is-long-enough-for-the-test-env"
@@ -368,7 +375,7 @@ def manyi(database_url, *args, password=None):
     env.pop("MANYI_STAFF_PASSWORD", None)
     if password:
         env["MANYI_STAFF_PASSWORD"] = password
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "api.cli.main", *args], capture_output=True,
                           text=True, env=env, timeout=120, stdin=subprocess.DEVNULL,
                           check=False)  # fmt: skip
 

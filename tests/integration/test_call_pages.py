@@ -17,21 +17,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlmodel import Session
 
-from api.app import create_app
-from api.routers.calls import mask_phone
-from api.routers.respondent import csrf_token as page_csrf
 from api.settings import Settings
-from survey import audit
-from survey.campaigns import change_status, create_call_cases, create_campaign
-from survey.frame_store import store_frame
-from survey.frames import generate_frame
-from survey.publish import publish
-from survey.questionnaire import questionnaire_from_document
-from survey.remedy import open_follow_ups
-from survey.remedy_report import weekly_report
-from survey.responding import stored_answers
-from survey.staff import create_staff
-from survey.tables import (
+from api.web.answering_pages import csrf_token as page_csrf
+from api.web.app import create_app
+from survey.answering.pages import stored_answers
+from survey.campaigns.lifecycle import change_status, create_call_cases, create_campaign
+from survey.db.tables import (
     Answer,
     AuditLog,
     CallAttempt,
@@ -40,6 +31,15 @@ from survey.tables import (
     FollowUp,
     Response,
 )
+from survey.frames.phones import mask_phone
+from survey.frames.sample_frame import generate_frame
+from survey.frames.store import store_frame
+from survey.questionnaire import questionnaire_from_document
+from survey.questionnaire.publish import publish
+from survey.remedy.report import weekly_report
+from survey.remedy.rules import open_follow_ups
+from survey.staff import audit
+from survey.staff.accounts import create_staff
 from tests.integration.test_auth import PASSWORD, SECRET, cheap_hashing, field  # noqa: F401
 from tests.integration.test_respondent_pages import FULL, csrf, form_action, questions
 

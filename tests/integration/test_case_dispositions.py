@@ -2,7 +2,7 @@
 
 The campaign below has six phone cases with known attempt histories and six SMS
 invitations with known statuses; every expected code, count and rate is worked out by hand
-from the rules of survey.call_outcomes and survey.web_dispositions.
+from the rules of survey.cati.outcomes and survey.aapor.web.
 """
 
 from __future__ import annotations
@@ -14,13 +14,10 @@ import pytest
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from api.rates_command import RatesInputError, compute_campaign
-from survey.campaigns import change_status, create_call_cases, create_campaign, invite
-from survey.case_dispositions import CampaignNotFound, campaign_dispositions
-from survey.frame_store import store_frame
-from survey.frames import generate_frame
-from survey.publish import publish
-from survey.tables import (
+from api.cli.rates import RatesInputError, compute_campaign
+from survey.campaigns.cases import CampaignNotFound, campaign_dispositions
+from survey.campaigns.lifecycle import change_status, create_call_cases, create_campaign, invite
+from survey.db.tables import (
     Answer,
     CallAttempt,
     CallCase,
@@ -31,6 +28,9 @@ from survey.tables import (
     Staff,
     utcnow,
 )
+from survey.frames.sample_frame import generate_frame
+from survey.frames.store import store_frame
+from survey.questionnaire.publish import publish
 from tests.service_process import run_manyi as manyi
 
 ZONE = "Asia/Shanghai"

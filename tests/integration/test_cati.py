@@ -16,9 +16,15 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from survey.call_outcomes import OutcomeError
-from survey.campaigns import CampaignError, change_status, create_call_cases, create_campaign
-from survey.cati import (
+from survey.answering.pages import save_page
+from survey.campaigns.lifecycle import (
+    CampaignError,
+    change_status,
+    create_call_cases,
+    create_campaign,
+)
+from survey.cati.outcomes import OutcomeError
+from survey.cati.queue import (
     CaseNotHeld,
     CatiError,
     extend_hold,
@@ -30,12 +36,11 @@ from survey.cati import (
     release_case,
     start_phone_interview,
 )
-from survey.frame_store import store_frame
-from survey.frames import generate_frame
-from survey.publish import publish
+from survey.db.tables import CallAttempt, CallCase, Campaign, Customer, Response, Staff
+from survey.frames.sample_frame import generate_frame
+from survey.frames.store import store_frame
 from survey.questionnaire import questionnaire_from_document
-from survey.responding import save_page
-from survey.tables import CallAttempt, CallCase, Campaign, Customer, Response, Staff
+from survey.questionnaire.publish import publish
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -312,7 +317,7 @@ def test_follow_ups_come_before_interviews_and_are_called_while_the_campaign_is_
 
 
 def test_a_follow_up_outside_any_campaign_follows_the_default_rules(engine, world):
-    # As survey.remedy opens them: no campaign, due at once, priority above interviews.
+    # As survey.remedy.rules opens them: no campaign, due at once, priority above interviews.
     with Session(engine) as session:
         row = CallCase(customer_id=world["customers"][4], kind="follow_up", priority=100,
                        next_call_at=at(1, 21, 30), created_at=at(1, 21, 30))  # fmt: skip

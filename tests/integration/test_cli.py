@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from sqlalchemy import text
 
-from survey.db import make_engine
+from survey.db.engine import make_engine
 from tests.conftest import SAMPLES
 from tests.service_process import free_port
 from tests.service_process import run_manyi as manyi
@@ -58,7 +58,7 @@ def test_serve_migrates_a_fresh_database_and_answers(tmp_path):
     port = free_port()
     env = {"MANYI_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "api.cli.main", "serve", "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, **env},
     )  # fmt: skip

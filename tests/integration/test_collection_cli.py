@@ -14,8 +14,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from survey.frames import generate_frame
-from survey.tables import (
+from survey.db.tables import (
     Campaign,
     Customer,
     DispatcherLease,
@@ -24,11 +23,12 @@ from survey.tables import (
     OutboundSms,
     SimulatedSms,
 )
+from survey.frames.sample_frame import generate_frame
 from tests.conftest import SAMPLES
 
 
 def manyi(env, *args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "api.cli.main", *args], capture_output=True,
                           text=True, timeout=timeout, env=env, check=False)  # fmt: skip
 
 
@@ -184,7 +184,8 @@ def test_sigterm_stops_a_worker_after_the_send_in_hand_and_gives_its_batch_back(
           "slow", "--sample", "29", "--quiet", "none", "--rate", "2")  # fmt: skip
     manyi(env, "campaign", "launch", "1")
     worker = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "dispatch", "--worker-id", "w1", "--batch-size", "20"],
+        [sys.executable, "-m", "api.cli.main", "dispatch", "--worker-id", "w1",
+         "--batch-size", "20"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
     try:
@@ -242,7 +243,7 @@ def test_a_reply_mode_campaign_sends_its_first_question_at_launch(env, engine, t
 
 
 def test_a_phone_campaign_puts_its_sample_in_the_call_queue_at_launch(env, engine, tmp_path):
-    from survey.tables import CallCase
+    from survey.db.tables import CallCase
 
     write_frame(tmp_path / "frame.csv", n=12)
     manyi(env, "questionnaire", "publish", str(SAMPLES / "csi_questionnaire.yaml"))

@@ -14,11 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
 
-from api.app import create_app
-from api.matrix_svg import interval, number, rank_interval
 from api.settings import Settings
-from survey.db import make_engine
-from survey.tables import Analysis
+from api.web.app import create_app
+from api.web.matrix_svg import interval, number, rank_interval
+from survey.db.engine import make_engine
+from survey.db.tables import Analysis
 from tests.analysed_demo import MONTH, PASSWORD, VERSION, copy_to, open_follow_ups
 from tests.integration.test_auth import SECRET, cheap_hashing, log_in  # noqa: F401
 

@@ -12,14 +12,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, SQLModel, select
 
-from api.demo import prepare_demo
-from survey.db import current_revision, downgrade, head_revision, make_engine, upgrade
-from survey.frame_store import store_frame
-from survey.frames import generate_frame
-from survey.publish import VersionConflict, find_version, load_version, publish
+from api.cli.demo import prepare_demo
+from survey.answering.bulk_import import export_scores, import_responses
+from survey.db.engine import current_revision, downgrade, head_revision, make_engine, upgrade
+from survey.db.tables import Answer, Customer, QuestionnaireVersion, Response
+from survey.frames.sample_frame import generate_frame
+from survey.frames.store import store_frame
 from survey.questionnaire import build_questionnaire
-from survey.responses import export_scores, import_responses
-from survey.tables import Answer, Customer, QuestionnaireVersion, Response
+from survey.questionnaire.publish import VersionConflict, find_version, load_version, publish
 
 
 def test_migrations_create_exactly_the_tables_of_the_code(engine):

@@ -11,18 +11,13 @@ import pytest
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from survey.campaigns import (
-    CampaignError,
-    change_status,
-    create_campaign,
-    invitation_token,
-    invite,
-    token_hash,
-)
-from survey.dispatch import Dispatcher
-from survey.frame_store import store_frame
-from survey.frames import generate_frame
-from survey.publish import publish
+from survey.answering.links import invitation_token, token_hash
+from survey.campaigns.lifecycle import CampaignError, change_status, create_campaign, invite
+from survey.db.tables import Campaign, Customer, DispatcherLease, Invitation, OptOut, OutboundSms
+from survey.frames.sample_frame import generate_frame
+from survey.frames.store import store_frame
+from survey.questionnaire.publish import publish
+from survey.sms.dispatch import Dispatcher
 from survey.sms.transport import (
     PermanentReason,
     PermanentSendError,
@@ -30,7 +25,6 @@ from survey.sms.transport import (
     SendReceipt,
     UncertainSendError,
 )
-from survey.tables import Campaign, Customer, DispatcherLease, Invitation, OptOut, OutboundSms
 
 SECRET = "s" * 40
 BASE = "https://survey.example.org"

@@ -19,9 +19,9 @@ from collections import Counter
 import pytest
 from sqlalchemy import create_engine, select
 
-from survey.db import normalise_url
-from survey.frames import generate_frame
-from survey.tables import Invitation, OutboundSms
+from survey.db.engine import normalise_url
+from survey.db.tables import Invitation, OutboundSms
+from survey.frames.sample_frame import generate_frame
 from tests.conftest import SAMPLES
 from tests.fakes.fake_twilio import FakeTwilio
 
@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 def manyi(env, *args, timeout=300):
-    run = subprocess.run([sys.executable, "-m", "api.cli", *args], capture_output=True,
+    run = subprocess.run([sys.executable, "-m", "api.cli.main", *args], capture_output=True,
                          text=True, timeout=timeout, env=env, check=False)  # fmt: skip
     assert run.returncode == 0, f"manyi {' '.join(args)}: {run.stdout}\n{run.stderr}"
     return run.stdout
@@ -46,7 +46,7 @@ def manyi(env, *args, timeout=300):
 
 def worker(env, worker_id, log_path):
     return subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "dispatch", "--until-idle", "--worker-id", worker_id,
+        [sys.executable, "-m", "api.cli.main", "dispatch", "--until-idle", "--worker-id", worker_id,
          "--lease-seconds", "5"],
         stdout=open(log_path, "a"), stderr=subprocess.STDOUT, env=env,  # noqa: SIM115
     )  # fmt: skip

@@ -16,14 +16,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from api.app import create_app
 from api.settings import Settings
-from survey.frame_store import store_frame
-from survey.frames import read_frame
-from survey.publish import publish
-from survey.responding import stored_answers
-from survey.responses import import_responses
-from survey.tables import AuditLog, Campaign, Customer, Response, Staff
+from api.web.app import create_app
+from survey.answering.bulk_import import import_responses
+from survey.answering.pages import stored_answers
+from survey.db.tables import AuditLog, Campaign, Customer, Response, Staff
+from survey.frames.sample_frame import read_frame
+from survey.frames.store import store_frame
+from survey.questionnaire.publish import publish
 from tests.conftest import SAMPLES
 from tests.integration.staff_keys import staff_with_keys
 
@@ -226,7 +226,8 @@ def test_the_command_exports_with_phone_numbers_only_when_asked_and_audits_it(
 ):
     env = {**os.environ, "MANYI_DATABASE_URL": database_url}
     out = tmp_path / "responses.parquet"
-    command = [sys.executable, "-m", "api.cli", "export", "responses", VERSION, "--out", str(out)]
+    command = [sys.executable, "-m", "api.cli.main", "export", "responses", VERSION,
+               "--out", str(out)]
     plain = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120,
                            check=False)  # fmt: skip
     assert plain.returncode == 0, plain.stderr

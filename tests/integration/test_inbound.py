@@ -13,17 +13,8 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from survey.campaigns import change_status, create_campaign, invite
-from survey.dispatch import Dispatcher
-from survey.frame_store import store_frame
-from survey.frames import generate_frame
-from survey.inbound import TEXTS, InboundMessage, receive_sms
-from survey.outbox import send_now
-from survey.publish import publish
-from survey.reply_mode import ReplyModeError, queue_reply_invitations
-from survey.sms.simulator_transport import SimulatorTransport, new_message_id
-from survey.sms.transport import RetryableSendError
-from survey.tables import (
+from survey.campaigns.lifecycle import change_status, create_campaign, invite
+from survey.db.tables import (
     Answer,
     Campaign,
     Customer,
@@ -36,7 +27,16 @@ from survey.tables import (
     SimulatedSms,
     utcnow,
 )
-from tests.unit.survey.test_reply_mode import hotline_questionnaire
+from survey.frames.sample_frame import generate_frame
+from survey.frames.store import store_frame
+from survey.questionnaire.publish import publish
+from survey.sms.dispatch import Dispatcher
+from survey.sms.inbound import TEXTS, InboundMessage, receive_sms
+from survey.sms.outbox import send_now
+from survey.sms.reply_mode import ReplyModeError, queue_reply_invitations
+from survey.sms.simulator_transport import SimulatorTransport, new_message_id
+from survey.sms.transport import RetryableSendError
+from tests.unit.survey.sms.test_reply_mode import hotline_questionnaire
 
 SECRET = "s" * 40
 BASE = "https://survey.example.org"

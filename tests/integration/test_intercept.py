@@ -10,17 +10,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from api.app import create_app
-from api.routers.respondent import csrf_token
 from api.settings import Settings
-from survey.campaigns import change_status, create_campaign, invitation_token, invite
-from survey.frame_store import store_frame
-from survey.frames import generate_frame
-from survey.intercept import check_start, clean_name
-from survey.publish import publish
+from api.web.answering_pages import csrf_token
+from api.web.app import create_app
+from survey.answering.intercept import check_start, clean_name
+from survey.answering.links import invitation_token
+from survey.answering.pages import stored_answers
+from survey.campaigns.lifecycle import change_status, create_campaign, invite
+from survey.db.tables import Customer, Invitation, Response
+from survey.frames.sample_frame import generate_frame
+from survey.frames.store import store_frame
 from survey.questionnaire import questionnaire_from_document
-from survey.responding import stored_answers
-from survey.tables import Customer, Invitation, Response
+from survey.questionnaire.publish import publish
 from tests.integration.test_respondent_pages import (
     FULL,
     checked,

@@ -19,15 +19,15 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from sqlmodel import Session
 
-from api.app import create_app
 from api.settings import Settings
-from survey.db import make_engine, upgrade
-from survey.frame_store import store_frame
-from survey.frames import read_frame
-from survey.publish import publish
-from survey.responses import import_responses
-from survey.staff import create_api_key
-from survey.tables import Campaign, Staff
+from api.web.app import create_app
+from survey.answering.bulk_import import import_responses
+from survey.db.engine import make_engine, upgrade
+from survey.db.tables import Campaign, Staff
+from survey.frames.sample_frame import read_frame
+from survey.frames.store import store_frame
+from survey.questionnaire.publish import publish
+from survey.staff.accounts import create_api_key
 from tests.conftest import SAMPLES
 
 SECRET = "a-test-secret-that-is-long-enough-for-the-test-env"

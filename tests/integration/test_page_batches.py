@@ -11,9 +11,9 @@ import threading
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from survey.group_commit import GroupCommit
-from survey.responding import apply_page, plan_page, read_link, stored_answers
-from survey.tables import Answer, Invitation, Response
+from survey.answering.pages import apply_page, plan_page, read_link, stored_answers
+from survey.db.group_commit import GroupCommit
+from survey.db.tables import Answer, Invitation, Response
 from tests.integration.test_respondent_pages import FULL
 from tests.integration.test_respondent_pages import world as world  # the fixture
 

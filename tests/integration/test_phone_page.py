@@ -9,13 +9,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlmodel import Session
 
-from api.app import create_app
-from api.routers.phone import link_parts
 from api.settings import Settings
-from survey.inbound import TEXTS
+from api.web.app import create_app
+from api.web.routers.phone import link_parts
+from survey.db.tables import Answer, InboundSms, OptOut, SimulatedSms
 from survey.sms import OutgoingSms
+from survey.sms.inbound import TEXTS
 from survey.sms.simulator_transport import SimulatorTransport
-from survey.tables import Answer, InboundSms, OptOut, SimulatedSms
 from tests.integration.test_inbound import reply_world, start_conversations
 
 STRANGER = "+8613912345678"

@@ -1,4 +1,4 @@
-"""survey.raw_sql: statements on the driver's cursor store and read exactly what SQLAlchemy does.
+"""survey.db.raw_sql: statements on the driver's cursor store and read exactly what SQLAlchemy does.
 
 The hot path of answering runs its statements through :class:`RawStatement`; every other part
 of Manyi reads those rows through SQLAlchemy. So the stored form (the text SQLite keeps for a
@@ -24,8 +24,8 @@ from sqlalchemy import (
     update,
 )
 
-from survey.raw_sql import RawStatement
-from survey.tables import UTCDateTime
+from survey.db.raw_sql import RawStatement
+from survey.db.tables import UTCDateTime
 
 METADATA = MetaData()
 PROBE = Table(

@@ -10,18 +10,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from survey.frame_store import store_frame
-from survey.frames import generate_frame
-from survey.publish import publish
-from survey.remedy import (
-    CLASSIFIER_REASON,
-    FollowUpError,
-    close_follow_up,
-    open_follow_ups,
-)
-from survey.remedy_model import DissatisfactionClassifier, store_model, training_table
-from survey.remedy_report import weekly_report
-from survey.tables import (
+from survey.db.tables import (
     Answer,
     CallCase,
     Customer,
@@ -29,6 +18,17 @@ from survey.tables import (
     RemedyModel,
     Response,
     Staff,
+)
+from survey.frames.sample_frame import generate_frame
+from survey.frames.store import store_frame
+from survey.questionnaire.publish import publish
+from survey.remedy.classifier import DissatisfactionClassifier, store_model, training_table
+from survey.remedy.report import weekly_report
+from survey.remedy.rules import (
+    CLASSIFIER_REASON,
+    FollowUpError,
+    close_follow_up,
+    open_follow_ups,
 )
 from tests.conftest import SAMPLES
 from tests.service_process import run_manyi
@@ -115,7 +115,7 @@ def test_a_low_score_opens_a_follow_up_and_a_priority_call_case(
 
 
 def test_the_follow_up_is_first_in_the_interviewer_queue(engine, world, sample_questionnaire):
-    cati = pytest.importorskip("survey.cati")
+    cati = pytest.importorskip("survey.cati.queue")
     with Session(engine) as session:
         session.add(
             CallCase(

@@ -9,10 +9,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from survey.cati import next_case, record_attempt
-from survey.remedy import close_follow_up
-from survey.remedy_report import weekly_report
-from survey.tables import CallCase, FollowUp, Invitation, Response, Staff
+from survey.cati.queue import next_case, record_attempt
+from survey.db.tables import CallCase, FollowUp, Invitation, Response, Staff
+from survey.remedy.report import weekly_report
+from survey.remedy.rules import close_follow_up
 from tests.integration.test_respondent_pages import (  # noqa: F401 (fixtures, reused)
     CONTENT,
     answer_all,

@@ -12,18 +12,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from api.app import create_app
 from api.settings import Settings
-from survey.campaigns import change_status, create_campaign, invitation_token, invite
-from survey.frame_store import store_frame
-from survey.frames import generate_frame
-from survey.publish import publish
-from survey.responding import open_link, save_page, stored_answers
-from survey.tables import Answer, Campaign, Customer, Invitation, Response, utcnow
+from api.web.app import create_app
+from survey.answering.links import invitation_token
+from survey.answering.pages import open_link, save_page, stored_answers
+from survey.campaigns.lifecycle import change_status, create_campaign, invite
+from survey.db.tables import Answer, Campaign, Customer, Invitation, Response, utcnow
+from survey.frames.sample_frame import generate_frame
+from survey.frames.store import store_frame
+from survey.questionnaire.publish import publish
 
 SECRET = "respondent-pages-test-secret-0123456789"
 BASE = "https://survey.example.org"
-CSS = Path(__file__).resolve().parents[2] / "api" / "templates" / "respondent" / "form.css"
+CSS = Path(__file__).resolve().parents[2] / "api" / "web" / "templates" / "respondent" / "form.css"
 
 # Every answer of a customer who complained and is dissatisfied: both conditional questions
 # (complaint_topic, improve) are asked. "6" is "cannot answer".
@@ -411,7 +412,7 @@ def test_a_post_without_the_right_csrf_field_is_refused_and_stores_nothing(engin
 
 def test_every_answer_to_a_post_is_kept_out_of_caches_and_referrers_once(client, world):
     """The saved page's redirect, a page with errors, a refusal and an unknown link alike."""
-    from api.routers.respondent import SECURITY_HEADERS
+    from api.web.answering_pages import SECURITY_HEADERS
 
     token = world["zh"][0]
     page = client.get(f"/s/{token}")

@@ -13,14 +13,9 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlmodel import Session
 
-from survey.campaigns import change_status, create_campaign, invite
-from survey.frame_store import store_frame
-from survey.frames import generate_frame
-from survey.publish import publish
-from survey.remedy import close_follow_up, open_follow_ups
-from survey.remedy_report import weekly_report
-from survey.resurvey import ResurveyError, send_resurvey
-from survey.tables import (
+from survey.campaigns.lifecycle import change_status, create_campaign, invite
+from survey.campaigns.resurvey import ResurveyError, send_resurvey
+from survey.db.tables import (
     Answer,
     Campaign,
     Customer,
@@ -31,9 +26,14 @@ from survey.tables import (
     Response,
     Staff,
 )
+from survey.frames.sample_frame import generate_frame
+from survey.frames.store import store_frame
+from survey.questionnaire.publish import publish
+from survey.remedy.report import weekly_report
+from survey.remedy.rules import close_follow_up, open_follow_ups
 from tests.integration.test_inbound import BASE, MORNING, SECRET, ZONE, dispatch, phone_shows
 from tests.service_process import run_manyi as manyi
-from tests.unit.survey.test_reply_mode import hotline_questionnaire
+from tests.unit.survey.sms.test_reply_mode import hotline_questionnaire
 
 CLOSED = MORNING - timedelta(hours=1)  # the remedy call ended at 09:00 in Shanghai
 
@@ -153,7 +153,7 @@ def test_a_resolved_follow_ups_customer_gets_the_hotline_first_question_once(eng
 
 
 def hotline_first_question() -> str:
-    from survey.reply_mode import prompt
+    from survey.sms.reply_mode import prompt
 
     questionnaire = hotline_questionnaire()
     return prompt(questionnaire.items[0], questionnaire, "zh")

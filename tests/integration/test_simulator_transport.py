@@ -7,9 +7,9 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlmodel import Session
 
+from survey.db.tables import SimulatedSms, utcnow
 from survey.sms import OutgoingSms, SmsTransport
 from survey.sms.simulator_transport import SimulatorTransport
-from survey.tables import SimulatedSms, utcnow
 
 
 def test_sent_messages_are_stored_for_the_phone_page_with_billed_segments(engine):

@@ -14,13 +14,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlmodel import Session
 
-from api.app import create_app
 from api.settings import Settings
-from survey.inbound import TEXTS
-from survey.reply_mode import queue_reply_invitations
+from api.web.app import create_app
+from survey.db.tables import Answer, Campaign, InboundSms, OptOut, OutboundSms
+from survey.sms.inbound import TEXTS
+from survey.sms.reply_mode import queue_reply_invitations
 from survey.sms.signatures import SIGNATURE_HEADER, sign
 from survey.sms.twilio_transport import TwilioTransport
-from survey.tables import Answer, Campaign, InboundSms, OptOut, OutboundSms
 from tests.fakes.fake_twilio import FakeTwilio
 from tests.integration.test_inbound import MORNING, ZONE, dispatch, reply_world
 

@@ -1,6 +1,6 @@
 """The supervisor's pages (/supervision), through real logins, on SQLite and PostgreSQL.
 
-Calls are made with :mod:`survey.cati` directly (the interviewer's pages have their own
+Calls are made with :mod:`survey.cati.queue` directly (the interviewer's pages have their own
 tests in test_call_pages.py); the supervisor's pages are read through HTTP. Times are wall
 clock in Shanghai: ``at(1, 10, 30)`` is Sunday 1 March 2026, 10:30 there.
 """
@@ -16,15 +16,15 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from survey import audit
-from survey.cati import (
+from survey.answering.pages import save_page
+from survey.cati.queue import (
     next_case,
     open_phone_interview,
     record_attempt,
     start_phone_interview,
 )
-from survey.responding import save_page
-from survey.tables import AuditLog, CallCase, Staff
+from survey.db.tables import AuditLog, CallCase, Staff
+from survey.staff import audit
 from tests.integration import test_call_pages
 from tests.integration.test_auth import cheap_hashing  # noqa: F401
 from tests.integration.test_call_pages import (

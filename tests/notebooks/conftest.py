@@ -1,8 +1,9 @@
 """A running Manyi with the sample data, for the notebooks that load responses from a service.
 
-Its SQLite database is prepared as ``make demo`` prepares one (:func:`api.demo.prepare_demo`:
+Its SQLite database is prepared as ``make demo`` prepares one (:func:`api.cli.demo.prepare_demo`:
 the sample questionnaire, frame and 5,000 responses), with a researcher and an API key made by
-:mod:`survey.staff`, then ``manyi serve`` and the analysis worker (``manyi analyses work``) run
+:mod:`survey.staff.accounts`, then ``manyi serve`` and the analysis worker
+(``manyi analyses work``) run
 in subprocesses (tests/service_process.py), the server on a free loopback port. It is started
 once per session, and only when a notebook that needs it runs.
 """
@@ -18,11 +19,11 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from api.demo import prepare_demo
-from survey import audit
-from survey.db import make_engine
-from survey.staff import Role, create_api_key, create_staff, find_staff
-from survey.tables import AuditLog
+from api.cli.demo import prepare_demo
+from survey.db.engine import make_engine
+from survey.db.tables import AuditLog
+from survey.staff import audit
+from survey.staff.accounts import Role, create_api_key, create_staff, find_staff
 from tests.service_process import free_port, manyi, running
 
 RESEARCHER = "notebook.researcher"

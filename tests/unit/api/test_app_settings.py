@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.settings import Settings
+from api.web.app import create_app
 
 
 def test_routes_use_the_settings_given_to_create_app(tmp_path, monkeypatch):
@@ -15,7 +15,7 @@ def test_routes_use_the_settings_given_to_create_app(tmp_path, monkeypatch):
         twilio_account_sid="AC" + "0" * 32, twilio_auth_token="t" * 32,
         twilio_from_number="+15555550100",
     )  # fmt: skip
-    from survey.db import make_engine, upgrade
+    from survey.db.engine import make_engine, upgrade
 
     upgrade(make_engine(settings.database_url))
     with TestClient(create_app(settings)) as client:

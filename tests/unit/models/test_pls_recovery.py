@@ -1,6 +1,6 @@
 """Parameter recovery: PLSc on survey answers simulated from the sample truth.
 
-50 replications of ``survey.simulate.simulate_responses`` (n = 500 each, seeds
+50 replications of ``survey.synthetic.responses.simulate_responses`` (n = 500 each, seeds
 10_000 ... 10_049, so the test is deterministic) from data/samples/csi_truth.yaml: a
 common-factor model with known standardized paths, items cut into 1-5 answers, and
 "cannot answer" (code 6) at the truth's rates (up to 16% for the complaint items), so
@@ -52,9 +52,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def replications():
     """The questionnaire's model, the true paths, and the 50 simulated score frames."""
-    from survey.frames import generate_frame
+    from survey.frames.sample_frame import generate_frame
     from survey.questionnaire import load_questionnaire
-    from survey.simulate import read_truth, simulate_responses
+    from survey.synthetic.responses import read_truth, simulate_responses
 
     questionnaire, _ = load_questionnaire(SAMPLES / "csi_questionnaire.yaml")
     truth = read_truth(SAMPLES / "csi_truth.yaml")

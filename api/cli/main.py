@@ -1,0 +1,445 @@
+"""The ``manyi`` command line.
+
+Heavy imports (the web stack, the statistics) happen inside the commands that need them,
+so ``manyi questionnaire validate`` starts fast and never loads FastAPI.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli.analyses import analyses_app
+from api.cli.collection import campaign_app, dispatch, frame_app
+from api.cli.exports import export_app
+from api.cli.rates import rates
+from api.cli.remedy import remedy_app
+from api.cli.staff import staff_app
+from api.cli.support import ensure_current_schema, fail, settings_and_engine
+
+app = typer.Typer(
+    help="Manyi 满意: customer-satisfaction measurement for a mobile operator.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
+questionnaire_app = typer.Typer(help="Questionnaires as data: check and publish.",
+                                no_args_is_help=True)  # fmt: skip
+sample_app = typer.Typer(help="Synthetic sample data with known true parameters.",
+                         no_args_is_help=True)  # fmt: skip
+app.add_typer(db_app, name="db")
+app.add_typer(questionnaire_app, name="questionnaire")
+app.add_typer(sample_app, name="sample")
+app.add_typer(frame_app, name="frame")
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(staff_app, name="staff")
+app.add_typer(remedy_app, name="remedy")
+app.add_typer(export_app, name="export")
+app.add_typer(analyses_app, name="analyses")
+app.command("dispatch")(dispatch)
+app.command("rates")(rates)
+
+SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
+
+
+# -- db ----------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database named by MANYI_DATABASE_URL to the newest schema."""
+    from sqlalchemy.exc import OperationalError
+
+    from survey.db.engine import current_revision, upgrade
+
+    settings, engine = settings_and_engine()
+    try:
+        upgrade(engine)
+        typer.echo(f"database {engine.url.render_as_string()} is at {current_revision(engine)}")
+    except OperationalError as error:
+        raise fail(f"cannot reach the database {engine.url.render_as_string()}: "
+                    f"{error.orig}") from None  # fmt: skip
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's schema revision and the newest one."""
+    from survey.db.engine import current_revision, head_revision
+
+    _, engine = settings_and_engine()
+    typer.echo(f"current: {current_revision(engine) or 'none (empty database)'}")
+    typer.echo(f"newest:  {head_revision()}")
+
+
+# -- serve and demo --------------------------------------------------------------------------
+
+
+def _serve(host: str, port: int) -> None:
+    import uvicorn
+
+    typer.echo(f"Manyi is serving on http://{host}:{port}/ (API docs at /docs); Ctrl+C stops")
+    # By name: the command line never imports the web layer (see the import contracts).
+    uvicorn.run("api.web.app:create_app", factory=True, host=host, port=port, log_level="info")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the web application and API (a fresh database is migrated first)."""
+    _, engine = settings_and_engine()
+    ensure_current_schema(engine, announce=True)
+    engine.dispose()
+    _serve(host, port)
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve once the data is loaded.")
+    ] = True,
+    analyses: Annotated[
+        bool,
+        typer.Option(
+            "--analyses/--no-analyses",
+            help="Run the analysis worker beside the server (the dashboard's results).",
+        ),
+    ] = True,
+) -> None:
+    """Load the sample questionnaire, frame and responses, then serve."""
+    from api.cli.demo import background_dispatcher, demo_base_url, prepare_demo
+
+    settings, engine = settings_and_engine()
+    secret = settings.secret_key.get_secret_value()
+    loaded = prepare_demo(engine, secret=secret, timezone=settings.timezone)
+    engine.dispose()
+    typer.echo(
+        f"sample data ready: questionnaire {loaded.questionnaire}, "
+        f"{loaded.customers} customers, {loaded.responses} responses"
+    )
+    base = demo_base_url(settings, host, port)
+    for phone in loaded.phones:
+        typer.echo(f"demo invitation by simulated SMS: {base}/phone/{phone}")
+    if serve_after:
+        from api.analysis.worker import worker_process
+
+        # The worker computes the scheduled analyses the managers' pages show.
+        with (
+            background_dispatcher(settings.database_url, secret=secret, public_base_url=base),
+            worker_process() if analyses else nullcontext(),
+        ):
+            _serve(host, port)
+
+
+# -- questionnaires ------------------------------------------------------------------------
+
+
+@questionnaire_app.command("validate")
+def questionnaire_validate(
+    file: Annotated[Path, typer.Argument(help="A questionnaire: .yaml, or an XLSForm-like .xlsx.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the problems as JSON.")] = False,
+) -> None:
+    """Check a questionnaire; print every problem with its place and a fix.
+
+    Exits 0 when valid (warnings may be printed), 1 when there are errors, 2 when the file
+    cannot be read.
+    """
+    from survey.questionnaire import QuestionnaireError, load_questionnaire
+
+    try:
+        questionnaire, warnings = load_questionnaire(file)
+    except FileNotFoundError as error:
+        raise fail(str(error), 2) from None
+    except QuestionnaireError as error:
+        if as_json:
+            typer.echo(json.dumps({"valid": False, "problems": [p.to_dict() for p in
+                                                                error.problems]},
+                                  ensure_ascii=False, indent=2))  # fmt: skip
+        else:
+            typer.echo(str(error), err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        typer.echo(json.dumps({"valid": True, "form_id": questionnaire.form_id,
+                               "version": questionnaire.version,
+                               "problems": [p.to_dict() for p in warnings]},
+                              ensure_ascii=False, indent=2))  # fmt: skip
+        return
+    for warning in warnings:
+        typer.echo(str(warning), err=True)
+    constructs = questionnaire.construct_items()
+    typer.echo(
+        f"{file}: valid: {questionnaire.form_id} version {questionnaire.version}, "
+        f"{len(questionnaire.items)} items, {len(constructs)} constructs, "
+        f"{len(warnings)} warning(s)"
+    )
+
+
+@questionnaire_app.command("publish")
+def questionnaire_publish(
+    file: Annotated[Path, typer.Argument(help="A questionnaire: .yaml or .xlsx.")],
+) -> None:
+    """Publish a questionnaire version; a published version can never change."""
+    from sqlmodel import Session
+
+    from survey.questionnaire import QuestionnaireError, load_questionnaire
+    from survey.questionnaire.publish import VersionConflict, publish
+
+    try:
+        questionnaire, _ = load_questionnaire(file)
+    except (FileNotFoundError, QuestionnaireError) as error:
+        raise fail(str(error)) from None
+    _, engine = settings_and_engine()
+    ensure_current_schema(engine, announce=True)
+    with Session(engine) as session:
+        try:
+            row = publish(session, questionnaire)
+        except VersionConflict as error:
+            raise fail(str(error)) from None
+    typer.echo(f"published {row.form_id} version {row.version} ({row.content_hash[:12]})")
+
+
+# -- sample data ---------------------------------------------------------------------------
+
+
+@sample_app.command("generate")
+def sample_generate(
+    out: Annotated[Path, typer.Option(help="Output file, .csv or .xlsx.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of responses.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 1,
+    questionnaire: Annotated[Path, typer.Option(help="The questionnaire answered.")] = (
+        SAMPLES / "csi_questionnaire.yaml"
+    ),
+    truth: Annotated[Path, typer.Option(help="True parameters of the simulation.")] = (
+        SAMPLES / "csi_truth.yaml"
+    ),
+    frame: Annotated[Path, typer.Option(help="Sample frame the respondents come from.")] = (
+        SAMPLES / "frame.csv"
+    ),
+) -> None:
+    """Simulate responses from the structural model with known true parameters.
+
+    The true parameters are written beside the output as <name>.truth.yaml.
+    """
+    import yaml
+
+    from survey.frames.sample_frame import read_frame
+    from survey.questionnaire import QuestionnaireError, load_questionnaire
+    from survey.synthetic.responses import read_truth, simulate_responses, truth_record, write_table
+
+    try:
+        form, _ = load_questionnaire(questionnaire)
+        parameters = read_truth(truth)
+        data = simulate_responses(form, read_frame(frame), parameters, n, seed)
+        write_table(data, out)
+    except (FileNotFoundError, QuestionnaireError, ValueError) as error:
+        raise fail(str(error)) from None
+    truth_file = out.with_name(out.stem + ".truth.yaml")
+    truth_file.write_text(
+        yaml.safe_dump(truth_record(parameters, n, seed), allow_unicode=True, sort_keys=False),
+        encoding="utf-8",
+    )
+    typer.echo(f"wrote {n} responses to {out} and the true parameters to {truth_file}")
+
+
+@sample_app.command("frame")
+def sample_frame(
+    out: Annotated[Path, typer.Option(help="Output file, .csv or .xlsx.")],
+    n: Annotated[int, typer.Option("--n", min=1, help="Number of customers.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 20261123,
+) -> None:
+    """Generate a synthetic sample frame (phone numbers from the range reserved for fiction)."""
+    from survey.frames.sample_frame import generate_frame
+    from survey.synthetic.responses import write_table
+
+    try:
+        write_table(generate_frame(n, seed), out)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    typer.echo(f"wrote {n} customers to {out}")
+
+
+# -- models -------------------------------------------------------------------------------
+
+
+@app.command()
+def fit(
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="lavaan syntax text file, or a questionnaire "
+            "(.yaml/.xlsx) that generates its model."
+        ),
+    ],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Responses: .csv, .xlsx or .parquet, one row per respondent, one column per item."
+        ),
+    ],
+    engine: Annotated[
+        str, typer.Option(help="pls (PLS path modelling) or sem (covariance-based, semopy).")
+    ] = "pls",
+    scheme: Annotated[
+        str, typer.Option(help="PLS inner weighting: path, centroid or factorial.")
+    ] = "path",
+    bootstrap: Annotated[int, typer.Option(min=0, help="PLS bootstrap resamples (0: none).")] = 0,
+    consistent: Annotated[
+        bool,
+        typer.Option(
+            "--consistent",
+            help="Consistent PLS (PLSc): disattenuate reflective constructs with rho_A, so "
+            "paths estimate the common-factor model's.",
+        ),
+    ] = False,
+    seed: Annotated[int | None, typer.Option(help="Seed of the bootstrap.")] = None,
+    missing: Annotated[
+        str | None,
+        typer.Option(
+            help="Answer codes meaning missing, e.g. 6,9 "
+            "(a questionnaire's own are always "
+            "applied)."
+        ),
+    ] = None,
+    estimator: Annotated[str, typer.Option(help="SEM objective: ML, GLS, ULS or FIML.")] = "ML",
+    allow_improper: Annotated[
+        bool,
+        typer.Option(
+            "--allow-improper", help="Exit 0 even for a non-converged or improper solution."
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Fit a structural equation model and check its measurement quality.
+
+    Exits 1 when the solution did not converge or is improper (Heywood case, standardized
+    value beyond ±1, non-positive-definite matrix, under-identification), naming the
+    problem, unless --allow-improper is given; 2 when the inputs cannot be read.
+    """
+    if engine not in ("pls", "sem"):
+        raise fail(f"--engine {engine!r}: use pls or sem", 2)
+    if scheme not in ("path", "centroid", "factorial"):
+        raise fail(f"--scheme {scheme!r}: use path, centroid or factorial", 2)
+    from api.cli.fit_inputs import load_fit_inputs
+    from models.fit import fit_model
+    from models.syntax import ModelSyntaxError
+    from survey.questionnaire import QuestionnaireError
+
+    try:
+        inputs = load_fit_inputs(model, data, missing)
+        result = fit_model(
+            inputs.model,
+            inputs.data,
+            engine=engine,
+            scheme=scheme,  # type: ignore[arg-type]
+            n_boot=bootstrap,
+            random_state=seed,
+            consistent=consistent,
+            estimator=estimator.upper(),
+        )
+    except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
+        raise fail(str(error), 2) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(result.summary())
+    if not result.proper and not allow_improper:
+        problems = [w for w in result.result.warnings if w.severity == "error"]
+        named = "; ".join(f"[{w.code}] {w.message}" for w in problems) or "[not-converged]"
+        raise fail(
+            f"the solution is not usable: {named}. Fix the model or data, or pass "
+            "--allow-improper to keep it anyway."
+        )
+
+
+@app.command()
+def priorities(
+    model: Annotated[
+        Path, typer.Argument(help="lavaan syntax text file, or a questionnaire (.yaml/.xlsx).")
+    ],
+    data: Annotated[Path, typer.Argument(help="Responses: .csv, .xlsx or .parquet.")],
+    target: Annotated[
+        str, typer.Option(help="The construct whose drivers are ranked, e.g. satisfaction.")
+    ],
+    level: Annotated[
+        str, typer.Option(help="construct (the drivers) or item (their items).")
+    ] = "construct",
+    method: Annotated[
+        str, typer.Option(help="Importance: ipma, relative-weights, shapley or correlation.")
+    ] = "ipma",
+    scale: Annotated[
+        str | None,
+        typer.Option(help="Items' scale MIN,MAX, e.g. 1,5 (default: the questionnaire's)."),
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option(help="Segment column: one matrix per value (region, ...).")
+    ] = None,
+    period: Annotated[
+        str | None, typer.Option(help="With --by DATE_COLUMN: month or quarter.")
+    ] = None,
+    weights: Annotated[str | None, typer.Option(help="Respondent weight column.")] = None,
+    dimension: Annotated[
+        str | None, typer.Option(help="With --level item: only this driver's items.")
+    ] = None,
+    crosshair: Annotated[
+        str, typer.Option(help="mean (of the drivers) or midpoint (performance 50).")
+    ] = "mean",
+    bootstrap: Annotated[int, typer.Option(min=0, help="Bootstrap resamples.")] = 1000,
+    seed: Annotated[int | None, typer.Option(help="Seed of the bootstrap.")] = None,
+    min_n: Annotated[
+        int, typer.Option(min=2, help="With --by: fewest responses for a segment's matrix.")
+    ] = 100,
+    missing: Annotated[
+        str | None, typer.Option(help="Answer codes meaning missing, e.g. 6,9.")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Draw the matrix to FILE.svg or FILE.png.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Rank the drivers of a target: importance-performance matrix with its uncertainty.
+
+    Each driver gets bootstrap intervals on both axes, its quadrant, the probability of
+    lying in "concentrate here", a rank with its interval and a priority tier. The model's
+    measurement warnings are printed with the matrix. Exits 2 when the inputs cannot be used.
+    """
+    from api.cli.priorities import PrioritiesRequest, compute, plot_paths
+    from models.syntax import ModelSyntaxError
+    from survey.questionnaire import QuestionnaireError
+
+    if plot is not None and plot.suffix.lower() not in (".svg", ".png"):
+        raise fail(f"--plot {plot}: the file must end in .svg or .png", 2)
+    request = PrioritiesRequest(
+        model, data, target, level=level, method=method, scale=scale, by=by, period=period,
+        weights=weights, dimension=dimension, crosshair=crosshair, bootstrap=bootstrap,
+        seed=seed, min_n=min_n, missing=missing,
+    )  # fmt: skip
+    try:
+        result = compute(request)
+    except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
+        raise fail(str(error), 2) from None
+    if plot is not None:
+        from scoring.plots import save_matrix
+
+        for path, matrix in plot_paths(plot, result):
+            save_matrix(matrix, path)
+            typer.echo(f"drew {path}", err=True)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(result.summary())
+
+
+def main() -> None:
+    app(prog_name="manyi")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

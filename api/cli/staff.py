@@ -1,0 +1,153 @@
+"""Staff accounts from the command line: ``manyi staff add|disable|list|key|revoke-key``.
+
+Passwords never come from an argument (it would sit in the shell history and in ``ps``):
+they are read from ``MANYI_STAFF_PASSWORD`` (for scripts) or asked for twice, hidden.
+Every change is written to the audit log, with no staff member as its author (the CLI's
+user is whoever can reach the database).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from api.cli.support import fail, settings_and_engine
+
+staff_app = typer.Typer(
+    help="Staff accounts: add, disable, list; API keys: give, revoke.", no_args_is_help=True
+)
+
+PASSWORD_VARIABLE = "MANYI_STAFF_PASSWORD"  # noqa: S105 (the name of a variable, no secret)
+_VIA = {"via": "manyi staff"}
+
+
+def _password() -> str:
+    password = os.environ.get(PASSWORD_VARIABLE)
+    if password:
+        return password
+    if not os.isatty(0):
+        raise fail(f"no password: set {PASSWORD_VARIABLE} or run in a terminal to be asked")
+    return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+@staff_app.command("add")
+def add(
+    username: Annotated[str, typer.Argument(help="Sign-in name: lowercase, e.g. li.na")],
+    role: Annotated[
+        str, typer.Option(help="admin, researcher, manager, interviewer or supervisor")
+    ],
+    name: Annotated[str | None, typer.Option(help="Display name (default: username)")] = None,
+    region: Annotated[
+        list[str] | None, typer.Option(help="Limit a manager to this region (repeatable)")
+    ] = None,
+    hall: Annotated[
+        list[str] | None, typer.Option(help="Limit a manager to this service hall (repeatable)")
+    ] = None,
+) -> None:
+    """Add a staff member; the password comes from MANYI_STAFF_PASSWORD or a prompt."""
+    from sqlmodel import Session
+
+    from survey.staff import audit
+    from survey.staff.accounts import StaffError, create_staff
+
+    password = _password()
+    _, engine = settings_and_engine()
+    with Session(engine) as session:
+        try:
+            staff = create_staff(
+                session, username, role, password, display_name=name,
+                regions=region or (), service_halls=hall or (),
+            )  # fmt: skip
+        except StaffError as error:
+            raise fail(str(error)) from None
+        audit.audit(session, None, audit.STAFF_ADDED, staff.username, {**_VIA, "role": role})
+        limits = ", ".join(staff.regions + staff.service_halls) or "everywhere"
+        typer.echo(f"added {staff.username} ({staff.role}, {limits})")
+
+
+@staff_app.command("disable")
+def disable(username: str) -> None:
+    """Stop a staff member signing in; their sessions end and their API keys stop working."""
+    from sqlmodel import Session
+
+    from survey.staff import audit
+    from survey.staff.accounts import disable_staff, find_staff
+
+    _, engine = settings_and_engine()
+    with Session(engine) as session:
+        staff = find_staff(session, username)
+        if staff is None:
+            raise fail(f"no staff member {username!r}")
+        disable_staff(session, staff)
+        audit.audit(session, None, audit.STAFF_DISABLED, staff.username, dict(_VIA))
+        typer.echo(f"disabled {staff.username}")
+
+
+@staff_app.command("list")
+def list_staff() -> None:
+    """Staff members, their roles and limits, and their API keys (prefixes only)."""
+    from sqlmodel import Session, select
+
+    from survey.db.tables import Staff
+    from survey.staff.accounts import api_keys_of
+
+    _, engine = settings_and_engine()
+    with Session(engine) as session:
+        for staff in session.exec(select(Staff).order_by(Staff.username)):
+            limits = ", ".join(staff.regions + staff.service_halls) or "everywhere"
+            state = "" if staff.active else "  DISABLED"
+            typer.echo(f"{staff.username}\t{staff.role}\t{limits}{state}")
+            for key in api_keys_of(session, staff):
+                revoked = f"  revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else ""
+                typer.echo(f"  key {key.prefix}…\t{key.name}{revoked}")
+
+
+@staff_app.command("key")
+def key(
+    username: str,
+    name: Annotated[str, typer.Option(help="What the key is for, e.g. 'notebook of li.na'")],
+) -> None:
+    """Give a staff member a new API key; it is printed once, and only its hash is kept."""
+    from sqlmodel import Session
+
+    from survey.staff import audit
+    from survey.staff.accounts import StaffError, create_api_key, find_staff
+
+    _, engine = settings_and_engine()
+    with Session(engine) as session:
+        staff = find_staff(session, username)
+        if staff is None:
+            raise fail(f"no staff member {username!r}")
+        try:
+            row, secret = create_api_key(session, staff, name)
+        except StaffError as error:
+            raise fail(str(error)) from None
+        audit.audit(session, None, audit.API_KEY_CREATED, row.prefix, {**_VIA, "name": name})
+        typer.echo(secret)
+        typer.echo(
+            f"API key {row.prefix}… for {staff.username}: copy it now, it is not shown again. "
+            "Send it as 'Authorization: Bearer <key>'.",
+            err=True,
+        )
+
+
+@staff_app.command("revoke-key")
+def revoke_key(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix, as `manyi staff list` shows")],
+) -> None:
+    """Revoke an API key at once."""
+    from sqlmodel import Session
+
+    from survey.staff import audit
+    from survey.staff.accounts import StaffError, revoke_api_key
+
+    _, engine = settings_and_engine()
+    with Session(engine) as session:
+        try:
+            row = revoke_api_key(session, prefix.rstrip("…"))
+        except StaffError as error:
+            raise fail(str(error)) from None
+        audit.audit(session, None, audit.API_KEY_REVOKED, row.prefix, dict(_VIA))
+        typer.echo(f"revoked {row.prefix}… ({row.name})")

@@ -1,0 +1,13 @@
+"""The web layer: the FastAPI app, its routers, pages, dependencies and errors.
+
+- ``app``: the application factory; the only module that imports the routers.
+- ``routers/``: one router per domain; no router imports another.
+- ``auth``, ``deps``, ``errors``, ``forms``, ``pagination``, ``strict_query``: what routers
+  share (sign-in, dependencies, the one error body, form parsing, pages of lists).
+- ``matrix_svg``: the priority matrix drawn as SVG for the dashboard.
+- ``templates/``: Jinja2 templates.
+
+May import :mod:`api.analysis`, :mod:`api.permissions`, :mod:`api.settings`,
+:mod:`api.transports` and :mod:`survey`. Nothing imports it but the command line's
+``serve``, by name (``api.web.app:create_app``).
+"""

@@ -1,0 +1,106 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from fastapi_offline import FastAPIOffline
+from sqlalchemy import func, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session, select
+
+from api.settings import Settings, get_settings
+from api.web import auth, errors
+from api.web.deps import SessionDep
+from api.web.routers import (
+    account,
+    analyses,
+    calls,
+    dashboard,
+    exports,
+    intercept,
+    phone,
+    questionnaires,
+    respondent,
+    sms_webhooks,
+    supervision,
+)
+from survey.db.engine import current_revision, head_revision, make_engine
+from survey.db.tables import Customer, QuestionnaireVersion, Response
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; the database engine is created at start-up (lifespan)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.engine = make_engine(settings.database_url)
+        yield
+        writer = getattr(app.state, "group_commit", None)
+        if writer is not None:
+            writer.close()
+        app.state.engine.dispose()
+
+    app = FastAPIOffline(
+        title="Manyi 满意",
+        summary="Customer-satisfaction measurement: questionnaires, collection, "
+        "structural equation models and improvement priorities.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    # Routes read the settings this app was built with (api.web.deps.SettingsDep), never the
+    # process environment's.
+    app.state.settings = settings
+    app.include_router(questionnaires.router)
+    app.include_router(respondent.router)
+    app.include_router(intercept.router)
+    app.include_router(sms_webhooks.router)
+    app.include_router(phone.router)
+    app.include_router(account.router)
+    app.include_router(calls.router)
+    app.include_router(supervision.router)
+    app.include_router(dashboard.router)
+    app.include_router(exports.router)
+    app.include_router(analyses.router)
+    auth.install(app)
+    errors.install(app)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def home(request: Request, session: SessionDep):
+        counts = {
+            "questionnaires": _count(session, QuestionnaireVersion),
+            "customers": _count(session, Customer),
+            "responses": _count(session, Response),
+        }
+        return TEMPLATES.TemplateResponse(request, "home.html", {"counts": counts})
+
+    @app.get("/health", tags=["service"])
+    def health(request: Request) -> dict[str, object]:
+        """Whether the database answers and its schema is current."""
+        engine = request.app.state.engine
+        try:
+            with Session(engine) as session:
+                session.exec(text("SELECT 1"))  # type: ignore[call-overload]
+            revision = current_revision(engine)
+        except SQLAlchemyError as error:
+            return {"status": "error", "database": f"unreachable: {type(error).__name__}"}
+        head = head_revision()
+        return {
+            "status": "ok" if revision == head else "migrations-pending",
+            "database": engine.dialect.name,
+            "schema_revision": revision,
+            "schema_head": head,
+        }
+
+    return app
+
+
+def _count(session: Session, table) -> int:
+    return int(session.exec(select(func.count()).select_from(table)).one())

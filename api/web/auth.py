@@ -1,0 +1,257 @@
+"""Who is asking: session cookies for pages, API keys for the JSON API, CSRF for forms.
+
+Other routers use three dependencies:
+
+- ``CurrentStaff``: anyone signed in (a page without a session redirects to ``/login``;
+  an API request answers 401).
+- ``require_permission(Permission.X)``: the permission matrix of :mod:`api.permissions`
+  (403 when the role lacks it); ``require_role(*roles)`` where a route really is about
+  roles rather than a permission.
+- ``CsrfChecked``: on every state-changing form POST; the page renders
+  ``csrf_token(request, settings)`` in a hidden field named ``csrf``.
+
+A request is an API request when its path starts with ``/api/`` or it carries an
+``Authorization`` header: refusals are then JSON (401/403), never a redirect.
+
+The session cookie carries a random token (its SHA-256 is the server-side session row) and
+an HMAC under the service's secret, so a forged or truncated cookie is refused before the
+database is asked. It is HttpOnly, SameSite=Lax, and Secure with the ``__Host-`` prefix
+when the service is reached over https. CSRF tokens are HMACs of the session they belong
+to: a token from another session, or from before a login, is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request, Security
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.templating import Jinja2Templates
+
+from api.permissions import Permission, allowed
+from api.settings import Settings
+from api.web.deps import SessionDep, SettingsDep
+from api.web.errors import error_response
+from survey.db.tables import Staff
+from survey.signing import same, signature
+from survey.staff.accounts import Role, api_key_staff, session_staff, session_token_digest
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+
+#: Pages with personal data or forms: never cached, never framed (clickjacking).
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+class AuthRefused(Exception):
+    """Not signed in (401), not allowed (403) or a refused CSRF check (403)."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+# -- cookies and signatures ----------------------------------------------------------------
+
+
+def uses_https(settings: Settings) -> bool:
+    return settings.public_base_url.scheme == "https"
+
+
+def cookie_name(settings: Settings, name: str) -> str:
+    # __Host- makes browsers refuse the cookie unless Secure, host-only and for path "/":
+    # a neighbouring subdomain cannot plant a session cookie on us.
+    return f"__Host-{name}" if uses_https(settings) else name
+
+
+def session_cookie(settings: Settings) -> str:
+    return cookie_name(settings, "manyi_session")
+
+
+def _mac(settings: Settings, purpose: str, value: str) -> str:
+    return signature(settings.secret_key.get_secret_value(), f"{purpose}:{value}", bits=256)
+
+
+def sign(settings: Settings, purpose: str, value: str) -> str:
+    return f"{value}.{_mac(settings, purpose, value)}"
+
+
+def unsign(settings: Settings, purpose: str, signed: str | None) -> str | None:
+    """The value of a signed cookie, or None if it is missing or its signature is wrong."""
+    if not signed or "." not in signed:
+        return None
+    value, mac = signed.rsplit(".", 1)
+    expected = _mac(settings, purpose, value)
+    return value if same(mac, expected) else None
+
+
+def set_cookie(response: Response, settings: Settings, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        cookie_name(settings, name),
+        value,
+        max_age=max_age,
+        path="/",
+        secure=uses_https(settings),
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def delete_cookie(response: Response, settings: Settings, name: str) -> None:
+    response.delete_cookie(
+        cookie_name(settings, name),
+        path="/",
+        secure=uses_https(settings),
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def session_token(request: Request, settings: Settings) -> str | None:
+    """The session token of the request's cookie, if its signature holds."""
+    return unsign(settings, "session", request.cookies.get(session_cookie(settings)))
+
+
+def client_ip(request: Request) -> str | None:
+    # The socket's address: behind a reverse proxy, run uvicorn with --proxy-headers and
+    # --forwarded-allow-ips so that this is the client's, not the proxy's.
+    return request.client.host if request.client else None
+
+
+# -- who is asking -------------------------------------------------------------------------
+
+
+def is_api_request(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or "authorization" in request.headers
+
+
+#: Declares the API key in OpenAPI (the "Authorize" button of /docs) for every route that
+#: asks who is calling; the header itself is read below, so that a wrong one is a 401 of ours.
+API_KEY = HTTPBearer(
+    scheme_name="apiKey",
+    bearerFormat="manyi_...",
+    description="An API key from `manyi staff key USERNAME --name NAME`, sent as "
+    "`Authorization: Bearer manyi_...`.",
+    auto_error=False,
+)
+
+
+def optional_staff(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    _: Annotated[HTTPAuthorizationCredentials | None, Security(API_KEY)] = None,
+) -> Staff | None:
+    """The staff member behind the request, or None when nobody is signed in.
+
+    A request with an ``Authorization`` header is judged by that header alone: a wrong
+    key is refused even when a session cookie comes along.
+    """
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, key = header.partition(" ")
+        staff = api_key_staff(session, key.strip()) if scheme.lower() == "bearer" else None
+        if staff is None:
+            raise AuthRefused(401, "invalid, revoked or malformed API key (Authorization: Bearer)")
+        return staff
+    token = session_token(request, settings)
+    return session_staff(session, token) if token else None
+
+
+def current_staff(staff: Annotated[Staff | None, Depends(optional_staff)]) -> Staff:
+    if staff is None:
+        raise AuthRefused(401, "sign in first")
+    return staff
+
+
+CurrentStaff = Annotated[Staff, Depends(current_staff)]
+
+
+def require_permission(permission: Permission) -> Callable[[Staff], Staff]:
+    """A dependency: the signed-in staff member, if their role has ``permission``."""
+
+    def dependency(staff: CurrentStaff) -> Staff:
+        if not allowed(staff.role, permission):
+            raise AuthRefused(403, f"the {staff.role} role may not {permission.value}")
+        return staff
+
+    return dependency
+
+
+def require_role(*roles: Role | str) -> Callable[[Staff], Staff]:
+    """A dependency: the signed-in staff member, if their role is one of ``roles``."""
+    wanted = frozenset(Role(role) for role in roles)
+
+    def dependency(staff: CurrentStaff) -> Staff:
+        if staff.role not in wanted:
+            raise AuthRefused(403, f"the {staff.role} role may not use this")
+        return staff
+
+    return dependency
+
+
+# -- CSRF ----------------------------------------------------------------------------------
+
+
+def csrf_token(request: Request, settings: Settings) -> str:
+    """The hidden ``csrf`` field of a signed-in page's forms: an HMAC of its session."""
+    token = session_token(request, settings)
+    if token is None:
+        raise AuthRefused(401, "sign in first")
+    return _mac(settings, "csrf", "session:" + session_token_digest(token))
+
+
+def login_csrf_token(settings: Settings, nonce: str) -> str:
+    """The login form's CSRF field, tied to the pre-login cookie's random nonce."""
+    return _mac(settings, "csrf", "login:" + nonce)
+
+
+async def check_csrf(request: Request, settings: SettingsDep) -> None:
+    """Refuse a form POST whose ``csrf`` field is not the one of the sender's session."""
+    form = await request.form()
+    sent = form.get("csrf")
+    token = session_token(request, settings)
+    if not isinstance(sent, str) or token is None:
+        raise AuthRefused(403, "this form has expired; open the page again")
+    expected = _mac(settings, "csrf", "session:" + session_token_digest(token))
+    if not same(sent, expected):
+        raise AuthRefused(403, "this form has expired; open the page again")
+
+
+CsrfChecked = Annotated[None, Depends(check_csrf)]
+
+
+# -- refusals ------------------------------------------------------------------------------
+
+
+def page(request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
+    """Render an account template with the headers every staff page gets."""
+    response = TEMPLATES.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+async def _refused(request: Request, error: Exception) -> Response:
+    assert isinstance(error, AuthRefused)  # registered for AuthRefused only
+    if is_api_request(request):
+        headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
+        return error_response(error.status_code, error.message, headers=headers)
+    if error.status_code == 401:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+    return page(request, "account/refused.html", error.status_code, message=error.message)
+
+
+def install(app: FastAPI) -> None:
+    """Turn refusals into redirects to /login, 403 pages, or JSON for the API."""
+    app.add_exception_handler(AuthRefused, _refused)

@@ -1,0 +1,224 @@
+"""One error body for the JSON API (every path under ``/api/``).
+
+::
+
+    {"error": {"status": 404, "code": "not_found", "message": "...", "details": []}}
+
+``install(app)`` answers so for an ``HTTPException`` (ours and the router's own 404/405), a
+request that fails validation (422, one detail per field: its location and what is wrong)
+and an unexpected exception (500, a generic message; the exception is logged, never sent).
+Refusals of :mod:`api.web.auth` build the same body with :func:`error_response`.
+
+Pages (every other path) keep FastAPI's and Starlette's own behaviour: the respondent,
+phone and webhook routes render or answer as they always did.
+
+Routes document their refusals with :func:`error_responses`, e.g.
+``responses=error_responses(401, 403, 404)``, so OpenAPI shows :class:`ErrorBody` for each.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+log = logging.getLogger(__name__)
+
+#: Machine-readable codes; any other status gets its HTTP phrase in snake case.
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    422: "validation_error",
+    429: "too_many_requests",
+    500: "internal_error",
+}
+
+INTERNAL_MESSAGE = "internal error: the service could not answer this request"
+
+
+class ErrorDetail(BaseModel):
+    """One thing wrong with the request, e.g. one invalid field."""
+
+    location: list[str | int] = Field(
+        description="Where: the part of the request, then the field's path in it",
+        examples=[["query", "limit"]],
+    )
+    message: str = Field(examples=["Input should be less than or equal to 500"])
+    type: str | None = Field(
+        default=None, description="The kind of problem", examples=["less_than_equal"]
+    )
+
+
+class ErrorInfo(BaseModel):
+    status: int = Field(description="The HTTP status, repeated", examples=[404])
+    code: str = Field(description="A stable, machine-readable code", examples=["not_found"])
+    message: str = Field(
+        description="What went wrong, for a person",
+        examples=["no published questionnaire 'csi_mobile' version '1999.1'"],
+    )
+    details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class ErrorBody(BaseModel):
+    """The body of every error of the JSON API."""
+
+    error: ErrorInfo
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "error": {
+                        "status": 422,
+                        "code": "validation_error",
+                        "message": "the request is invalid: see details",
+                        "details": [
+                            {
+                                "location": ["query", "limit"],
+                                "message": "Input should be less than or equal to 500",
+                                "type": "less_than_equal",
+                            }
+                        ],
+                    }
+                }
+            ]
+        }
+    }
+
+
+def code_of(status: int) -> str:
+    if status in CODES:
+        return CODES[status]
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "error"
+
+
+def error_body(status: int, message: str, details: Sequence[ErrorDetail] = ()) -> dict:
+    info = ErrorInfo(status=status, code=code_of(status), message=message, details=list(details))
+    return ErrorBody(error=info).model_dump(mode="json")
+
+
+def error_response(
+    status: int,
+    message: str,
+    details: Sequence[ErrorDetail] = (),
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_body(status, message, details), status, headers=headers)
+
+
+#: What each documented refusal means, for OpenAPI.
+DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "No API key, or an invalid, revoked or malformed one (`Authorization: Bearer ...`)",
+    403: "The key's role lacks the permission this operation needs",
+    404: "Not found",
+    422: "Invalid parameters or body; `details` names each field",
+}
+
+
+def error_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: :class:`ErrorBody` under each status.
+
+    ``descriptions`` overrides the generic text per status, as ``_404="Unknown version"``.
+    """
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        description = descriptions.get(f"_{status}", DESCRIPTIONS.get(status, "Error"))
+        documented[status] = {"model": ErrorBody, "description": description}
+    return documented
+
+
+# -- handlers ------------------------------------------------------------------------------
+
+
+def is_json_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)  # registered for it only
+    if not is_json_api(request):
+        return await http_exception_handler(request, error)
+    if isinstance(error.detail, str):
+        message = error.detail
+    else:
+        message = HTTPStatus(error.status_code).phrase
+    headers = dict(error.headers or {})
+    if error.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request))
+    return error_response(error.status_code, message, headers=headers or None)
+
+
+#: The methods a 405's Allow header may name.
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at the request's path.
+
+    Starlette's own 405 names the methods of the first route on the path only, so a GET and
+    a POST declared as two routes on one path would each hide the other.
+    """
+    routes = request.app.router.routes
+
+    def answered(method: str) -> bool:
+        scope = {**request.scope, "method": method}
+        return any(route.matches(scope)[0] == Match.FULL for route in routes)
+
+    return [method for method in METHODS if answered(method)]
+
+
+def _details(errors: Sequence[Any]) -> list[ErrorDetail]:
+    # Never the offending "input": a body may carry a phone number or a password.
+    return [
+        ErrorDetail(
+            location=[part for part in error.get("loc", ()) if isinstance(part, str | int)],
+            message=str(error.get("msg", "invalid")),
+            type=error.get("type"),
+        )
+        for error in errors
+    ]
+
+
+async def _validation_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)  # registered for it only
+    if not is_json_api(request):
+        return await request_validation_exception_handler(request, error)
+    return error_response(422, "the request is invalid: see details", _details(error.errors()))
+
+
+async def _unexpected(request: Request, error: Exception) -> Response:
+    # Starlette's ServerErrorMiddleware calls this, sends the answer, then re-raises the
+    # exception for the server to log too; ours names the request it failed on.
+    name, method, path = type(error).__name__, request.method, request.url.path
+    log.error("unhandled %s on %s %s", name, method, path, exc_info=error)
+    if not is_json_api(request):
+        return PlainTextResponse("Internal Server Error", status_code=500)
+    return error_response(500, INTERNAL_MESSAGE)
+
+
+def install(app: FastAPI) -> None:
+    """Answer the JSON API's errors with :class:`ErrorBody`; pages keep their own."""
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

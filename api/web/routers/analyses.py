@@ -1,0 +1,171 @@
+"""Analyses as jobs: ``POST /api/v1/analyses``, ``GET /api/v1/analyses[/{id}]``.
+
+A POST stores a job and answers at once (202, or 200 with the stored outcome when identical
+inputs were already computed); the worker (``manyi analyses work``) computes it outside any
+request. Starting one needs ``run_analyses``; reading needs ``view_analyses``, and a
+regional manager reads only their own regions' parts (api.analysis.scope).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from api.analysis.request import AnalysisRequest
+from api.analysis.scope import scoped_provenance, scoped_result
+from api.permissions import Permission
+from api.web.auth import require_permission
+from api.web.deps import SessionDep
+from api.web.errors import error_responses
+from api.web.pagination import Page, PageDep
+from api.web.strict_query import KnownQueryOnly
+from survey.analyses import jobs as analyses
+from survey.db.tables import Analysis, Staff
+from survey.questionnaire.publish import find_version, load_version
+
+router = APIRouter(prefix="/api/v1/analyses", tags=["analyses"], dependencies=[KnownQueryOnly])
+
+Runner = Annotated[Staff, Depends(require_permission(Permission.RUN_ANALYSES))]
+Viewer = Annotated[Staff, Depends(require_permission(Permission.VIEW_ANALYSES))]
+Status = Annotated[str | None, Query(description="Only jobs in this state", examples=["done"],
+                                     pattern="^(queued|running|done|failed)$")]  # fmt: skip
+
+_JOB_EXAMPLE = {
+    "id": 12,
+    "status": "queued",
+    "reused": False,
+    "request": {"version": "csi_mobile@2026.1", "period": "2026-Q3", "segment": "region",
+                "engine": "pls", "target": "satisfaction", "bootstrap": 200, "seed": 1,
+                "min_n": 100, "filters": {"region": [], "service_hall": [], "tier": [],
+                                          "channel": []}},
+    "origin": "request",
+    "created_at": "2026-11-23T08:00:00Z",
+    "started_at": None,
+    "finished_at": None,
+    "error": None,
+    "url": "http://127.0.0.1:8000/api/v1/analyses/12",
+}  # fmt: skip
+
+
+class AnalysisJob(BaseModel):
+    """An analysis job and its state (``queued``, ``running``, ``done`` or ``failed``)."""
+
+    model_config = {"json_schema_extra": {"examples": [_JOB_EXAMPLE]}}
+
+    id: int
+    status: str = Field(description="queued, running, done or failed")
+    reused: bool = Field(False, description="True when identical inputs were already submitted")
+    request: dict[str, Any] = Field(description="The request as stored (defaults filled in)")
+    origin: str = Field(description="request (a person or a key) or schedule")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None = Field(description="Why a failed job failed")
+    url: str = Field(description="Where to read the job and, once done, its result")
+
+
+class AnalysisResult(AnalysisJob):
+    """A job with its result and provenance (both null until it is done)."""
+
+    result: dict[str, Any] | None = Field(
+        description="Indexes, priority matrices per dimension and segment, rankings, trends, "
+        "the model and its warnings"
+    )
+    provenance: dict[str, Any] | None = Field(
+        description="Engine, estimator, library versions, questionnaire version, period, "
+        "filters, n, data fingerprint, seed, worker, time taken, warnings"
+    )
+
+
+def _job(request: Request, job: Analysis, reused: bool = False) -> dict[str, Any]:
+    return {
+        "id": job.id, "status": job.status, "reused": reused, "request": job.request,
+        "origin": job.origin, "created_at": job.created_at, "started_at": job.started_at,
+        "finished_at": job.finished_at, "error": job.error,
+        "url": str(request.url_for("read_analysis", analysis_id=job.id)),
+    }  # fmt: skip
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=AnalysisJob,
+    summary="Start an analysis (or find the stored one for identical inputs)",
+    responses={
+        200: {
+            "model": AnalysisJob,
+            "description": "Identical inputs were already computed "
+            "(or failed): the stored job, nothing new is started",
+        },
+        **error_responses(
+            400,
+            401,
+            403,
+            404,
+            422,
+            _404="No such published questionnaire version, or no such construct (target) in it",
+        ),
+    },  # fmt: skip
+)
+def start_analysis(
+    request: Request,
+    session: SessionDep,
+    staff: Runner,
+    body: Annotated[AnalysisRequest, Body()],
+):
+    """Queue the analysis for the worker and answer at once with the job.
+
+    Identical inputs (the same canonical request over the same responses) give the same
+    job: a finished one is answered with 200 and reused; a queued or running one with 202.
+    """
+    form_id, _, number = body.version.partition("@")
+    version = find_version(session, form_id, number)
+    if version is None:
+        raise HTTPException(404, f"no published questionnaire version {body.version}")
+    constructs = load_version(version).constructs
+    if body.target not in constructs:
+        raise HTTPException(
+            404, f"target {body.target!r} is not a construct of {body.version}: choose one of "
+            f"{', '.join(constructs)}",
+        )  # fmt: skip
+    job, created = analyses.submit(session, version.id, body.canonical(), requested_by=staff.id)
+    finished = job.status in (analyses.DONE, analyses.FAILED)
+    status = 200 if finished and not created else 202
+    content = AnalysisJob(**_job(request, job, reused=not created)).model_dump(mode="json")
+    return JSONResponse(content, status_code=status, headers={"Location": content["url"]})
+
+
+@router.get("", response_model=Page[AnalysisJob], summary="List analysis jobs, newest first",
+            responses=error_responses(401, 403, 422))  # fmt: skip
+def list_analyses(request: Request, session: SessionDep, staff: Viewer, page: PageDep,
+                  status: Status = None):  # fmt: skip
+    """Jobs without their results (read one job for its result)."""
+    rows, total = analyses.listing(session, status=status, limit=page.limit, offset=page.offset)
+    return page.page([_job(request, row) for row in rows], total)
+
+
+@router.get(
+    "/{analysis_id}",
+    response_model=AnalysisResult,
+    summary="Read an analysis job and, once done, its result",
+    responses=error_responses(401, 403, 404, 422, _404="No such analysis"),
+)
+def read_analysis(
+    request: Request,
+    session: SessionDep,
+    staff: Viewer,
+    analysis_id: Annotated[int, Path(ge=1, le=2**62, examples=[12])],
+):
+    """The job; its ``result`` as the caller may see it (a regional manager: their units)."""
+    job = session.get(Analysis, analysis_id)
+    if job is None:
+        raise HTTPException(404, f"no analysis {analysis_id}")
+    return {
+        **_job(request, job),
+        "result": scoped_result(staff, job.request, job.result),
+        "provenance": scoped_provenance(staff, job.request, job.provenance),
+    }

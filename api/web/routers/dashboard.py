@@ -1,0 +1,288 @@
+"""Managers' pages: ``/dashboard``.
+
+- ``GET /dashboard?version=FORM@VERSION``: satisfaction and loyalty indexes with their
+  intervals, their trend by quarter and month, responses by channel, measurement warnings.
+- ``GET /dashboard/priorities?version=&dimension=&segment=&period=``: one priority matrix
+  (constructs, or one construct's items), whole or for one region, drawn as SVG.
+- ``GET /dashboard/rankings?version=&period=``: regions and service halls with their rank
+  intervals and the units that cannot be told apart.
+- ``GET /dashboard/follow-ups``: open service-remedy follow-ups and SLA breaches.
+- ``GET /dashboard/report?version=&period=``: one printable page of a period.
+
+Every number is read from stored analyses (the worker computes them) and cut to the
+reader's scope by :func:`api.analysis.scope.scoped_result`: a regional manager reaches
+their own regions' numbers and nothing else. No JavaScript; the matrix is inline SVG.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlmodel import Session
+
+from api.analysis import dashboard as data
+from api.permissions import Permission, allowed
+from api.web import matrix_svg
+from api.web.auth import page, require_permission
+from api.web.deps import Now, SessionDep, SettingsDep
+from api.web.formats import label
+from api.web.formats import local_time as shown
+from survey.db.tables import Customer, FollowUp, QuestionnaireVersion, Staff
+from survey.remedy.report import weekly_report
+from survey.remedy.rules import REASON_LABELS
+from survey.staff.accounts import scope_clause, sees_everywhere
+
+router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
+
+Viewer = Annotated[Staff, Depends(require_permission(Permission.VIEW_ANALYSES))]
+RemedyReader = Annotated[Staff, Depends(require_permission(Permission.VIEW_FOLLOW_UPS))]
+Text = Annotated[str, Query(max_length=200)]
+
+NOT_IN_SCOPE = (
+    "这一分组不在您的权限范围内，或没有这一分组的结果。",
+    "This segment is outside your scope, or no result exists for it.",
+)
+
+
+class Formats:
+    """Number formatting for the templates (one place, the same as the SVG's)."""
+
+    num = staticmethod(matrix_svg.number)
+    ci = staticmethod(matrix_svg.interval)
+    ranks = staticmethod(matrix_svg.rank_interval)
+
+    @staticmethod
+    def period(value: str | None) -> str:
+        return value or "全部 all periods"
+
+    @staticmethod
+    def share(part: int, whole: int) -> str:
+        return f"{part / whole:.0%}" if whole else "–"
+
+    @staticmethod
+    def rate(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+
+def _render(request: Request, staff: Staff, name: str, status_code: int = 200, **context):
+    return page(
+        request, name, status_code, staff=staff, f=Formats,
+        follow_ups=allowed(staff.role, Permission.VIEW_FOLLOW_UPS),
+        matrix_css=Markup(matrix_svg.CSS),  # noqa: S704 (a constant of ours)
+        analyses_nav=allowed(staff.role, Permission.VIEW_ANALYSES),
+        limited=not sees_everywhere(staff),
+        scope=", ".join(staff.regions + staff.service_halls),
+        **context,
+    )  # fmt: skip
+
+
+def _version(session: Session, requested: str) -> tuple[QuestionnaireVersion | None, list, str]:
+    """The version asked for (or the most recently analysed), the choices, and an error."""
+    choices = data.analysed_versions(session)
+    if requested:
+        found = data.find_version(session, requested)
+        if found is None:
+            return None, choices, f"没有问卷版本 No questionnaire version {requested}"
+        return found, choices, ""
+    return (choices[0] if choices else None), choices, ""
+
+
+def _common(session: Session, staff: Staff, version, choices) -> dict[str, Any]:
+    name = data.version_name(version) if version is not None else ""
+    return {
+        "version": name,
+        "versions": [data.version_name(v) for v in choices],
+        "periods": data.periods(session, staff, version.id) if version is not None else [],
+        "waiting": data.waiting(session, version.id if version is not None else None),
+        "can_run": allowed(staff.role, Permission.RUN_ANALYSES),
+        "q": f"?version={name}" if name else "",
+    }
+
+
+def _missing(request, staff, session, name, version, choices, error, **context):
+    """The page when the version is unknown (404) or nothing is computed for it yet."""
+    return _render(
+        request, staff, name, 404 if error else 200,
+        error=error, result=None, **_common(session, staff, version, choices), **context,
+    )  # fmt: skip
+
+
+@router.get("", response_class=HTMLResponse)
+def overview(request: Request, staff: Viewer, session: SessionDep, version: Text = ""):
+    """Indexes, trends, responses and warnings of all data (the all-periods analysis)."""
+    found, choices, error = _version(session, version)
+    if found is None:
+        return _missing(request, staff, session, "dashboard/overview.html", found, choices, error)
+    job, result = data.period_result(session, staff, found.id, None)
+    context = _common(session, staff, found, choices)
+    if result is None:
+        return _render(request, staff, "dashboard/overview.html", result=None, **context)
+    indexes = data.indexes_by_construct(result)
+    focus = [c for c in data.focus_constructs(result) if c in indexes]
+    return _render(
+        request, staff, "dashboard/overview.html",
+        result=result, job=job, indexes=indexes, focus=focus,
+        others=[c for c in indexes if c not in focus],
+        label=lambda name: data.label_of(result, name),
+        by_channel=sorted((result.get("responses_by_channel") or {}).items()),
+        **context,
+    )  # fmt: skip
+
+
+@router.get("/priorities", response_class=HTMLResponse)
+def priorities(
+    request: Request,
+    staff: Viewer,
+    session: SessionDep,
+    version: Text = "",
+    dimension: Text = "constructs",
+    segment: Text = "",
+    period: Text = "",
+):
+    """One priority matrix: of the constructs or of one construct's items, whole or per region."""
+    name = "dashboard/priorities.html"
+    found, choices, error = _version(session, version)
+    chosen = {"dimension": dimension or "constructs", "segment": segment, "period": period}
+    if found is None:
+        return _missing(request, staff, session, name, found, choices, error, chosen=chosen)
+    context = _common(session, staff, found, choices) | {"chosen": chosen}
+    when = period or None
+    job = data.find_job(session, staff, found.id, when, "region" if segment else None,
+                        any_segment=True)  # fmt: skip
+    result = data.visible(session, staff, job)
+    cut = (
+        result
+        if segment
+        else data.visible(session, staff, data.find_job(session, staff, found.id, when, "region"))
+    )
+    blocks = ((cut or {}).get("priorities") or {}).get("constructs", {}).get("segments", [])
+    segments = [b["segment"] for b in blocks]
+    if result is None:
+        status = 404 if segment else 200  # an unknown or out-of-scope region says nothing more
+        return _render(request, staff, name, status, result=None, segments=segments,
+                       not_in_scope=NOT_IN_SCOPE if segment else None, **context)  # fmt: skip
+    dimensions = ["constructs", *(result.get("drivers") or [])]
+    entry = (result.get("priorities") or {}).get(chosen["dimension"])
+    if entry is None:
+        unknown = f"没有这一维度 No dimension {chosen['dimension']!r}"
+        return _render(request, staff, name, 404, result=result, segments=segments,
+                       dimensions=dimensions, label=lambda n: data.label_of(result, n),
+                       error=unknown, **context)  # fmt: skip
+    block, refusal, matrix = None, None, entry.get("matrix")
+    if segment:
+        block = next((b for b in entry.get("segments", []) if b["segment"] == segment), None)
+        matrix = block["matrix"] if block else None
+        refusal = NOT_IN_SCOPE if block is None else None
+    title = (f"{data.label_of(result, chosen['dimension'])['zh']} · "
+             f"{segment or '全部 all'} · {Formats.period(when)}")  # fmt: skip
+    labels = result.get("labels") or {}
+    return _render(
+        request, staff, name, 404 if refusal else 200,
+        result=result, job=job, segments=segments, dimensions=dimensions, block=block,
+        not_in_scope=refusal, matrix=matrix, points=data.ranked_points(matrix),
+        quadrants=matrix_svg.quadrant_names(matrix) if matrix else {},
+        svg=matrix_svg.matrix_svg(matrix, labels, caption=title) if matrix else None,
+        label=lambda n: data.label_of(result, n), withheld=result.get("withheld"),
+        **context,
+    )  # fmt: skip
+
+
+@router.get("/rankings", response_class=HTMLResponse)
+def rankings(request: Request, staff: Viewer, session: SessionDep, version: Text = "",
+             period: Text = ""):  # fmt: skip
+    """Regions and service halls ranked on the target index, with their rank intervals."""
+    name = "dashboard/rankings.html"
+    found, choices, error = _version(session, version)
+    if found is None:
+        return _missing(request, staff, session, name, found, choices, error, period=period)
+    job, result = data.period_result(session, staff, found.id, period)
+    return _render(
+        request, staff, name, result=result, job=job, period=period,
+        tables=_ranking_tables(result) if result else [],
+        **_common(session, staff, found, choices),
+    )  # fmt: skip
+
+
+def _ranking_tables(result: dict[str, Any]) -> list[dict[str, Any]]:
+    names = {"region": ("地区", "Regions"), "service_hall": ("营业厅", "Service halls")}
+    halls = result.get("hall_regions") or {}
+    tables = []
+    for kind in ("region", "service_hall"):
+        rows = (result.get("rankings") or {}).get(kind)
+        if rows is None:
+            continue
+        tables.append({"kind": kind, "zh": names[kind][0], "en": names[kind][1], "rows": rows,
+                       "regions": halls if kind == "service_hall" else {}})  # fmt: skip
+    return tables
+
+
+@router.get("/follow-ups", response_class=HTMLResponse)
+def follow_ups(request: Request, staff: RemedyReader, session: SessionDep,
+               settings: SettingsDep, now: Now):  # fmt: skip
+    """Open follow-ups (past due first) and this week's remedy report.
+
+    The weekly report is :func:`survey.remedy.report.weekly_report`, as on
+    ``/supervision/follow-ups``; it counts every region, so a limited manager gets their own
+    open follow-ups and breaches only.
+    """
+    zone = settings.timezone
+    today = now.astimezone(ZoneInfo(zone)).date()
+    start = today - timedelta(days=today.weekday())
+    everywhere = sees_everywhere(staff)
+    report = weekly_report(session, start, zone, now=now) if everywhere else None
+    rows = session.execute(
+        select(FollowUp, Customer.region, Customer.service_hall)
+        .outerjoin(Customer, FollowUp.customer_id == Customer.id)
+        .where(FollowUp.status == "open",
+               scope_clause(staff, Customer.region, Customer.service_hall))
+        .order_by(FollowUp.due_at, FollowUp.id)
+    ).all()  # fmt: skip
+    open_cases = [
+        {"id": f.id, "opened": shown(f.opened_at, zone), "due": shown(f.due_at, zone),
+         "late": f.due_at < now, "region": region or "–", "hall": hall or "–",
+         "reasons": [label(REASON_LABELS, r) for r in f.reasons], "case_id": f.case_id}
+        for f, region, hall in rows
+    ]  # fmt: skip
+    return _render(
+        request, staff, "dashboard/follow_ups.html",
+        report=report, open_cases=open_cases, breaches=sum(c["late"] for c in open_cases),
+        rate=None if report is None or report.resolution_rate is None
+        else f"{report.resolution_rate:.0%}",
+        timezone=zone, supervisor=allowed(staff.role, Permission.SUPERVISE), q="",
+    )  # fmt: skip
+
+
+@router.get("/report", response_class=HTMLResponse)
+def report(request: Request, staff: Viewer, session: SessionDep, version: Text = "",
+           period: Text = ""):  # fmt: skip
+    """One printable page of a period: indexes, the construct matrix, priorities, rankings."""
+    name = "dashboard/report.html"
+    found, choices, error = _version(session, version)
+    if found is None:
+        return _missing(request, staff, session, name, found, choices, error, period=period)
+    job, result = data.period_result(session, staff, found.id, period)
+    context = _common(session, staff, found, choices) | {"period": period}
+    if result is None:
+        return _render(request, staff, name, result=None, **context)
+    indexes = data.indexes_by_construct(result)
+    matrix = ((result.get("priorities") or {}).get("constructs") or {}).get("matrix")
+    tables = _ranking_tables(result)
+    return _render(
+        request, staff, name, result=result, job=job, indexes=indexes,
+        focus=[c for c in data.focus_constructs(result) if c in indexes],
+        drivers=[c for c in result.get("drivers") or [] if c in indexes],
+        label=lambda n: data.label_of(result, n),
+        svg=matrix_svg.matrix_svg(matrix, result.get("labels") or {}, ident="report",
+                                  caption="驱动因素优先级 Driver priorities") if matrix else None,
+        matrix=matrix, points=data.ranked_points(matrix)[:5],
+        quadrants=matrix_svg.quadrant_names(matrix) if matrix else {},
+        regions=next((t for t in tables if t["kind"] == "region"), None),
+        halls=next((t for t in tables if t["kind"] == "service_hall"), None),
+        withheld=result.get("withheld"), **context,
+    )  # fmt: skip

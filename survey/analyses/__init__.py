@@ -1,0 +1,6 @@
+"""Analysis jobs in the database: submit, claim, heartbeat, complete, fail, find.
+
+The statistics themselves run in ``api.analysis``; this room only stores jobs and results.
+
+May import: :mod:`survey.db`.
+"""

@@ -1,0 +1,241 @@
+"""Analysis jobs in the database: submit, claim, complete, fail, find.
+
+Heavy statistics never run inside a request: a request stores a job here, a worker process
+(``manyi analyses work``) claims it, computes, and stores the result with its provenance.
+This module only keeps the jobs; what an analysis computes lives with the statistics.
+
+A job's ``key`` is the SHA-256 of its canonical request (sorted JSON) and of a fingerprint
+of the data it reads (the completed responses of its questionnaire version and their latest
+answer). Identical inputs therefore find the same row and reuse its result, while a new
+response makes a new job: a stored result is never served for data it did not see. The key
+is unique in the database, so two concurrent submissions of the same inputs make one job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
+from sqlmodel import Session, col, select
+
+from survey.db.tables import Analysis, Answer, Response, utcnow
+
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+STATUSES = (QUEUED, RUNNING, DONE, FAILED)
+#: A running job whose worker has not renewed its heartbeat for this long is taken as lost
+#: (the worker renews it every :data:`HEARTBEAT`, however long the analysis takes).
+LEASE = timedelta(minutes=5)
+HEARTBEAT = timedelta(seconds=30)
+#: A job lost this many times is failed rather than tried again.
+MAX_ATTEMPTS = 3
+
+
+def canonical(request: Mapping[str, Any]) -> str:
+    """The request as one canonical JSON text (sorted keys, no spaces, ASCII escapes: any
+    string, even a lone surrogate, hashes)."""
+    return json.dumps(request, sort_keys=True, separators=(",", ":"))
+
+
+def data_fingerprint(session: Session, version_id: int) -> str:
+    """What the analyses of one questionnaire version read, summarised for their key.
+
+    The number of completed responses, the last completion, the highest response id and
+    the highest answer id among them: a new or changed completed response changes it.
+    """
+    completed = (Response.questionnaire_version_id == version_id) & (Response.status == "completed")
+    count, last, top = session.exec(
+        select(func.count(Response.id), func.max(Response.completed_at), func.max(Response.id))
+        .where(completed)
+    ).one()  # fmt: skip
+    answer = session.exec(
+        select(func.max(Answer.id))
+        .join(Response, Answer.response_id == Response.id)
+        .where(completed)
+    ).one()
+    last_text = last.isoformat() if isinstance(last, datetime) else str(last)
+    return f"{count}:{last_text}:{top}:{answer}"
+
+
+def job_key(request: Mapping[str, Any], fingerprint: str) -> str:
+    return hashlib.sha256(f"{canonical(request)}\n{fingerprint}".encode()).hexdigest()
+
+
+def submit(
+    session: Session,
+    version_id: int,
+    request: Mapping[str, Any],
+    *,
+    requested_by: int | None = None,
+    origin: str = "request",
+) -> tuple[Analysis, bool]:
+    """The job for these inputs, and whether this call created it.
+
+    An existing job with the same key (queued, running, done or failed) is returned as it
+    is: identical inputs reuse the stored result, or the stored failure.
+    """
+    fingerprint = data_fingerprint(session, version_id)
+    key = job_key(request, fingerprint)
+    existing = session.exec(select(Analysis).where(Analysis.key == key)).first()
+    if existing is not None:
+        return existing, False
+    job = Analysis(
+        key=key, questionnaire_version_id=version_id, request=dict(request),
+        data_fingerprint=fingerprint, requested_by=requested_by, origin=origin,
+    )  # fmt: skip
+    session.add(job)
+    try:
+        session.commit()
+    except IntegrityError:  # the same inputs submitted at the same moment elsewhere
+        session.rollback()
+        return session.exec(select(Analysis).where(Analysis.key == key)).one(), False
+    session.refresh(job)
+    return job, True
+
+
+def claim_next(session: Session, worker: str, now: datetime | None = None) -> Analysis | None:
+    """Take the oldest queued job (or one whose worker was lost) for ``worker``.
+
+    On PostgreSQL concurrent workers skip each other's rows (``FOR UPDATE SKIP LOCKED``);
+    on SQLite the conditional UPDATE is the claim (one writer at a time). A job already lost
+    :data:`MAX_ATTEMPTS` times is failed instead of being tried again.
+    """
+    now = now or utcnow()
+    claimable = or_(
+        Analysis.status == QUEUED,
+        (Analysis.status == RUNNING) & (col(Analysis.heartbeat_at) < now - LEASE),
+    )
+    while True:
+        candidate = select(Analysis.id).where(claimable).order_by(Analysis.id).limit(1)
+        if session.get_bind().dialect.name == "postgresql":
+            candidate = candidate.with_for_update(skip_locked=True)
+        job_id = session.exec(candidate).first()
+        if job_id is None:
+            session.commit()
+            return None
+        job = session.get(Analysis, job_id, populate_existing=True)
+        assert job is not None
+        if job.attempts >= MAX_ATTEMPTS:
+            _finish(session, job_id, FAILED, now, error=(
+                f"the worker was lost {job.attempts} times while computing this analysis "
+                "(out of memory or killed?); submit it again after checking the workers' logs"
+            ))  # fmt: skip
+            continue
+        claimed = session.execute(
+            update(Analysis)
+            .where(Analysis.id == job_id, claimable)
+            .values(
+                status=RUNNING,
+                started_at=now,
+                heartbeat_at=now,
+                worker=worker[:100],
+                attempts=Analysis.attempts + 1,
+            )  # fmt: skip
+        ).rowcount
+        session.commit()
+        if claimed:
+            return session.get(Analysis, job_id, populate_existing=True)
+
+
+def heartbeat(session: Session, job_id: int, worker: str, now: datetime | None = None) -> bool:
+    """Renew a running job's lease; False when it is no longer this worker's."""
+    renewed = session.execute(
+        update(Analysis)
+        .where(Analysis.id == job_id, Analysis.status == RUNNING, Analysis.worker == worker[:100])
+        .values(heartbeat_at=now or utcnow())
+    ).rowcount
+    session.commit()
+    return bool(renewed)
+
+
+def complete(
+    session: Session, job_id: int, result: dict[str, Any], provenance: dict[str, Any]
+) -> None:
+    _finish(session, job_id, DONE, utcnow(), result=result, provenance=provenance)
+
+
+def fail(
+    session: Session, job_id: int, reason: str, provenance: dict[str, Any] | None = None
+) -> None:
+    _finish(session, job_id, FAILED, utcnow(), error=reason, provenance=provenance)
+
+
+def _finish(session: Session, job_id: int, status: str, now: datetime, **values: Any) -> None:
+    session.execute(
+        update(Analysis)
+        .where(Analysis.id == job_id)
+        .values(status=status, finished_at=now, **values)
+    )
+    session.commit()
+
+
+def listing(
+    session: Session,
+    *,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[Analysis], int]:
+    """Jobs, newest first, and how many there are in all."""
+    query = select(Analysis)
+    if status is not None:
+        query = query.where(Analysis.status == status)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    rows = session.exec(query.order_by(col(Analysis.id).desc()).offset(offset).limit(limit)).all()
+    return list(rows), int(total)
+
+
+def latest_done(
+    session: Session, version_id: int, *, matching: Mapping[str, Any] | None = None
+) -> Analysis | None:
+    """The newest finished analysis of a version whose request has every ``matching`` value.
+
+    The request is JSON, compared in Python: the jobs of one version are few (a handful per
+    period and segment), and JSON operators differ between SQLite and PostgreSQL.
+    """
+    rows = session.exec(
+        select(Analysis.id, Analysis.request)  # not the results: they can be large
+        .where(Analysis.questionnaire_version_id == version_id, Analysis.status == DONE)
+        .order_by(col(Analysis.id).desc())
+    ).all()
+    for job_id, request in rows:
+        if all(request.get(name) == value for name, value in (matching or {}).items()):
+            # The result is loaded when it is read (see stored_result for a cached read).
+            query = select(Analysis).where(Analysis.id == job_id).options(defer(Analysis.result))
+            return session.exec(query).one()
+    return None
+
+
+#: Results decoded lately, by job key. A finished job's result never changes, and its key
+#: names its inputs and data exactly, so a cached result is the stored one in any database.
+_DECODED: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_DECODED_SIZE = 32
+_DECODED_LOCK = threading.Lock()
+
+
+def stored_result(session: Session, job: Analysis) -> dict[str, Any] | None:
+    """A finished job's result, decoded once per process rather than on every page view.
+
+    Callers must not change it: it is shared. Unfinished jobs are read from the database.
+    """
+    if job.status != DONE:
+        return job.result
+    with _DECODED_LOCK:
+        found = _DECODED.get(job.key)
+        if found is not None:
+            _DECODED.move_to_end(job.key)
+            return found
+    result = session.exec(select(Analysis.result).where(Analysis.id == job.id)).one()
+    if result is not None:
+        with _DECODED_LOCK:
+            _DECODED[job.key] = result
+            while len(_DECODED) > _DECODED_SIZE:
+                _DECODED.popitem(last=False)
+    return result

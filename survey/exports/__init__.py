@@ -1,0 +1,7 @@
+"""Responses for analysts: one row per response, a codebook, and files in four formats.
+
+- ``responses``: reading one questionnaire version's responses, scoped to the reader.
+- ``files``: CSV, XLSX, SPSS ``.sav`` and Parquet, each with its codebook.
+
+May import: :mod:`survey.staff` (scope), :mod:`survey.questionnaire`, :mod:`survey.db`.
+"""

@@ -1,0 +1,369 @@
+"""Staff accounts: roles, passwords, sign-in sessions, API keys and what a manager may see.
+
+Passwords are hashed with Argon2id (argon2-cffi, RFC 9106 low-memory profile) and rehashed
+at the next login when the parameters change. Session tokens and API keys are 32 random
+bytes; only their SHA-256 is stored, so a copy of the database signs nobody in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from enum import StrEnum
+from functools import cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import ColumnElement, delete, false, or_, true
+from sqlmodel import Session, col, select
+
+from survey.db.tables import ApiKey, Staff, StaffSession, utcnow
+from survey.errors import InvalidRequest
+from survey.signing import same
+from survey.staff import audit as audit_log
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    RESEARCHER = "researcher"
+    MANAGER = "manager"
+    INTERVIEWER = "interviewer"
+    SUPERVISOR = "supervisor"
+
+
+ROLES = tuple(role.value for role in Role)
+
+#: Replaced by tests with cheaper parameters; production keeps argon2-cffi's defaults.
+PASSWORD_HASHER = PasswordHasher()
+MIN_PASSWORD_LENGTH = 12
+# Argon2 takes any length, but a megabyte "password" would still cost a request's time.
+MAX_PASSWORD_LENGTH = 256
+_USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+
+#: A session ends this long after login, whatever happens; or after this long unused.
+SESSION_LIFETIME = timedelta(hours=12)
+SESSION_IDLE = timedelta(hours=2)
+# last_seen_at is written at most this often: not one write per page view.
+_TOUCH_EVERY = timedelta(minutes=1)
+
+#: Login throttling: this many failures of one username from one address lock that pair.
+MAX_FAILURES = 5
+LOCKOUT = timedelta(minutes=15)
+
+API_KEY_PREFIX = "manyi_"
+# What is kept to recognise a key in lists ("manyi_" and 8 of its 43 random characters).
+_SHOWN_PREFIX = len(API_KEY_PREFIX) + 8
+
+
+class StaffError(InvalidRequest):
+    """A staff operation refused, with a message that says how to fix it."""
+
+
+# -- accounts ------------------------------------------------------------------------------
+
+
+def normalise_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def create_staff(
+    session: Session,
+    username: str,
+    role: str,
+    password: str,
+    *,
+    display_name: str | None = None,
+    regions: Sequence[str] = (),
+    service_halls: Sequence[str] = (),
+) -> Staff:
+    """Add a staff member who can sign in with ``password``.
+
+    ``regions`` and ``service_halls`` limit a manager to what happens there; no other role
+    has such a limit, so giving one is refused rather than silently ignored.
+    """
+    username = normalise_username(username)
+    if not _USERNAME.fullmatch(username):
+        raise StaffError(
+            f"username {username!r}: use 2-64 lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    if role not in ROLES:
+        raise StaffError(f"role {role!r} is unknown; choose one of {', '.join(ROLES)}")
+    if (regions or service_halls) and role != Role.MANAGER:
+        raise StaffError(f"only managers are limited to regions or service halls, not {role}")
+    if find_staff(session, username) is not None:
+        raise StaffError(f"username {username!r} is taken")
+    staff = Staff(
+        username=username,
+        display_name=(display_name or username).strip()[:100],
+        role=role,
+        password_hash=hash_password(password),
+        regions=sorted(set(regions)),
+        service_halls=sorted(set(service_halls)),
+    )
+    session.add(staff)
+    session.commit()
+    session.refresh(staff)
+    return staff
+
+
+def find_staff(session: Session, username: str) -> Staff | None:
+    return session.exec(select(Staff).where(Staff.username == normalise_username(username))).first()
+
+
+def disable_staff(session: Session, staff: Staff) -> None:
+    """Stop ``staff`` signing in; their open sessions end now and their API keys stop working.
+
+    The row stays: interviews, attempts and audit entries keep pointing at it.
+    """
+    staff.active = False
+    session.add(staff)
+    session.exec(delete(StaffSession).where(col(StaffSession.staff_id) == staff.id))
+    session.commit()
+
+
+def set_password(session: Session, staff: Staff, password: str) -> None:
+    staff.password_hash = hash_password(password)
+    session.add(staff)
+    session.commit()
+
+
+# -- passwords -----------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise StaffError(
+            f"a password needs {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters"
+        )
+    return PASSWORD_HASHER.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Whether ``password`` matches; Argon2 compares the digests in constant time."""
+    if password_hash is None or len(password) > MAX_PASSWORD_LENGTH:
+        # Still spend the time of a real check: the answer's delay must not tell an attacker
+        # which usernames exist or have a password.
+        _spend_a_verification()
+        return False
+    try:
+        return PASSWORD_HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@cache
+def _dummy_hash() -> str:
+    return PASSWORD_HASHER.hash(secrets.token_urlsafe(16))
+
+
+def _spend_a_verification() -> None:
+    try:
+        PASSWORD_HASHER.verify(_dummy_hash(), "not the password")
+    except VerificationError:
+        pass
+
+
+def authenticate(session: Session, username: str, password: str) -> Staff | None:
+    """The active staff member with this username and password, or None.
+
+    Unknown usernames, disabled accounts and wrong passwords take the same time and give
+    the same None. A hash made with older Argon2 parameters is replaced on success.
+    """
+    staff = find_staff(session, username)
+    if staff is None or not staff.active:
+        verify_password(None, password)
+        return None
+    if not verify_password(staff.password_hash, password):
+        return None
+    if PASSWORD_HASHER.check_needs_rehash(staff.password_hash or ""):
+        set_password(session, staff, password)
+    return staff
+
+
+def login_locked_until(
+    session: Session, username: str, ip: str | None, now: datetime | None = None
+) -> datetime | None:
+    """Until when logins of ``username`` from ``ip`` are refused, or None if they are not.
+
+    Counted from the audit log, so the lock holds across API processes and restarts:
+    :data:`MAX_FAILURES` failed logins within :data:`LOCKOUT`, none followed by a success,
+    lock the pair until the oldest of them is :data:`LOCKOUT` old. Refused attempts during
+    the lock are logged as ``login_throttled``, not as failures, so they do not extend it.
+    """
+    now = now or utcnow()
+    username = normalise_username(username)
+    since = now - LOCKOUT
+    successes = audit_log.times_of(session, audit_log.LOGIN, username, ip, since)
+    if successes:
+        since = successes[0]
+    failures = audit_log.times_of(session, audit_log.LOGIN_FAILED, username, ip, since)
+    if len(failures) < MAX_FAILURES:
+        return None
+    return failures[MAX_FAILURES - 1] + LOCKOUT
+
+
+# -- sessions ------------------------------------------------------------------------------
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def start_session(
+    session: Session, staff: Staff, ip: str | None = None, now: datetime | None = None
+) -> str:
+    """A new session for ``staff``; returns its token, for the cookie (never stored)."""
+    now = now or utcnow()
+    token = secrets.token_urlsafe(32)
+    session.add(
+        StaffSession(
+            token_hash=_digest(token),
+            staff_id=staff.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + SESSION_LIFETIME,
+            ip=ip,
+        )
+    )
+    session.commit()
+    return token
+
+
+def session_staff(session: Session, token: str, now: datetime | None = None) -> Staff | None:
+    """The active staff member signed in with ``token``, or None (unknown, expired, idle)."""
+    now = now or utcnow()
+    found = session.exec(
+        select(StaffSession, Staff)
+        .join(Staff, col(Staff.id) == StaffSession.staff_id)
+        .where(StaffSession.token_hash == _digest(token))
+    ).first()
+    if found is None:
+        return None
+    row, staff = found
+    if not staff.active or now >= row.expires_at or now - row.last_seen_at >= SESSION_IDLE:
+        session.delete(row)
+        session.commit()
+        return None
+    if now - row.last_seen_at >= _TOUCH_EVERY:
+        row.last_seen_at = now
+        session.add(row)
+        session.commit()
+    return staff
+
+
+def end_session(session: Session, token: str) -> None:
+    session.exec(delete(StaffSession).where(col(StaffSession.token_hash) == _digest(token)))
+    session.commit()
+
+
+def session_token_digest(token: str) -> str:
+    """What a session is known by outside this module (e.g. to tie CSRF tokens to it)."""
+    return _digest(token)
+
+
+# -- API keys ------------------------------------------------------------------------------
+
+
+def create_api_key(session: Session, staff: Staff, name: str) -> tuple[ApiKey, str]:
+    """A new API key for ``staff``: the row, and the key itself, to be shown once."""
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise StaffError("an API key needs a name of 1 to 100 characters (what it is for)")
+    if not staff.active:
+        raise StaffError(f"{staff.username} is disabled; enable them before giving a key")
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(staff_id=staff.id, name=name, prefix=key[:_SHOWN_PREFIX], key_hash=_digest(key))
+    session.add(row)
+    session.commit()
+    session.refresh(row)
+    return row, key
+
+
+def api_key_staff(session: Session, key: str, now: datetime | None = None) -> Staff | None:
+    """The active staff member whose unrevoked key ``key`` is, or None."""
+    if not key.startswith(API_KEY_PREFIX) or len(key) > 100:
+        return None
+    digest = _digest(key)
+    # The lookup by digest is an index search; comparing again in constant time costs
+    # nothing and does not rely on how the database compares strings.
+    found = session.exec(
+        select(ApiKey, Staff)
+        .join(Staff, col(Staff.id) == ApiKey.staff_id)
+        .where(ApiKey.key_hash == digest)
+    ).first()
+    if found is None or not same(found[0].key_hash, digest):
+        return None
+    row, staff = found
+    if row.revoked_at is not None or not staff.active:
+        return None
+    now = now or utcnow()
+    if row.last_used_at is None or now - row.last_used_at >= _TOUCH_EVERY:
+        row.last_used_at = now
+        session.add(row)
+        session.commit()
+    return staff
+
+
+def revoke_api_key(session: Session, prefix: str, now: datetime | None = None) -> ApiKey:
+    """Revoke the one unrevoked key whose shown prefix is ``prefix``."""
+    rows = session.exec(
+        select(ApiKey).where(ApiKey.prefix == prefix, col(ApiKey.revoked_at).is_(None))
+    ).all()
+    if len(rows) != 1:
+        raise StaffError(
+            f"no unrevoked API key starts with {prefix!r}"
+            if not rows
+            else f"{len(rows)} keys start with {prefix!r}; give the whole prefix"
+        )
+    row = rows[0]
+    row.revoked_at = now or utcnow()
+    session.add(row)
+    session.commit()
+    return row
+
+
+def api_keys_of(session: Session, staff: Staff) -> list[ApiKey]:
+    return list(
+        session.exec(select(ApiKey).where(ApiKey.staff_id == staff.id).order_by(col(ApiKey.id)))
+    )
+
+
+# -- what a manager may see ----------------------------------------------------------------
+
+
+def sees_everywhere(staff: Staff) -> bool:
+    """Whether no region or service hall limits ``staff``."""
+    return not (staff.regions or staff.service_halls)
+
+
+def in_scope(staff: Staff, region: str | None, service_hall: str | None) -> bool:
+    """Whether ``staff`` may see what happened in ``region`` / ``service_hall``.
+
+    A limited manager sees their regions (every hall in them) and their halls (wherever
+    they are): the union of the two lists.
+    """
+    if sees_everywhere(staff):
+        return True
+    return region in staff.regions or service_hall in staff.service_halls
+
+
+def scope_clause(staff: Staff, region_column, hall_column) -> ColumnElement[bool]:
+    """The same rule as :func:`in_scope`, as a WHERE clause over two columns."""
+    if sees_everywhere(staff):
+        return true()
+    parts: list[ColumnElement[bool]] = []
+    if staff.regions:
+        parts.append(col(region_column).in_(staff.regions))
+    if staff.service_halls:
+        parts.append(col(hall_column).in_(staff.service_halls))
+    return or_(*parts) if parts else false()
+
+
+def describe_scope(staff: Staff) -> Iterable[str]:
+    """Human-readable limits, e.g. ``["region: 华东", "service hall: 徐家汇"]``."""
+    yield from (f"region: {name}" for name in staff.regions)
+    yield from (f"service hall: {name}" for name in staff.service_halls)
