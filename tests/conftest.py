@@ -1,29 +1,21 @@
-"""Shared test helpers.
-
-Optional parts of the suite (PostgreSQL, the browser) are skipped with a visible reason on
-a developer's machine that lacks them, and are mandatory when CI=true: there a missing
-service fails the run instead of silently skipping it.
-"""
+"""Fixtures the whole suite shares (constants and helpers are in tests/common.py)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "data" / "samples"
-CI = os.environ.get("CI", "").lower() == "true"
+from tests.common import SAMPLES
 
 
-def require(available: bool, reason: str) -> None:
-    """Skip when something optional is missing, or fail when CI=true makes it mandatory."""
-    if available:
-        return
-    if CI:
-        pytest.fail(f"{reason} (mandatory when CI=true)", pytrace=False)
-    pytest.skip(reason)
+@pytest.fixture
+def cheap_hashing(monkeypatch):
+    """Staff passwords hashed at the lowest Argon2 cost: production's costs ~0.2 s a hash here
+    (its parameters are checked once, in tests/unit/survey/staff/test_staff.py)."""
+    from argon2 import PasswordHasher
+
+    from survey.staff import accounts
+
+    monkeypatch.setattr(accounts, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024))
 
 
 @pytest.fixture(scope="session")

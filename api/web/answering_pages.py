@@ -1,13 +1,17 @@
-"""The questionnaire pages, shared by every way into them: the customer's web form
-(``/s``), intercept interviews (``/intercept/r``) and phone interviews (``/calls/interview``).
+"""The questionnaire pages, one router factory for every way into them.
+
+:func:`answering_router` makes the pages of a :class:`Flow`: the customer's web form
+(``/s``, :mod:`api.web.routers.respondent`), intercept interviews on a tablet
+(``/intercept/r``, :mod:`api.web.routers.intercept`) and phone interviews
+(``/calls/interview``, :mod:`api.web.routers.calls`). A flow says where its pages live, who
+may use them, how a token opens them, and what it adds (the interviewer's way back to the
+case, shown in the page template's slot); the page itself is the same everywhere, and every
+posted page goes through one domain function, :func:`survey.answering.submit.submit_page`.
 
 Pages are rendered on the server from the questionnaire version the campaign uses and work
 without JavaScript. GET renders a page with the stored answers; a POST with errors re-renders
 the page (200) with a message per field; a valid POST stores the page's answers, commits, and
 only then redirects (303) to the next page, so an acknowledged page is never lost.
-
-A :class:`Flow` says where the pages of one way in live and how a token opens them; the
-``*_response`` functions serve any flow.
 """
 
 from __future__ import annotations
@@ -15,39 +19,36 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from api.web.deps import SettingsDep
+from api.web.deps import Now, SessionDep, SettingsDep, get_group_commit, settings_of
+from api.web.forms import form_fields
 from survey.answering.pages import (
     TEXT_MAX,
     Link,
     LinkUnavailable,
     Page,
-    PageWrite,
-    apply_page,
     decode,
     mark_opened,
     next_page,
     offered_choices,
-    open_link,
-    plan_page,
     previous_page,
-    relevant_items,
     remember_language,
     resume_page,
     shown_items,
-    unanswered_required,
-    validate_page,
     visible_pages,
 )
+from survey.answering.submit import Submitted, submit_page
 from survey.questionnaire import Item
 from survey.signing import same, signature
 
@@ -204,25 +205,42 @@ LangQuery = Annotated[str | None, Query(max_length=8)]
 # -- the page flow ---------------------------------------------------------------------------
 
 
+def _nobody() -> None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Flow:
-    """One way into the questionnaire pages: where they live and how a token opens them."""
+    """One way into the questionnaire pages."""
 
     #: The URL prefix of the pages: ``{prefix}/{token}/p/{number}``.
     prefix: str
-    #: Opens a token (session, token, secret); raises LinkUnavailable.
-    open: Callable[[Session, str, str], Link]
+    #: The OpenAPI tag of its routes (they are left out of the schema, but named).
+    tag: str
+    #: Opens a token (session, token, secret, staff); raises LinkUnavailable.
+    open: Callable[[Session, str, str, Any], Link]
+    #: A dependency giving the staff member who answers for the customer (an interviewer);
+    #: the default lets anybody with the token in.
+    staff: Callable[..., Any] = _nobody
     #: Where the thank-you page leads on (the next intercept interview), if anywhere.
     after: Callable[[Link], str] | None = None
+    #: An interviewer's way back to the case, ``(url, label)`` of a token: every page links to
+    #: it, and a completed interview and the end of the questionnaire lead there.
+    back: Callable[[str], tuple[str, str]] | None = None
+    #: Runs before a page is saved (session, token, staff, now, settings): renews an
+    #: interviewer's hold on the case.
+    before_save: Callable[..., None] | None = None
+    #: Opens a token on a group commit's connection: when given, posted pages are saved in
+    #: the application's group commit, on a lean Starlette route (the customer's hot path).
+    read_in_batch: Callable[[Connection, str], Link] | None = None
+    #: What turns the pages' refusals into pages (and secures every response).
+    route_class: type[APIRoute] = AnsweringRoute
 
     def url(self, link: Link, suffix: str = "") -> str:
         return f"{self.prefix}/{link.token}{suffix}"
 
     def page_url(self, link: Link, page: Page) -> str:
         return self.url(link, f"/p/{page.number}")
-
-
-WEB = Flow("/s", lambda session, token, _secret: open_link(session, token))
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +358,7 @@ def _render(
         action=flow.page_url(link, page),
         back=flow.page_url(link, back) if back else "",
         csrf=csrf_token(secret_of(settings), link.token),
+        return_to=flow.back(link.token) if flow.back is not None else None,
         language=language,
         languages=[
             (code, LANGUAGE_NAMES.get(code, code))
@@ -351,15 +370,6 @@ def _render(
 
 def _stored_values(link: Link, page: Page) -> dict[str, Any]:
     return {item.name: decode(item, link.answers.get(item.name)) for item in page.items}
-
-
-def _posted_values(page: Page, form: dict[str, list[str]]) -> dict[str, Any]:
-    return {
-        item.name: list(form.get(item.name, []))
-        if item.type == "multiple"
-        else (form.get(item.name) or [""])[0]
-        for item in page.items
-    }
 
 
 def _language(link: Link, wanted: str | None) -> str:
@@ -374,11 +384,17 @@ def _done_url(flow: Flow, link: Link, settings) -> str:
     return flow.url(link, f"/done?k={done_marker(secret_of(settings), link.token)}")
 
 
+def _completed(flow: Flow, link: Link) -> Response:
+    """A completed response's pages: the interviewer goes back to the case; anybody else
+    gets the page an unavailable link gets."""
+    if flow.back is None:
+        raise LinkUnavailable
+    return _see_other(f"{flow.back(link.token)[0]}?m=completed")
+
+
 def _show(
     flow: Flow, request: Request, link: Link, page: Page, settings, session, lang: str | None
 ) -> Response:
-    if link.completed:
-        raise LinkUnavailable
     mark_opened(session, link)
     language = _language(link, lang)
     if lang == language:
@@ -393,8 +409,8 @@ def resume_response(
 ) -> Response:
     """The first page still to answer: where someone who left continues, on any device."""
     if link.completed:
-        raise LinkUnavailable
-    page = resume_page(link.pages, link.questionnaire, link.answers)
+        return _completed(flow, link)
+    page = resume_page(link.pages, link.questionnaire, link.answers, link.relevant)
     return _show(flow, request, link, page, settings, session, lang)
 
 
@@ -408,107 +424,46 @@ def page_response(
     lang: str | None,
 ) -> Response:
     """A page with the answers stored for it: going back is safe."""
+    if link.completed:
+        return _completed(flow, link)
     page = link.page(number)
-    if page is None or link.completed:
+    if page is None:
         raise LinkUnavailable
-    if not shown_items(page, link.relevant):
+    relevant = link.relevant
+    if not shown_items(page, relevant):
         # Skip logic leaves this page out now: go where the customer is expected.
-        target = resume_page(link.pages, link.questionnaire, link.answers)
+        target = resume_page(link.pages, link.questionnaire, link.answers, relevant)
         return _see_other(flow.page_url(link, target))
     return _show(flow, request, link, page, settings, session, lang)
 
 
-@dataclass(frozen=True, slots=True)
-class ValidPage:
-    """A posted page that passed validation: what to write, and where to go once written."""
-
-    write: PageWrite
-    complete: bool
-    #: The next page to ask, if any, given the answers with this page's.
-    following: Page | None
-    answers: dict[str, str | None]
-
-
-def check_answer(
-    flow: Flow,
-    request: Request,
-    number: int,
-    form: dict[str, list[str]],
-    link: Link,
-    settings,
-) -> Response | ValidPage:
-    """A posted page checked: the page to answer with now, or a :class:`ValidPage` to save."""
-    if link.completed:
-        # A double tap, or a stale tab: the response is already in, exactly once.
-        return _see_other(_done_url(flow, link, settings))
-    page = link.page(number)
-    if page is None:
-        raise LinkUnavailable
-    items = shown_items(page, link.relevant)
-    if not items:
-        target = resume_page(link.pages, link.questionnaire, link.answers)
-        return _see_other(flow.page_url(link, target))
-    language = _language(link, (form.get("lang") or [None])[0])
-    check = validate_page(link.questionnaire, items, form, link.mode)
-    if not check.ok:
-        return _render(
-            flow,
-            request,
-            link,
-            page,
-            settings,
-            language=language,
-            values=_posted_values(page, form),
-            errors={name: e.code for name, e in check.errors.items()},
-        )
-    answers = {**link.answers, **check.values}
-    following = next_page(link.pages, page, relevant_items(link.questionnaire, answers))
-    complete = following is None and not unanswered_required(link.questionnaire, answers)
-    write = plan_page(link, check.values, language=language, complete=complete)
-    return ValidPage(write, complete, following, answers)
-
-
-def after_saving(flow: Flow, link: Link, valid: ValidPage, saved: bool, settings) -> Response:
-    """Where a saved page leads (sent only after its commit)."""
-    if not saved or valid.complete:
-        return _see_other(_done_url(flow, link, settings))
-    following = valid.following
-    if following is None:
-        # The last page, but an earlier required answer is missing (skip logic changed, or
-        # a page was reached by its address): go back to it.
-        following = resume_page(link.pages, link.questionnaire, valid.answers)
-    return _see_other(flow.page_url(link, following))
-
-
-def answer_response(
-    flow: Flow,
-    request: Request,
-    number: int,
-    form: dict[str, list[str]],
-    link: Link,
-    session: Session,
-    settings,
+def submitted_response(
+    flow: Flow, request: Request, link: Link, submitted: Submitted, settings
 ) -> Response:
-    """Store a page's answers (committed before the redirect) and go on, or show what is wrong."""
-    checked = check_answer(flow, request, number, form, link, settings)
-    if not isinstance(checked, ValidPage):
-        return checked
-    saved = apply_page(session.connection(), checked.write)
-    if saved:
-        session.commit()
-    else:
-        session.rollback()
-    return after_saving(flow, link, checked, saved, settings)
+    """What a posted page answers: the page again with its errors, or a 303 onwards (sent
+    only after the commit that stores the page)."""
+    if submitted.outcome == "invalid":
+        return _render(
+            flow, request, link, submitted.page, settings, language=submitted.language,
+            values=dict(submitted.values), errors=dict(submitted.errors),
+        )  # fmt: skip
+    if submitted.outcome == "completed":
+        return _see_other(_done_url(flow, link, settings))
+    return _see_other(flow.page_url(link, submitted.page))
 
 
 def done_response(
-    flow: Flow, request: Request, token: str, session: Session, settings, marker: str
+    flow: Flow, request: Request, token: str, session: Session, settings, marker: str, staff
 ) -> Response:
     """The thank-you page, only with the marker the completing POST signed."""
+    if flow.back is not None:
+        # The thank-you page is for customers: the interviewer goes back to the case to
+        # record the call (the case page checks the hold).
+        return _see_other(f"{flow.back(token)[0]}?m=completed")
     secret = secret_of(settings)
     if not done_marker_valid(secret, token, marker):
         raise LinkUnavailable
-    link = flow.open(session, token, secret)
+    link = flow.open(session, token, secret, staff)
     if not link.completed:
         raise LinkUnavailable
     language = link.language
@@ -523,3 +478,166 @@ def done_response(
     )
 
 
+# -- the router factory ----------------------------------------------------------------------
+
+
+def answering_router(flow: Flow) -> APIRouter:
+    """The pages of ``flow``: resume, a page, a posted page, the thank-you page.
+
+    - ``GET {prefix}/{token}``: the page to resume at;
+    - ``GET {prefix}/{token}/p/{number}``: a page, with the answers stored for it;
+    - ``POST {prefix}/{token}/p/{number}``: save a page; the last page completes the
+      response, once;
+    - ``GET {prefix}/{token}/done?k=...``: the thank-you page, reached only through the
+      signed marker the completing POST redirects to.
+    """
+    router = APIRouter(
+        prefix=flow.prefix,
+        tags=[flow.tag],
+        route_class=flow.route_class,
+        include_in_schema=False,
+    )
+    # Dependencies made per flow are defaults, not Annotated types: with postponed annotations
+    # FastAPI resolves a route's annotations in the module's globals, where these are not.
+    staff_of = Depends(flow.staff)
+
+    def get_link(
+        token: str, session: SessionDep, settings: SettingsDep, staff: Any = staff_of
+    ) -> Link:
+        return flow.open(session, token, secret_of(settings), staff)
+
+    link_of = Depends(get_link)
+
+    @router.get("/{token}", response_class=HTMLResponse)
+    def resume(
+        request: Request,
+        session: SessionDep,
+        settings: SettingsDep,
+        lang: LangQuery = None,
+        link: Link = link_of,
+    ) -> Response:
+        return resume_response(flow, request, link, session, settings, lang)
+
+    @router.get("/{token}/p/{number}", response_class=HTMLResponse)
+    def show_page(
+        request: Request,
+        number: int,
+        session: SessionDep,
+        settings: SettingsDep,
+        lang: LangQuery = None,
+        link: Link = link_of,
+    ) -> Response:
+        return page_response(flow, request, number, link, session, settings, lang)
+
+    if flow.read_in_batch is not None:
+        # A Starlette route does not get the router's prefix: it is spelled out.
+        router.add_route(
+            f"{flow.prefix}/{{token}}/p/{{number}}",
+            partial(_answer_in_group_commit, flow),
+            methods=["POST"],
+            include_in_schema=False,
+        )
+    else:
+
+        @router.post("/{token}/p/{number}", response_class=HTMLResponse)
+        def answer_page(
+            request: Request,
+            token: str,
+            number: int,
+            *,
+            staff: Any = staff_of,
+            form: FormDep,
+            session: SessionDep,
+            settings: SettingsDep,
+            now: Now,
+        ) -> Response:
+            # Who posts is checked first (an interviewer's sign-in), then the form's CSRF
+            # field, and only then is the token opened.
+            if flow.before_save is not None:
+                flow.before_save(session, token, staff, now, settings)
+            link = flow.open(session, token, secret_of(settings), staff)
+            submitted = submit_page(session.connection(), link, number, form)
+            if submitted.written:
+                session.commit()
+            else:
+                session.rollback()
+            return submitted_response(flow, request, link, submitted, settings)
+
+    @router.get("/{token}/done", response_class=HTMLResponse)
+    def done(
+        request: Request,
+        token: str,
+        session: SessionDep,
+        settings: SettingsDep,
+        k: Annotated[str, Query(max_length=80)] = "",
+        staff: Any = staff_of,
+    ) -> Response:
+        return done_response(flow, request, token, session, settings, k, staff)
+
+    return router
+
+
+# -- the customer's hot path -----------------------------------------------------------------
+
+
+def _answer_in_batch(
+    flow: Flow,
+    request: Request,
+    token: str,
+    number: int,
+    form: dict[str, list[str]],
+    settings,
+    connection: Connection,
+) -> Response | None:
+    """Read the link, check the page and write it, in a group commit's transaction.
+
+    Returns the answer to send once the batch is committed, or None for an unavailable link:
+    an expected outcome, returned rather than raised so that the batch is not rolled back. A
+    page with errors is rendered here too: rare, and simpler than carrying the link out.
+    """
+    try:
+        link = flow.read_in_batch(connection, token)
+        submitted = submit_page(connection, link, number, form)
+    except LinkUnavailable:
+        return None
+    return submitted_response(flow, request, link, submitted, settings)
+
+
+async def _answer_in_group_commit(flow: Flow, request: Request) -> Response:
+    """POST {prefix}/{token}/p/{number}: save a page. The hot path of collection, kept lean.
+
+    A plain Starlette route, not a FastAPI one: FastAPI's parameter and dependency machinery,
+    and a sync route's worker thread, cost more CPU than the page itself (see
+    :func:`api.web.deps.settings_of`). The form is read (:func:`api.web.forms.form_fields`)
+    and the CSRF field checked on the event loop; the link is read, the page checked and
+    written in the application's group commit (one transaction for every page waiting), and
+    the redirect is sent after its commit. Reading in the same transaction as the write also
+    means the page is checked against the response's latest state.
+    """
+    try:
+        response = await _answer_page(flow, request)
+    except LinkUnavailable:
+        response = send_page(request, "respondent/unavailable.html", 404, html_lang="zh-CN")
+    except CsrfRefused:
+        response = send_page(request, "respondent/refused.html", 403, html_lang="zh-CN")
+    response.raw_headers.extend(_SECURITY_RAW_HEADERS)
+    return response
+
+
+async def _answer_page(flow: Flow, request: Request) -> Response:
+    params = request.path_params
+    token, number = params["token"], params["number"]
+    if not number.isdigit() or len(number) > 6:
+        raise LinkUnavailable
+    settings = settings_of(request)
+    form: dict[str, list[str]] = {}
+    for name, value in await form_fields(request):
+        form.setdefault(name, []).append(value)
+    # The CSRF check comes before the token lookup: a forged POST learns nothing about tokens.
+    if not csrf_valid(secret_of(settings), token, form):
+        raise CsrfRefused
+    job = partial(_answer_in_batch, flow, request, token, int(number), form, settings)
+    response = await get_group_commit(request).submit_async(job)
+    if response is None:
+        raise LinkUnavailable
+    return response

@@ -1,6 +1,6 @@
 """Answering a questionnaire through an invitation link: pages, skip logic, saving, completion.
 
-The web form (``api.web.routers.respondent``) is a thin shell around this module:
+The questionnaire pages (``api.web.answering_pages``) are a thin shell around this module:
 
 - :func:`open_link` turns a link token into the invitation, its campaign and the questionnaire
   version the campaign uses; an unknown token, an expired or closed campaign and an invitation
@@ -10,10 +10,11 @@ The web form (``api.web.routers.respondent``) is a thin shell around this module
 - :func:`relevant_items` applies skip logic to the answers stored so far (the latest row per
   item); an answer to an item that is no longer relevant is ignored, never deleted.
 - :func:`validate_page` checks a posted page and returns the codes to store or per-field errors.
-- :func:`save_page` appends the page's answers in one transaction, and completes the response
-  when asked to, at most once however many times the last page is posted. It is
-  :func:`plan_page` (what to write, pure) then :func:`apply_page` (the statements, no commit),
-  so that a caller may commit several pages at once (:mod:`survey.db.group_commit`).
+- :func:`plan_page` (what to write, pure) then :func:`apply_page` (the statements, no commit)
+  save a page's answers, and complete the response when asked to, at most once however many
+  times the last page is posted; a caller may commit several pages at once
+  (:mod:`survey.db.group_commit`). :func:`survey.answering.submit.submit_page` is the one
+  function that posts a page through them.
 
 Answers are append-only (the database refuses an UPDATE): a changed answer is a new row and the
 latest row per (response, item) counts. A blank answer to a question shown on a page is stored as
@@ -188,10 +189,6 @@ def _remember(cache: dict[K, V], key: K, limit: int, compute: Callable[[], V]) -
     return found
 
 
-#: Per questionnaire: the items skip logic reads, and the relevant items already worked out
-#: for their answers. Each entry holds its questionnaire, so that no other object can be
-#: given its id while the entry is kept.
-_SKIP_LOGIC: dict[int, tuple[Questionnaire, tuple[str, ...], dict[tuple, frozenset[str]]]] = {}
 _ABSENT = object()
 
 
@@ -204,12 +201,13 @@ def relevant_items(
     was stored for it before (a customer who went back and changed the answer that led to it).
 
     The result depends only on the answers to the items that some condition names, so it is
-    remembered per questionnaire by those answers: a page is checked against skip logic three
-    times, and most customers give the same few answers to the filter questions.
+    remembered with the questionnaire (its ``memo``) by those answers: most customers give
+    the same few answers to the filter questions.
     """
-    _, inputs, known = _remember(
-        _SKIP_LOGIC, id(questionnaire), 64, lambda: _skip_logic_entry(questionnaire)
-    )
+    entry = questionnaire.memo.get("skip_logic")
+    if entry is None:
+        entry = questionnaire.memo["skip_logic"] = _skip_logic_entry(questionnaire)
+    inputs, known = entry
     key = tuple(answers.get(name, _ABSENT) for name in inputs)
     return _remember(known, key, 4096, lambda: _relevant_items(questionnaire, answers))
 
@@ -217,7 +215,7 @@ def relevant_items(
 def _skip_logic_entry(questionnaire: Questionnaire):
     named = set().union(*(i.relevant.references for i in questionnaire.items if i.relevant))
     inputs = tuple(name for name in questionnaire.item_names if name in named)
-    return questionnaire, inputs, {}
+    return inputs, {}
 
 
 def _relevant_items(
@@ -248,10 +246,16 @@ def is_answered(value: str | None) -> bool:
 
 
 def unanswered_required(
-    questionnaire: Questionnaire, answers: Mapping[str, str | None]
+    questionnaire: Questionnaire,
+    answers: Mapping[str, str | None],
+    relevant: frozenset[str] | None = None,
 ) -> list[str]:
-    """Required relevant items without an answer ("cannot answer" is an answer)."""
-    relevant = relevant_items(questionnaire, answers)
+    """Required relevant items without an answer ("cannot answer" is an answer).
+
+    ``relevant``: :func:`relevant_items` of ``answers``, when the caller has it already.
+    """
+    if relevant is None:
+        relevant = relevant_items(questionnaire, answers)
     return [
         item.name
         for item in questionnaire.items
@@ -260,15 +264,20 @@ def unanswered_required(
 
 
 def resume_page(
-    pages: Sequence[Page], questionnaire: Questionnaire, answers: Mapping[str, str | None]
+    pages: Sequence[Page],
+    questionnaire: Questionnaire,
+    answers: Mapping[str, str | None],
+    relevant: frozenset[str] | None = None,
 ) -> Page:
     """Where a customer who opens the link again continues.
 
     The first visible page with a required relevant item still unanswered, or with a
     relevant item never shown (no row at all: a page of optional questions not reached yet);
     when every page has been answered, the last page, whose button completes the response.
+    ``relevant``: :func:`relevant_items` of ``answers``, when the caller has it already.
     """
-    relevant = relevant_items(questionnaire, answers)
+    if relevant is None:
+        relevant = relevant_items(questionnaire, answers)
     visible = visible_pages(pages, relevant)
     for page in visible:
         for item in shown_items(page, relevant):
@@ -392,7 +401,7 @@ def _check(item: Item, raw: list[str], codes: tuple[str, ...]) -> tuple[str | No
 
 # -- links, responses, saving ----------------------------------------------------------------
 #
-# The hot path of a submission (open_link, then save_page) uses prebuilt Core statements on the
+# The hot path of a submission (read_link, then submit_page) uses prebuilt Core statements on the
 # tables, not ORM queries: building an ORM statement per request (coercions, cache keys) cost
 # more than running it. Statements built once at import are compiled once per dialect.
 
@@ -642,8 +651,13 @@ def plan_page(
     language: str,
     complete: bool,
     now: datetime | None = None,
+    relevant: frozenset[str] | None = None,
 ) -> PageWrite:
-    """What :func:`save_page` writes for a page; reads nothing."""
+    """What saving a page writes (see :func:`apply_page`); reads nothing.
+
+    ``relevant``: :func:`relevant_items` of the answers with this page's, when the caller
+    has it already (completing clears the answers skip logic now leaves out).
+    """
     now = now or utcnow()
     if language not in link.questionnaire.languages:
         language = link.language
@@ -658,7 +672,8 @@ def plan_page(
         if name not in link.answers or link.answers[name] != value
     ]
     if complete:
-        relevant = relevant_items(link.questionnaire, answers)
+        if relevant is None:
+            relevant = relevant_items(link.questionnaire, answers)
         rows += [
             {"item_name": name, "value": None, "answered_at": now}
             for name in link.questionnaire.item_names
@@ -791,32 +806,4 @@ def apply_page(connection: Connection, write: PageWrite) -> bool:
         # Service remedy: a dissatisfied answer opens its follow-up in this same transaction,
         # so the call-back is queued the moment the answer is stored, never lost between.
         open_follow_ups(connection, response_id, write.changes["completed_at"])
-    return True
-
-
-def save_page(
-    session: Session,
-    link: Link,
-    values: Mapping[str, str | None],
-    *,
-    language: str,
-    complete: bool,
-    now: datetime | None = None,
-) -> bool:
-    """Append a page's answers and, with ``complete``, complete the response; one commit.
-
-    The response is created with its first page, in the same transaction. Only values that
-    differ from the stored latest ones are appended (a re-posted page adds nothing new). On
-    completion, answers to items that skip logic now leaves out get a NULL row: the log keeps
-    what was said, and "the latest row per item" no longer counts it.
-
-    Returns False, storing nothing, when the response was already completed (see
-    :func:`apply_page`).
-    """
-    write = plan_page(link, values, language=language, complete=complete, now=now)
-    if not apply_page(session.connection(), write):
-        session.rollback()
-        return False
-    # The one commit: the page that acknowledges these answers is sent only after it.
-    session.commit()
     return True

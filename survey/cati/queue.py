@@ -617,7 +617,7 @@ def start_phone_interview(
 
 def open_phone_interview(session: Session, case_id: int, interviewer_id: int) -> Link:
     """The held case's interview as a :class:`~survey.answering.pages.Link` in interviewer mode,
-    for the same pages and :func:`~survey.answering.pages.save_page` as the web form.
+    for the same pages and :func:`~survey.answering.submit.submit_page` as the web form.
 
     ``link.token`` is ``case-{id}``: interviewer pages address cases by id behind a login,
     so no secret token is needed. Start the interview first (:func:`start_phone_interview`).

@@ -126,6 +126,9 @@ class Questionnaire:
     structural_model: str
     #: The document the questionnaire was built from, in canonical form.
     document: Mapping[str, Any] = field(repr=False, compare=False)
+    #: What answering works out once per questionnaire and keeps with it (skip logic per
+    #: answers to the items conditions read: see ``survey.answering.pages.relevant_items``).
+    memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def item(self, name: str) -> Item:
         for item in self.items:

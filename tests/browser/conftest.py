@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require
+from tests.common import PHONE, require
 from tests.service_process import free_port, manyi, running
 
 CHROMIUM = os.environ.get("MANYI_CHROMIUM", "/usr/bin/chromium")
@@ -27,7 +27,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-PHONE = {"width": 360, "height": 740}
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.analysed_demo import MONTH, PASSWORD, copy_to
-from tests.browser.conftest import PHONE
+from tests.common import PHONE
 from tests.service_process import free_port, manyi, running
 
 pytestmark = pytest.mark.browser

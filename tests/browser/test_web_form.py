@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.browser.conftest import PHONE
+from tests.common import PHONE
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from survey.db.engine import make_engine, upgrade
-from tests.conftest import require
+from tests.common import require
 
 POSTGRES_URL = os.environ.get(
     "MANYI_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"

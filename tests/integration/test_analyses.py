@@ -30,7 +30,7 @@ from survey.frames.sample_frame import read_frame
 from survey.frames.store import store_frame
 from survey.questionnaire.publish import publish
 from survey.staff.accounts import create_api_key
-from tests.conftest import SAMPLES
+from tests.common import SAMPLES
 from tests.integration.staff_keys import staff_with_keys
 
 SECRET = "a-test-secret-that-is-long-enough-for-the-test-env"

@@ -9,7 +9,6 @@ import sys
 from typing import Annotated
 
 import pytest
-from argon2 import PasswordHasher
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 from fastapi.testclient import TestClient
@@ -32,9 +31,9 @@ from survey.staff.accounts import (
     disable_staff,
     find_staff,
 )
+from tests.integration.staff_login import PASSWORD, SECRET, field, log_in
 
-PASSWORD = "correct horse battery"
-SECRET = "a-test-secret-that-is-long-enough-for-the-test-env"
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 # The permission matrix as the README documents it, written out here a second time on
 # purpose: a change of api.permissions.MATRIX must be a change of this table too.
@@ -51,12 +50,6 @@ EXPECTED = {
     "view_audit_log":     (1,    0,         0,      0,         0),
 }  # fmt: skip
 ROLES = ("admin", "researcher", "manager", "supervisor", "interviewer")
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch):
-    # Production Argon2 costs ~0.2 s a hash here; its parameters are checked in the unit tests.
-    monkeypatch.setattr(staff, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024))
 
 
 def probe_router() -> APIRouter:
@@ -99,18 +92,6 @@ def client(engine, database_url):
 def add(engine, username, role, **limits) -> Staff:
     with Session(engine) as session:
         return create_staff(session, username, role, PASSWORD, **limits)
-
-
-def field(page: str, name: str) -> str:
-    return re.search(rf'name="{name}" value="([^"]*)"', page).group(1)
-
-
-def log_in(client, username, password=PASSWORD, next_=None):
-    page = client.get("/login" + (f"?next={next_}" if next_ else ""))
-    assert page.status_code == 200, page.text
-    form = {"username": username, "password": password, "csrf": field(page.text, "csrf"),
-            "next": field(page.text, "next")}  # fmt: skip
-    return client.post("/login", data=form, follow_redirects=False)
 
 
 SESSION = "__Host-manyi_session"

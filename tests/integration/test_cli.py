@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from survey.db.engine import make_engine
-from tests.conftest import SAMPLES
+from tests.common import SAMPLES
 from tests.service_process import free_port
 from tests.service_process import run_manyi as manyi
 

@@ -24,7 +24,7 @@ from survey.db.tables import (
     SimulatedSms,
 )
 from survey.frames.sample_frame import generate_frame
-from tests.conftest import SAMPLES
+from tests.common import SAMPLES
 
 
 def manyi(env, *args, timeout=120):

@@ -20,7 +20,9 @@ from api.web.matrix_svg import interval, number, rank_interval
 from survey.db.engine import make_engine
 from survey.db.tables import Analysis
 from tests.analysed_demo import MONTH, PASSWORD, VERSION, copy_to, open_follow_ups
-from tests.integration.test_auth import SECRET, cheap_hashing, log_in  # noqa: F401
+from tests.integration.staff_login import SECRET, log_in
+
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 BASE = "https://manyi.example.org"
 NOW = datetime.now(UTC)

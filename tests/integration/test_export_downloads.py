@@ -24,7 +24,7 @@ from survey.db.tables import AuditLog, Campaign, Customer, Response, Staff
 from survey.frames.sample_frame import read_frame
 from survey.frames.store import store_frame
 from survey.questionnaire.publish import publish
-from tests.conftest import SAMPLES
+from tests.common import SAMPLES
 from tests.integration.staff_keys import staff_with_keys
 
 pyreadstat = pytest.importorskip("pyreadstat")

@@ -30,7 +30,7 @@ from survey.remedy.rules import (
     close_follow_up,
     open_follow_ups,
 )
-from tests.conftest import SAMPLES
+from tests.common import SAMPLES
 from tests.service_process import run_manyi
 
 # Monday 2026-05-04 00:00 in Shanghai is Sunday 16:00 UTC.

@@ -38,12 +38,8 @@ from api.permissions import Permission, allowed
 from api.web.answering_pages import (
     CsrfRefused,
     Flow,
-    FormDep,
-    LangQuery,
-    answer_response,
-    page_response,
+    answering_router,
     posted_form,
-    resume_response,
 )
 from api.web.auth import CsrfChecked, client_ip, csrf_token, page, require_permission
 from api.web.deps import Now, SessionDep, SettingsDep
@@ -324,9 +320,7 @@ def take_next(
     return _see_other(f"/calls/{found.id}" if found is not None else "/calls?m=empty")
 
 
-# -- the questionnaire: the respondent's page flow, one case at a time --------------------------
-
-INTERVIEW_PREFIX = "/calls/interview"
+# -- the questionnaire: the answering pages, one case at a time ---------------------------------
 
 
 def _case_of(token: str) -> int:
@@ -336,101 +330,41 @@ def _case_of(token: str) -> int:
     return int(number)
 
 
-def phone_flow(staff_id: int) -> Flow:
-    """The page flow for one interviewer: a token (``case-{id}``) opens only a case they hold."""
-
-    def open_case(session: Session, token: str, _secret: str) -> Link:
-        return open_phone_interview(session, _case_of(token), staff_id)
-
-    return Flow(INTERVIEW_PREFIX, open_case, after=lambda link: f"/calls/{_case_of(link.token)}")
-
-
-def _with_case_bar(response: Response, case_id: int) -> Response:
-    """The questionnaire page with a way back to the case (to record a stop, or notes).
-
-    The respondent's page template has no slot for it: the customer's form must not link
-    anywhere, so the bar is put in here, for interviewers only.
-    """
-    if response.status_code != 200 or not isinstance(response, HTMLResponse):
-        return response
-    bar = (
-        f'<p class="hint"><a href="/calls/{case_id}" accesskey="c">'
-        f"返回案例 #{case_id}（记录结果） · Back to case #{case_id} (record the call) "
-        "[Alt+Shift+C]</a></p>"
-    )
-    body = response.body.decode().replace("<main>", "<main>\n" + bar, 1)
-    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-    return HTMLResponse(body, response.status_code, headers=headers)
-
-
-def get_interview(token: str, staff: Caller, session: SessionDep) -> Link:
+def _open_case(session: Session, token: str, _secret: str, staff: Staff) -> Link:
+    # A token (``case-{id}``) opens only a case the interviewer holds.
     return open_phone_interview(session, _case_of(token), staff.id)
 
 
-InterviewDep = Annotated[Link, Depends(get_interview)]
-
-
-@router.get("/interview/{token}", response_class=HTMLResponse)
-def interview_resume(
-    request: Request,
-    staff: Caller,
-    link: InterviewDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    lang: LangQuery = None,
-) -> Response:
-    if link.completed:
-        return _see_other(f"/calls/{_case_of(link.token)}?m=completed")
-    flow = phone_flow(staff.id)
-    reply = resume_response(flow, request, link, session, settings, lang)
-    return _with_case_bar(reply, _case_of(link.token))
-
-
-@router.get("/interview/{token}/p/{number}", response_class=HTMLResponse)
-def interview_page(
-    request: Request,
-    number: int,
-    staff: Caller,
-    link: InterviewDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    lang: LangQuery = None,
-) -> Response:
-    if link.completed:
-        return _see_other(f"/calls/{_case_of(link.token)}?m=completed")
-    reply = page_response(phone_flow(staff.id), request, number, link, session, settings, lang)
-    return _with_case_bar(reply, _case_of(link.token))
-
-
-@router.post("/interview/{token}/p/{number}", response_class=HTMLResponse)
-def interview_answer(
-    request: Request,
-    token: str,
-    number: int,
-    staff: Caller,
-    form: FormDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    now: Now,
-) -> Response:
-    """Save a page (the respondent's checks and writes) after renewing the interviewer's hold.
-
-    The page's CSRF field is the respondent flow's (an HMAC of the case token under the
-    service's secret, checked by ``FormDep`` before anything else); the session cookie is
-    SameSite=Lax, so another site cannot post here with the interviewer's login either.
-    """
+def _back_to_case(token: str) -> tuple[str, str]:
     case_id = _case_of(token)
-    extend_hold(session, case_id, staff.id, now, timezone=settings.timezone)
-    link = open_phone_interview(session, case_id, staff.id)
-    reply = answer_response(phone_flow(staff.id), request, number, form, link, session, settings)
-    return _with_case_bar(reply, case_id)
+    label = (
+        f"返回案例 #{case_id}（记录结果） · Back to case #{case_id} (record the call) "
+        "[Alt+Shift+C]"
+    )
+    return f"/calls/{case_id}", label
 
 
-@router.get("/interview/{token}/done")
-def interview_done(token: str, staff: Caller) -> Response:
-    # The respondent's thank-you page is for customers: the interviewer goes back to the case
-    # to record the call (the case page checks the hold).
-    return _see_other(f"/calls/{_case_of(token)}?m=completed")
+def _renew_hold(session: Session, token: str, staff: Staff, now: datetime, settings) -> None:
+    """A posted page renews the interviewer's hold on the case before it is saved.
+
+    The page's CSRF field is the answering pages' own (an HMAC of the case token under the
+    service's secret, checked before anything else); the session cookie is SameSite=Lax, so
+    another site cannot post here with the interviewer's login either.
+    """
+    extend_hold(session, _case_of(token), staff.id, now, timezone=settings.timezone)
+
+
+PHONE = Flow(
+    prefix="/calls/interview",
+    tag="calls",
+    open=_open_case,
+    staff=require_permission(Permission.CALL_CUSTOMERS),
+    back=_back_to_case,
+    before_save=_renew_hold,
+    route_class=CallsRoute,
+)
+
+pages = answering_router(PHONE)
 
 
 # -- one case ----------------------------------------------------------------------------------
@@ -492,7 +426,7 @@ def start_interview(
     _: CsrfChecked,
 ) -> Response:
     start_phone_interview(session, case_id, staff.id, now, timezone=settings.timezone)
-    return _see_other(f"{INTERVIEW_PREFIX}/case-{case_id}")
+    return _see_other(f"{PHONE.prefix}/case-{case_id}")
 
 
 @router.post("/{case_id:int}/release")

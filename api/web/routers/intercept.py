@@ -5,7 +5,7 @@
 - ``POST /intercept/{campaign_id}``: creates the response (channel ``intercept``, tagged
   with interviewer and hall) and leads to its first page.
 - ``/intercept/r/{token}``, ``.../p/{number}``, ``.../done``: the questionnaire pages, the
-  very same page flow as the customer's web form (:mod:`api.web.answering_pages`), with the
+  same router factory as the customer's web form (:mod:`api.web.answering_pages`), with the
   interviewer's missing codes; the thank-you page leads to the next interview.
 
 A campaign without the intercept channel, or not running, is refused with a page that says
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.web.answering_pages import (
@@ -25,15 +25,10 @@ from api.web.answering_pages import (
     AnsweringRoute,
     CsrfRefused,
     Flow,
-    FormDep,
-    LangQuery,
-    answer_response,
+    answering_router,
     csrf_token,
     csrf_valid,
-    done_response,
-    page_response,
     posted_form,
-    resume_response,
     secret_of,
     send_page,
 )
@@ -49,15 +44,15 @@ from survey.answering.intercept import (
     service_halls,
     start_interview,
 )
-from survey.answering.pages import Link
 
 router = APIRouter(
     prefix="/intercept", tags=["intercept"], route_class=AnsweringRoute, include_in_schema=False
 )
 
 INTERVIEW = Flow(
-    "/intercept/r",
-    open_interview,
+    prefix="/intercept/r",
+    tag="intercept",
+    open=lambda session, token, secret, _staff: open_interview(session, token, secret),
     after=lambda link: f"/intercept/{link.campaign.id}",
 )
 
@@ -168,65 +163,6 @@ def start(
     )
 
 
-# -- the interview's pages: the respondent's page flow under /intercept/r ----------------------
+# -- the interview's pages: the questionnaire pages under /intercept/r --------------------------
 
-
-def get_interview(token: str, session: SessionDep, settings: SettingsDep) -> Link:
-    return open_interview(session, token, secret_of(settings))
-
-
-def get_posted_interview(
-    token: str, session: SessionDep, settings: SettingsDep, form: FormDep
-) -> Link:
-    # Depends on the checked form so that the CSRF check comes before the token lookup.
-    return open_interview(session, token, secret_of(settings))
-
-
-InterviewDep = Annotated[Link, Depends(get_interview)]
-PostedInterviewDep = Annotated[Link, Depends(get_posted_interview)]
-
-
-@router.get("/r/{token}", response_class=HTMLResponse)
-def resume(
-    request: Request,
-    link: InterviewDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    lang: LangQuery = None,
-) -> Response:
-    return resume_response(INTERVIEW, request, link, session, settings, lang)
-
-
-@router.get("/r/{token}/p/{number}", response_class=HTMLResponse)
-def show_page(
-    request: Request,
-    number: int,
-    link: InterviewDep,
-    session: SessionDep,
-    settings: SettingsDep,
-    lang: LangQuery = None,
-) -> Response:
-    return page_response(INTERVIEW, request, number, link, session, settings, lang)
-
-
-@router.post("/r/{token}/p/{number}", response_class=HTMLResponse)
-def answer_page(
-    request: Request,
-    number: int,
-    form: FormDep,
-    link: PostedInterviewDep,
-    session: SessionDep,
-    settings: SettingsDep,
-) -> Response:
-    return answer_response(INTERVIEW, request, number, form, link, session, settings)
-
-
-@router.get("/r/{token}/done", response_class=HTMLResponse)
-def done(
-    request: Request,
-    token: str,
-    session: SessionDep,
-    settings: SettingsDep,
-    k: Annotated[str, Query(max_length=80)] = "",
-) -> Response:
-    return done_response(INTERVIEW, request, token, session, settings, k)
+pages = answering_router(INTERVIEW)

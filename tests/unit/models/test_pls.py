@@ -37,7 +37,7 @@ from models.pls_bootstrap import (
 )
 from models.syntax import ModelSyntaxError, PathSpec, parse_model
 from models.vocabulary import ESTIMATE_COLUMNS
-from tests.conftest import SAMPLES
+from tests.common import SAMPLES
 
 # The ECSI mobile-phone model of seminr's documentation (24 items, 7 constructs).
 MOBI_MODEL = """

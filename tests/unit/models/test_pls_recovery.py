@@ -37,7 +37,7 @@ from threadpoolctl import threadpool_limits
 
 from models.pls import fit_pls
 from models.syntax import parse_model
-from tests.conftest import SAMPLES
+from tests.common import SAMPLES
 
 N_REPLICATIONS = 50
 N_RESPONDENTS = 500

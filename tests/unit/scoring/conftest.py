@@ -7,7 +7,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from models.syntax import PathSpec, parse_model
-from tests.conftest import SAMPLES
+from tests.common import SAMPLES
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli.main import app
-from tests.conftest import SAMPLES
+from tests.common import SAMPLES
 
 QUESTIONNAIRE = SAMPLES / "csi_questionnaire.yaml"
 RESPONSES = SAMPLES / "responses.csv"

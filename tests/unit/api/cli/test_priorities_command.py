@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from api.cli.main import app
-from tests.conftest import SAMPLES
+from tests.common import SAMPLES
 
 runner = CliRunner()
 QUESTIONNAIRE = str(SAMPLES / "csi_questionnaire.yaml")

@@ -10,7 +10,7 @@ from survey.frames.importer import (
     read_table,
     write_report,
 )
-from tests.conftest import SAMPLES
+from tests.common import SAMPLES
 
 HEADER = "id,phone,region,service hall,tier,tenure,language,consent\n"
 GOOD = "C1,+8613800138000,Hangzhou,Hangzhou-01,3,26,zh,true\n"

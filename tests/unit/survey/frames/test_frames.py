@@ -12,7 +12,7 @@ from survey.frames.sample_frame import (
     tenure_coefficient,
     value_tiers,
 )
-from tests.conftest import SAMPLES
+from tests.common import SAMPLES
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from survey.questionnaire import (
     questionnaire_from_document,
     read_yaml,
 )
-from tests.conftest import SAMPLES
+from tests.common import SAMPLES
 
 SAMPLE = SAMPLES / "csi_questionnaire.yaml"
 

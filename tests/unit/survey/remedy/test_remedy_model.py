@@ -20,7 +20,7 @@ from survey.remedy.classifier import (
     score,
     training_table,
 )
-from tests.conftest import SAMPLES
+from tests.common import SAMPLES
 
 
 @pytest.fixture(scope="module")

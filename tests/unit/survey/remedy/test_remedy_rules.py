@@ -6,7 +6,7 @@ import pytest
 
 from survey.questionnaire import load_questionnaire
 from survey.remedy.rules import DEFAULT_RULES, Rule, RuleError, fired_rules, parse_rules
-from tests.conftest import SAMPLES
+from tests.common import SAMPLES
 
 
 @pytest.fixture(scope="module")

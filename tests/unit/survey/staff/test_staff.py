@@ -38,11 +38,7 @@ PASSWORD = "correct horse battery"
 PRODUCTION_HASHER = staff.PASSWORD_HASHER  # taken before any test replaces it
 
 
-@pytest.fixture(autouse=True)
-def cheap_hashing(monkeypatch):
-    # Argon2 at production cost takes ~0.2 s a hash on this machine; the parameters are
-    # checked once below, the logic with cheap ones.
-    monkeypatch.setattr(staff, "PASSWORD_HASHER", PasswordHasher(time_cost=1, memory_cost=1024))
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 
 @pytest.fixture

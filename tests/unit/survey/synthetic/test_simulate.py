@@ -12,7 +12,7 @@ import yaml
 
 from survey.frames.sample_frame import generate_frame
 from survey.synthetic.responses import implied_r2, read_truth, simulate_responses
-from tests.conftest import SAMPLES
+from tests.common import SAMPLES
 
 TRUTH = read_truth(SAMPLES / "csi_truth.yaml")
 

@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from survey.answering.pages import save_page
 from survey.campaigns.lifecycle import (
     CampaignError,
     change_status,
@@ -41,8 +40,10 @@ from survey.frames.sample_frame import generate_frame
 from survey.frames.store import store_frame
 from survey.questionnaire import questionnaire_from_document
 from survey.questionnaire.publish import publish
+from tests.integration.cati.call_pages import save_answers
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
@@ -396,7 +397,7 @@ def test_a_stopped_interview_is_a_break_off_or_a_partial_by_the_threshold_set_in
             assert link.mode == "interviewer" and link.invitation is None
             # Even "partial" asked by the interviewer is decided by the share answered.
             values = {name: "4" for name in required_items(link)[:answered]}
-            assert save_page(session, link, values, language="zh", complete=False)
+            assert save_answers(session, link, values, language="zh", complete=False)
             with pytest.raises(CatiError, match="a complete needs the case's interview"):
                 record_attempt(session, case_id, a, "complete", at(1, 10, 8))
             done = record_attempt(session, case_id, a, "partial", at(1, 10, 8))
@@ -424,7 +425,8 @@ def test_full_cycle_over_three_days_ends_with_a_complete(engine, sample_question
         response_id = start_phone_interview(session, only, b, at(2, 19, 1)).id
         link = open_phone_interview(session, only, b)
         names = required_items(link)
-        save_page(session, link, {name: "5" for name in names[:3]}, language="zh", complete=False)
+        first_three = {name: "5" for name in names[:3]}
+        save_answers(session, link, first_three, language="zh", complete=False)
         record_attempt(session, only, b, "break_off", at(2, 19, 6), started_at=at(2, 19))
     # Day 3: A calls back; the same interview continues where it stopped, and completes.
     assert take(engine, world, "a", at(3, 19, 5)) is None  # a day after the break-off
@@ -435,7 +437,7 @@ def test_full_cycle_over_three_days_ends_with_a_complete(engine, sample_question
         link = open_phone_interview(session, only, a)
         assert len([v for v in link.answers.values() if v is not None]) == 3
         rest = {name: "4" for name in names[3:]}
-        assert save_page(session, link, rest, language="zh", complete=True)
+        assert save_answers(session, link, rest, language="zh", complete=True)
         done = record_attempt(session, only, a, "complete", at(3, 19, 20), started_at=at(3, 19, 5))
         assert (done.case.status, done.case.final_disposition) == ("final", "1.1")
         assert session.get(Response, response_id).status == "completed"

@@ -31,9 +31,9 @@ from survey.frames.store import store_frame
 from survey.questionnaire.publish import publish
 from survey.remedy.report import weekly_report
 from survey.remedy.rules import close_follow_up, open_follow_ups
-from tests.integration.test_inbound import BASE, MORNING, SECRET, ZONE, dispatch, phone_shows
+from tests.integration.sms.reply_campaigns import BASE, MORNING, SECRET, ZONE, dispatch, phone_shows
+from tests.questionnaires import hotline_questionnaire
 from tests.service_process import run_manyi as manyi
-from tests.unit.survey.sms.test_reply_mode import hotline_questionnaire
 
 CLOSED = MORNING - timedelta(hours=1)  # the remedy call ended at 09:00 in Shanghai
 

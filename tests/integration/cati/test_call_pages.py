@@ -6,11 +6,9 @@ clock in Shanghai (the customers' zone): ``at(2, 10, 30)`` is 2 March 2026, 10:3
 
 from __future__ import annotations
 
-import copy
 import re
 import threading
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,166 +19,32 @@ from api.settings import Settings
 from api.web.answering_pages import csrf_token as page_csrf
 from api.web.app import create_app
 from survey.answering.pages import stored_answers
-from survey.campaigns.lifecycle import change_status, create_call_cases, create_campaign
 from survey.db.tables import (
-    Answer,
-    AuditLog,
     CallAttempt,
     CallCase,
-    Customer,
     FollowUp,
     Response,
 )
 from survey.frames.phones import mask_phone
-from survey.frames.sample_frame import generate_frame
-from survey.frames.store import store_frame
-from survey.questionnaire import questionnaire_from_document
-from survey.questionnaire.publish import publish
 from survey.remedy.report import weekly_report
-from survey.remedy.rules import open_follow_ups
-from survey.staff import audit
-from survey.staff.accounts import create_staff
-from tests.integration.test_auth import PASSWORD, SECRET, cheap_hashing, field  # noqa: F401
-from tests.integration.test_respondent_pages import FULL, csrf, form_action, questions
+from tests.integration.answering.web_pages import FULL, csrf, form_action, questions
+from tests.integration.cati.call_pages import (
+    BASE,
+    DONT_KNOW,
+    REFUSED,
+    SHANGHAI,
+    at,
+    audit_rows,
+    case_row,
+    make_world,
+    open_follow_up,
+    post,
+    record,
+    take_next,
+)
+from tests.integration.staff_login import SECRET
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-BASE = "https://manyi.example.org"
-REFUSED, DONT_KNOW = "7", "8"
-
-
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 3, day, hour, minute, tzinfo=SHANGHAI).astimezone(UTC)
-
-
-class Clock:
-    """The app's clock: tests set ``now``."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-def with_interviewer_codes(questionnaire):
-    """The sample questionnaire with "refused" and "don't know" (interviewers only) offered
-    on its quality scale."""
-    document = copy.deepcopy(dict(questionnaire.document))
-    document["version"] = "2026.1-cati-pages"
-    document["choice_lists"]["quality5"] += [
-        {"name": REFUSED, "missing": "refused", "label": {"zh": "拒绝回答", "en": "Refused"}},
-        {"name": DONT_KNOW, "missing": "dont_know", "label": {"zh": "不知道", "en": "Don't know"}},
-    ]
-    return questionnaire_from_document(document)
-
-
-def make_world(engine, questionnaire, n=3, calling=None):
-    """A running phone campaign with ``n`` cases, and one account per role."""
-    with Session(engine) as session:
-        version = publish(session, with_interviewer_codes(questionnaire))
-        frame = store_frame(session, generate_frame(n + 2, seed=11), "phone", "test")
-        customers = list(
-            session.execute(
-                select(Customer).where(Customer.frame_id == frame.id).order_by(Customer.id)
-            ).scalars()
-        )
-        for customer in customers:
-            customer.consent, customer.language = True, "zh"
-            session.add(customer)
-        session.commit()
-        staff = {
-            name: create_staff(session, name, role, PASSWORD, display_name=name.upper()).id
-            for name, role in (
-                ("ann", "interviewer"),
-                ("ben", "interviewer"),
-                ("boss", "supervisor"),
-                ("mgr", "manager"),
-                ("res", "researcher"),
-            )
-        }
-        campaign = create_campaign(
-            session, version.id, "Phone March", channels=["cati"], calling=calling or {}
-        )
-        change_status(session, campaign, "launch")
-        create_call_cases(session, campaign, [c.id for c in customers[:n]], now=at(1, 8))
-        cases = list(
-            session.execute(
-                select(CallCase.id).where(CallCase.campaign_id == campaign.id).order_by(CallCase.id)
-            ).scalars()
-        )
-        return {
-            "campaign_id": campaign.id,
-            "version_id": version.id,
-            "customers": [c.id for c in customers],
-            "phones": {c.id: c.phone_e164 for c in customers},
-            "staff": staff,
-            "cases": cases,
-        }
-
-
-@pytest.fixture
-def world(engine, sample_questionnaire):
-    return make_world(engine, sample_questionnaire)
-
-
-@pytest.fixture
-def clock():
-    return Clock(at(1, 10))
-
-
-@pytest.fixture
-def login(database_url, clock):
-    """``login(username)``: a signed-in browser of its own (one app each, one clock for all)."""
-    clients = []
-
-    def open_as(username: str) -> TestClient:
-        settings = Settings(
-            database_url=database_url, public_base_url=BASE, env="test", secret_key=SECRET
-        )
-        app = create_app(settings)
-        app.state.clock = clock
-        client = TestClient(app, base_url="https://testserver", follow_redirects=False)
-        client.__enter__()
-        clients.append(client)
-        page = client.get("/login")
-        form = {"username": username, "password": PASSWORD, "csrf": field(page.text, "csrf"),
-                "next": "/calls"}  # fmt: skip
-        assert client.post("/login", data=form).status_code == 303
-        return client
-
-    yield open_as
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
-def post(client: TestClient, url: str, page_html: str, **data):
-    return client.post(url, data={"csrf": csrf(page_html), **data})
-
-
-def take_next(client: TestClient) -> int | None:
-    """Press "next case"; the case id it leads to, or None when the queue is empty."""
-    queue = client.get("/calls")
-    assert queue.status_code == 200, queue.text
-    reply = post(client, "/calls/next", queue.text)
-    assert reply.status_code == 303, reply.text
-    found = re.fullmatch(r"/calls/(\d+)", reply.headers["location"])
-    return int(found.group(1)) if found else None
-
-
-def record(client: TestClient, case_id: int, **data):
-    page = client.get(f"/calls/{case_id}")
-    assert page.status_code == 200, page.text
-    return post(client, f"/calls/{case_id}/outcome", page.text, **data)
-
-
-def audit_rows(engine, action=audit.PERSONAL_DATA_ACCESS) -> list[AuditLog]:
-    with Session(engine) as session:
-        return list(session.execute(select(AuditLog).where(AuditLog.action == action)).scalars())
-
-
-def case_row(engine, case_id) -> CallCase:
-    with Session(engine) as session:
-        return session.get(CallCase, case_id)
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 
 # --- a full case through the pages ------------------------------------------------------------
@@ -402,28 +266,6 @@ def test_an_appointment_made_on_the_page_is_served_at_its_time(
 
 
 # --- follow-ups -------------------------------------------------------------------------------
-
-
-def open_follow_up(engine, world, now):
-    """A completed web response with overall satisfaction 1 of 5: a follow-up is opened."""
-    with Session(engine) as session:
-        response = Response(
-            questionnaire_version_id=world["version_id"],
-            customer_id=world["customers"][3],
-            channel="web",
-            language="zh",
-            status="completed",
-            started_at=now,
-            completed_at=now,
-        )
-        session.add(response)
-        session.flush()
-        for name, value in {**FULL, "sat_overall": "1", "net_coverage": "2"}.items():
-            session.add(Answer(response_id=response.id, item_name=name, value=value))
-        session.flush()  # open_follow_ups reads through the connection, not the session
-        opened = open_follow_ups(session, response.id, now)
-        session.commit()
-        return opened
 
 
 def test_a_follow_up_is_called_first_and_closed_on_the_page(engine, world, login, clock):

@@ -16,7 +16,7 @@ from survey.db.tables import Answer, InboundSms, OptOut, SimulatedSms
 from survey.sms import OutgoingSms
 from survey.sms.inbound import TEXTS
 from survey.sms.simulator_transport import SimulatorTransport
-from tests.integration.test_inbound import reply_world, start_conversations
+from tests.integration.sms.reply_campaigns import reply_world, start_conversations
 
 STRANGER = "+8613912345678"
 

@@ -5,193 +5,30 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from api.settings import Settings
-from api.web.app import create_app
-from survey.answering.links import invitation_token
-from survey.answering.pages import open_link, save_page, stored_answers
-from survey.campaigns.lifecycle import change_status, create_campaign, invite
-from survey.db.tables import Answer, Campaign, Customer, Invitation, Response, utcnow
-from survey.frames.sample_frame import generate_frame
-from survey.frames.store import store_frame
-from survey.questionnaire.publish import publish
-
-SECRET = "respondent-pages-test-secret-0123456789"
-BASE = "https://survey.example.org"
-CSS = Path(__file__).resolve().parents[2] / "api" / "web" / "templates" / "respondent" / "form.css"
-
-# Every answer of a customer who complained and is dissatisfied: both conditional questions
-# (complaint_topic, improve) are asked. "6" is "cannot answer".
-FULL = {
-    "img_advertising": "4",
-    "img_position": "5",
-    "img_innovation": "6",
-    "net_moving": "3",
-    "net_clarity": "4",
-    "net_coverage": "2",
-    "net_dropped": "6",
-    "net_data_speed": "1",
-    "bil_notice": "2",
-    "bil_clarity": "3",
-    "bil_accuracy": "4",
-    "bil_payment": "5",
-    "hall_waiting": "1",
-    "hall_complaints": "6",
-    "hall_location": "4",
-    "hall_hotline": "3",
-    "hall_attitude": "5",
-    "new_usefulness": "3",
-    "new_notice": "2",
-    "new_ease": "4",
-    "complained": "yes",
-    "complaint_topic": "话费多扣了 10 元",
-    "cmp_speed": "2",
-    "cmp_result": "1",
-    "cmp_staff": "3",
-    "sat_overall": "2",
-    "sat_expectation": "2",
-    "sat_ideal": "6",
-    "improve": "Bill clarity",
-    "loy_continue": "3",
-    "loy_recommend": "2",
-    "loy_price": "1",
-    "nps": "4",
-}
-# A satisfied customer who never complained: neither conditional question is asked.
-CONTENT = {**FULL, "complained": "no", "sat_overall": "4"}
-del CONTENT["complaint_topic"], CONTENT["improve"]
-
-
-@pytest.fixture
-def world(engine, sample_questionnaire):
-    """A running campaign with ten invited customers, five reading Chinese, five English."""
-    with Session(engine) as session:
-        version = publish(session, sample_questionnaire)
-        frame = store_frame(session, generate_frame(10, seed=11), "hall-visitors", "test")
-        customers = list(
-            session.execute(
-                select(Customer).where(Customer.frame_id == frame.id).order_by(Customer.id)
-            ).scalars()
-        )
-        for index, customer in enumerate(customers):
-            customer.consent = True
-            customer.language = "zh" if index < 5 else "en"
-            session.add(customer)
-        session.commit()
-        campaign = create_campaign(
-            session,
-            version.id,
-            "April",
-            message={"zh": "请评价：{link}", "en": "Rate us: {link}"},
-        )
-        invite(
-            session,
-            campaign,
-            [c.id for c in customers],
-            secret=SECRET,
-            public_base_url=BASE,
-            timezone="Asia/Shanghai",
-        )
-        change_status(session, campaign, "launch")
-        invitations = session.execute(
-            select(Invitation.id, Invitation.customer_id).order_by(Invitation.customer_id)
-        ).all()
-        tokens = [invitation_token(SECRET, invitation_id) for invitation_id, _ in invitations]
-        return {
-            "campaign_id": campaign.id,
-            "version_id": version.id,
-            "zh": tokens[:5],
-            "en": tokens[5:],
-        }
-
-
-@pytest.fixture
-def app(database_url, world):
-    settings = Settings(database_url=database_url, secret_key=SECRET)
-    app = create_app(settings)
-    return app
-
-
-@pytest.fixture
-def client(app):
-    with TestClient(app, follow_redirects=False) as client:
-        yield client
-
-
-def set_campaign(engine, campaign_id, **values):
-    with Session(engine) as session:
-        campaign = session.get(Campaign, campaign_id)
-        for key, value in values.items():
-            setattr(campaign, key, value)
-        session.add(campaign)
-        session.commit()
-
-
-# -- reading pages ----------------------------------------------------------------------------
-
-
-def form_action(html: str) -> str:
-    return re.search(r'<form method="post" action="([^"]+)"', html).group(1)
-
-
-def csrf(html: str) -> str:
-    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
-
-
-def questions(html: str) -> list[str]:
-    """The item names a page asks, in order."""
-    found = re.findall(r'<(?:input|textarea)[^>]* name="([a-z][a-z0-9_]*)"', html)
-    return [name for name in dict.fromkeys(found) if name not in ("csrf", "lang")]
-
-
-def checked(html: str) -> dict[str, str]:
-    return dict(re.findall(r'name="([a-z_0-9]+)" value="([^"]+)" checked', html))
-
-
-def progress(html: str) -> tuple[int, int]:
-    position, total = re.search(r'<progress max="(\d+)" value="(\d+)"', html).group(2, 1)
-    return int(position), int(total)
-
-
-def post_page(client, html: str, answers: dict[str, str], **extra):
-    data = {"csrf": csrf(html), **{n: answers[n] for n in questions(html) if n in answers}}
-    data.update(extra)
-    return client.post(form_action(html), data=data)
-
-
-def answer_all(client, token: str, answers: dict[str, str], stop_after: int | None = None):
-    """Answer page after page from where the link resumes; returns the pages seen and the
-    last response (the redirect to the thank-you page, or to the next page when stopped)."""
-    page = client.get(f"/s/{token}")
-    assert page.status_code == 200, page.text
-    seen = []
-    while True:
-        seen.append((form_action(page.text), questions(page.text), page))
-        reply = post_page(client, page.text, answers)
-        assert reply.status_code == 303, reply.text
-        location = reply.headers["location"]
-        if "/done" in location or (stop_after is not None and len(seen) == stop_after):
-            return seen, reply
-        page = client.get(location)
-        assert page.status_code == 200
-
-
-def response_rows(engine):
-    with Session(engine) as session:
-        return list(session.execute(select(Response)).scalars())
-
-
-def answers_of(engine, response_id):
-    with Session(engine) as session:
-        latest = stored_answers(session, response_id)
-    return {name: value for name, value in latest.items() if value is not None}
-
+from survey.answering.pages import open_link
+from survey.answering.submit import submit_page
+from survey.db.tables import Answer, Invitation, utcnow
+from tests.integration.answering.web_pages import (
+    CONTENT,
+    CSS,
+    FULL,
+    answer_all,
+    answers_of,
+    checked,
+    csrf,
+    form_action,
+    post_page,
+    progress,
+    questions,
+    response_rows,
+    set_campaign,
+)
 
 # -- the flow ---------------------------------------------------------------------------------
 
@@ -358,9 +195,13 @@ def test_two_completing_saves_racing_on_one_response_store_only_the_first(engine
     answer_all(client, token, FULL, stop_after=11)
     with Session(engine) as one, Session(engine) as two:
         first, second = open_link(one, token), open_link(two, token)
-        last = {"nps": "4"}
-        assert save_page(one, first, last, language="zh", complete=True) is True
-        assert save_page(two, second, {"nps": "10"}, language="zh", complete=True) is False
+        number = len(first.pages)
+        done = submit_page(one.connection(), first, number, {"nps": ["4"], "lang": ["zh"]})
+        assert (done.outcome, done.written) == ("completed", True)
+        one.commit()
+        late = submit_page(two.connection(), second, number, {"nps": ["10"], "lang": ["zh"]})
+        assert (late.outcome, late.written) == ("completed", False)
+        two.rollback()
     [response] = response_rows(engine)
     assert response.status == "completed"
     assert answers_of(engine, response.id) == FULL

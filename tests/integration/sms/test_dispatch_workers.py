@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, select
 from survey.db.engine import normalise_url
 from survey.db.tables import Invitation, OutboundSms
 from survey.frames.sample_frame import generate_frame
-from tests.conftest import SAMPLES
+from tests.common import SAMPLES
 from tests.fakes.fake_twilio import FakeTwilio
 
 N = 10_000

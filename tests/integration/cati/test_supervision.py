@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from survey.answering.pages import save_page
 from survey.cati.queue import (
     next_case,
     open_phone_interview,
@@ -25,21 +24,18 @@ from survey.cati.queue import (
 )
 from survey.db.tables import AuditLog, CallCase, Staff
 from survey.staff import audit
-from tests.integration import test_call_pages
-from tests.integration.test_auth import cheap_hashing  # noqa: F401
-from tests.integration.test_call_pages import (
+from tests.integration.cati.call_pages import (
     at,
     audit_rows,
     make_world,
     open_follow_up,
     post,
     record,
+    save_answers,
     take_next,
 )
 
-# The interviewer pages' fixtures: one movable clock, one signed-in browser per person.
-clock, login = test_call_pages.clock, test_call_pages.login
-
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 @pytest.fixture
 def world(engine, sample_questionnaire):
@@ -57,7 +53,7 @@ def call(engine, world, who, taken: datetime, ended: datetime, outcome="complete
             start_phone_interview(session, case.id, staff_id, taken)
             link = open_phone_interview(session, case.id, staff_id)
             values = {item.name: "4" for item in link.questionnaire.items if item.required}
-            assert save_page(session, link, values, language="zh", complete=True, now=ended)
+            assert save_answers(session, link, values, language="zh", complete=True, now=ended)
         record_attempt(session, case.id, staff_id, outcome, ended, started_at=taken, **kwargs)
         return case.id
 

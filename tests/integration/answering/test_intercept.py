@@ -22,7 +22,7 @@ from survey.frames.sample_frame import generate_frame
 from survey.frames.store import store_frame
 from survey.questionnaire import questionnaire_from_document
 from survey.questionnaire.publish import publish
-from tests.integration.test_respondent_pages import (
+from tests.integration.answering.web_pages import (
     FULL,
     checked,
     csrf,

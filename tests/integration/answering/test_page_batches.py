@@ -14,8 +14,7 @@ from sqlmodel import Session
 from survey.answering.pages import apply_page, plan_page, read_link, stored_answers
 from survey.db.group_commit import GroupCommit
 from survey.db.tables import Answer, Invitation, Response
-from tests.integration.test_respondent_pages import FULL
-from tests.integration.test_respondent_pages import world as world  # the fixture
+from tests.integration.answering.web_pages import FULL
 
 FIRST_PAGE = {"img_advertising": "4", "img_position": "5", "img_innovation": "6"}
 

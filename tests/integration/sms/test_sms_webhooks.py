@@ -22,7 +22,7 @@ from survey.sms.reply_mode import queue_reply_invitations
 from survey.sms.signatures import SIGNATURE_HEADER, sign
 from survey.sms.twilio_transport import TwilioTransport
 from tests.fakes.fake_twilio import FakeTwilio
-from tests.integration.test_inbound import MORNING, ZONE, dispatch, reply_world
+from tests.integration.sms.reply_campaigns import MORNING, ZONE, dispatch, reply_world
 
 PUBLIC = "https://survey.example.org"
 INBOUND = f"{PUBLIC}/sms/inbound"

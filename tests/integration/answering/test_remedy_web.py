@@ -13,13 +13,7 @@ from survey.cati.queue import next_case, record_attempt
 from survey.db.tables import CallCase, FollowUp, Invitation, Response, Staff
 from survey.remedy.report import weekly_report
 from survey.remedy.rules import close_follow_up
-from tests.integration.test_respondent_pages import (  # noqa: F401 (fixtures, reused)
-    CONTENT,
-    answer_all,
-    app,
-    client,
-    world,
-)
+from tests.integration.answering.web_pages import CONTENT, answer_all
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
