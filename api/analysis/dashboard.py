@@ -8,16 +8,17 @@ see it whole); otherwise the all-customer analysis, of which they see their own 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from api.analysis.request import AnalysisFilters
+from api.analysis.request import AnalysisFilters, Segment
+from api.analysis.result import AnalysisResult, read_result
 from api.analysis.scope import scoped_result
 from survey.analyses import jobs as analyses
+from survey.db.states import AnalysisStatus
 from survey.db.tables import Analysis, QuestionnaireVersion, Staff
-from survey.questionnaire import publish
 from survey.staff.accounts import sees_everywhere
 
 #: The filters of the scheduled analyses: every customer.
@@ -39,12 +40,6 @@ def analysed_versions(session: Session) -> list[QuestionnaireVersion]:
         .order_by(newest.desc())
     ).all()
     return [version for version, _ in rows]
-
-
-def find_version(session: Session, name: str) -> QuestionnaireVersion | None:
-    """The version named FORM@VERSION (None when there is none, or the name is malformed)."""
-    form_id, at, number = name.partition("@")
-    return publish.find_version(session, form_id, number) if at else None
 
 
 def filter_choices(staff: Staff) -> list[dict[str, list]]:
@@ -72,47 +67,52 @@ def find_job(
     With ``any_segment``, an analysis cut by a segment stands in for an uncut one: its
     totals (indexes, trends, whole matrices, rankings) are the same computation.
     """
+    segments = [segment]
+    if segment is None and any_segment:
+        segments += list(get_args(Segment))
     for filters in filter_choices(staff):
-        matching = {"period": period, "segment": segment, "filters": filters}
-        job = analyses.latest_done(session, version_id, matching=matching)
-        if job is None and segment is None and any_segment:
-            job = analyses.latest_done(session, version_id,
-                                       matching={"period": period, "filters": filters})  # fmt: skip
-        if job is not None:
-            return job
+        for cut in segments:
+            job = analyses.latest_done(
+                session, version_id, period=period, segment=cut, filters=filters
+            )
+            if job is not None:
+                return job
     return None
 
 
-def visible(session: Session, staff: Staff, job: Analysis | None) -> dict[str, Any] | None:
+def visible(session: Session, staff: Staff, job: Analysis | None) -> AnalysisResult | None:
     """The job's result as ``staff`` may see it."""
     if job is None:
         return None
-    return scoped_result(staff, job.request, analyses.stored_result(session, job))
+    return scoped_result(staff, job.request, read_result(session, job))
 
 
 def period_result(
     session: Session, staff: Staff, version_id: int, period: str | None
-) -> tuple[Analysis | None, dict[str, Any] | None]:
+) -> tuple[Analysis | None, AnalysisResult | None]:
     """The analysis of a period whose totals a page shows (cut by a segment or not), and
     its result as ``staff`` may see it."""
     job = find_job(session, staff, version_id, period or None, None, any_segment=True)
     return job, visible(session, staff, job)
 
 
-def indexes_by_construct(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {row["construct"]: row for row in (result.get("indexes") or {}).get("indexes", [])}
+def indexes_by_construct(result: AnalysisResult) -> dict[str, dict[str, Any]]:
+    return {row["construct"]: row for row in (result.indexes or {}).get("indexes", [])}
 
 
 def periods(session: Session, staff: Staff, version_id: int) -> list[str | None]:
     """Periods with a finished analysis the reader's pages can use: all data first, then the
     newest quarter and month first."""
-    wanted = filter_choices(staff)
-    requests = session.exec(
-        select(Analysis.request).where(
-            Analysis.questionnaire_version_id == version_id, Analysis.status == analyses.DONE
-        )
-    ).all()
-    found = {r.get("period") for r in requests if r.get("filters") in wanted}
+    wanted = [analyses.filters_hash(filters) for filters in filter_choices(staff)]
+    found = set(
+        session.exec(
+            select(Analysis.period).distinct().where(
+                Analysis.questionnaire_version_id == version_id,
+                Analysis.status == analyses.DONE,
+                col(Analysis.filters_hash).in_(wanted),
+            )
+        ).all()
+    )
     named = sorted((p for p in found if p is not None), reverse=True)
     return ([None] if None in found else []) + named
 
@@ -122,21 +122,17 @@ def waiting(session: Session, version_id: int | None = None) -> int:
     query = (
         select(func.count())
         .select_from(Analysis)
-        .where(col(Analysis.status).in_((analyses.QUEUED, analyses.RUNNING)))
+        .where(col(Analysis.status).in_((AnalysisStatus.QUEUED, AnalysisStatus.RUNNING)))
     )
     if version_id is not None:
         query = query.where(Analysis.questionnaire_version_id == version_id)
     return int(session.exec(query).one())
 
 
-def label_of(result: dict[str, Any], name: str) -> dict[str, str]:
-    return (result.get("labels") or {}).get(name) or {"zh": name, "en": name}
-
-
-def focus_constructs(result: dict[str, Any]) -> list[str]:
+def focus_constructs(result: AnalysisResult) -> list[str]:
     """The target and what it drives (satisfaction and loyalty): the indexes shown first."""
-    trends = (result.get("trends") or {}).get("Q") or {}
-    return list(dict.fromkeys([result.get("target") or "satisfaction", *trends]))
+    trends = (result.trends or {}).get("Q") or {}
+    return list(dict.fromkeys([result.target, *trends]))
 
 
 def ranked_points(matrix: dict[str, Any] | None) -> list[dict[str, Any]]:

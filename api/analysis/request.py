@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from api.version_reference import VERSION_REFERENCE
+from survey.questionnaire.publish import VERSION_REFERENCE
 
 #: Who an analysis can be cut by (columns of the responses' export).
 Segment = Literal["region", "service_hall", "tier", "channel"]

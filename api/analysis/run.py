@@ -21,6 +21,7 @@ import pandas as pd
 from sqlmodel import Session, select
 
 from api.analysis.request import AnalysisRequest, period_bounds
+from api.analysis.result import AnalysisResult
 from survey.db.tables import Analysis, Campaign, QuestionnaireVersion, utcnow
 from survey.exports.responses import export_responses
 from survey.questionnaire import Questionnaire
@@ -41,7 +42,7 @@ class AnalysisFailed(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    result: dict[str, Any]
+    result: AnalysisResult
     provenance: dict[str, Any]
 
 
@@ -145,7 +146,7 @@ def run_analysis(session: Session, job: Analysis) -> Outcome:
             )
             for construct in dict.fromkeys([request.target, *_successors(fit, request.target)])
         }
-    result = _report.jsonable({
+    result = AnalysisResult.model_validate(_report.jsonable({
         "version": request.version,
         "period": request.period,
         "target": request.target,
@@ -162,7 +163,7 @@ def run_analysis(session: Session, job: Analysis) -> Outcome:
         "rankings": rankings,
         "trends": trends,
         "warnings": [w.to_dict() for w in reported.warnings],
-    })  # fmt: skip
+    }))  # fmt: skip
     provenance = _report.jsonable({
         "engine": request.engine,
         "estimator": "ML" if request.engine == "sem" else "PLS (path scheme)",

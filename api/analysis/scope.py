@@ -9,9 +9,9 @@ are withheld, so that no other region's numbers can be reached or derived.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
+from api.analysis.result import AnalysisResult, PriorityView
 from survey.db.tables import Staff
 from survey.staff.accounts import in_scope, sees_everywhere
 
@@ -40,37 +40,37 @@ def unit_in_scope(staff: Staff, unit_kind: str | None, unit: str, hall_regions: 
     return False  # tiers and channels cut across regions
 
 
-def scoped_result(staff: Staff, request: dict[str, Any], result: dict[str, Any] | None):
+def scoped_result(
+    staff: Staff, request: dict[str, Any], result: AnalysisResult | None
+) -> AnalysisResult | None:
     """``result`` as ``staff`` may see it (the same object when they may see all of it)."""
     if result is None or covers_only_scope(staff, request.get("filters") or {}):
         return result
-    halls = result.get("hall_regions") or {}
-    segment = result.get("segment")
-    shared = ("version", "period", "target", "segment", "labels", "drivers", "hall_regions")
-    mine = copy.deepcopy({k: result.get(k) for k in shared})
-    mine["scope"] = "limited"
-    mine["withheld"] = WITHHELD
-    mine["priorities"] = {
-        name: {
-            "matrix": None,
-            "segments": [
-                block for block in entry.get("segments", [])
-                if unit_in_scope(staff, segment, block["segment"], halls)
+    halls = result.hall_regions
+    priorities = {
+        name: PriorityView(
+            matrix=None,
+            segments=[
+                block for block in view.segments
+                if unit_in_scope(staff, result.segment, block["segment"], halls)
             ],
-        }
-        for name, entry in (result.get("priorities") or {}).items()
+        )
+        for name, view in result.priorities.items()
     }  # fmt: skip
     rankings = {}
-    for kind, rows in (result.get("rankings") or {}).items():
+    for kind, rows in result.rankings.items():
         visible = {row["unit"] for row in rows if unit_in_scope(staff, kind, row["unit"], halls)}
         rankings[kind] = [
             {**row, "indistinguishable_from": [u for u in row.get("indistinguishable_from") or []
                                                if u in visible]}
             for row in rows if row["unit"] in visible
         ]  # fmt: skip
-    mine["rankings"] = rankings
-    mine["hall_regions"] = {h: r for h, r in halls.items() if in_scope(staff, r, h)}
-    return mine
+    return AnalysisResult(
+        version=result.version, period=result.period, target=result.target,
+        segment=result.segment, labels=result.labels, drivers=result.drivers,
+        hall_regions={h: r for h, r in halls.items() if in_scope(staff, r, h)},
+        priorities=priorities, rankings=rankings, scope="limited", withheld=WITHHELD,
+    )  # fmt: skip
 
 
 #: Provenance that says how an analysis was made, not what it found: shown to everyone who

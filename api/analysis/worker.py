@@ -69,7 +69,9 @@ def work_once(engine: Engine, name: str | None = None) -> Analysis | None:
             log.error("analysis %s failed:\n%s", job_id, traceback.format_exc())
             analyses.fail(session, job_id, f"unexpected error: {type(error).__name__}: {error}")
         else:
-            analyses.complete(session, job_id, outcome.result, outcome.provenance)
+            analyses.complete(
+                session, job_id, outcome.result.model_dump(mode="json"), outcome.provenance
+            )
         return session.get(Analysis, job_id, populate_existing=True)
 
 

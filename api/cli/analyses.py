@@ -69,7 +69,7 @@ def submit_command(
 
     from api.analysis.request import AnalysisRequest
     from survey.analyses import jobs as analyses
-    from survey.questionnaire.publish import find_version
+    from survey.questionnaire.publish import find_reference
 
     try:
         body = AnalysisRequest.model_validate_json(request)
@@ -81,8 +81,7 @@ def submit_command(
     _, engine = settings_and_engine()
     ensure_current_schema(engine)
     with Session(engine) as session:
-        form_id, _, number = body.version.partition("@")
-        version = find_version(session, form_id, number)
+        version = find_reference(session, body.version)
         if version is None:
             raise fail(f"no published questionnaire version {body.version}")
         job, created = analyses.submit(session, version.id, body.canonical())
@@ -100,9 +99,10 @@ def list_command(
     from sqlmodel import Session
 
     from survey.analyses import jobs as analyses
+    from survey.db.states import AnalysisStatus
 
-    if status is not None and status not in analyses.STATUSES:
-        raise fail(f"--status {status}: use one of {', '.join(analyses.STATUSES)}")
+    if status is not None and status not in list(AnalysisStatus):
+        raise fail(f"--status {status}: use one of {', '.join(AnalysisStatus)}")
     _, engine = settings_and_engine()
     ensure_current_schema(engine)
     with Session(engine) as session:

@@ -178,8 +178,13 @@ def _version(session, spec: str):
     from sqlalchemy import select
 
     from survey.db.tables import QuestionnaireVersion
+    from survey.errors import InvalidRequest
+    from survey.questionnaire.publish import split_version
 
-    form_id, _, version = spec.partition("@")
+    try:
+        form_id, version = split_version(spec) if "@" in spec else (spec, "")
+    except InvalidRequest as error:
+        raise fail(str(error)) from None
     query = select(QuestionnaireVersion).where(QuestionnaireVersion.form_id == form_id)
     if version:
         query = query.where(QuestionnaireVersion.version == version)

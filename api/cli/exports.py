@@ -35,11 +35,10 @@ def export_responses_command(
     """Write the completed responses of one questionnaire version and their codebook."""
     from sqlmodel import Session
 
-    from api.version_reference import split_version
     from survey.db.tables import Campaign
     from survey.exports.files import FORMATS, write_export
     from survey.exports.responses import export_responses, phone_key
-    from survey.questionnaire.publish import find_version
+    from survey.questionnaire.publish import find_version, split_version
     from survey.staff import audit
 
     fmt = (format or out.suffix.lstrip(".")).lower()

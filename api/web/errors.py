@@ -5,12 +5,15 @@
     {"error": {"status": 404, "code": "not_found", "message": "...", "details": []}}
 
 ``install(app)`` answers so for an ``HTTPException`` (ours and the router's own 404/405), a
-request that fails validation (422, one detail per field: its location and what is wrong)
-and an unexpected exception (500, a generic message; the exception is logged, never sent).
+request that fails validation (422, one detail per field: its location and what is wrong),
+an error the survey domain raised on purpose (:class:`survey.errors.SurveyError`: its
+message, with the status its kind says, see :func:`status_of`), and an unexpected exception
+(500, a generic message; the exception is logged, never sent).
 Refusals of :mod:`api.web.auth` build the same body with :func:`error_response`.
 
 Pages (every other path) keep FastAPI's and Starlette's own behaviour: the respondent,
-phone and webhook routes render or answer as they always did.
+phone and webhook routes render or answer as they always did; a domain error no page
+handled itself is a short page with its message and status.
 
 Routes document their refusals with :func:`error_responses`, e.g.
 ``responses=error_responses(401, 403, 404)``, so OpenAPI shows :class:`ErrorBody` for each.
@@ -18,6 +21,7 @@ Routes document their refusals with :func:`error_responses`, e.g.
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
@@ -29,10 +33,12 @@ from fastapi.exception_handlers import (
     request_validation_exception_handler,
 )
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
+
+from survey.errors import Conflict, InvalidRequest, NotFound, SurveyError
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +213,26 @@ async def _validation_error(request: Request, error: Exception) -> Response:
     return error_response(422, "the request is invalid: see details", _details(error.errors()))
 
 
+def status_of(error: SurveyError) -> int:
+    """The HTTP status of a domain error, by its kind: the one mapping of the web layer."""
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, Conflict):
+        return 409
+    if isinstance(error, InvalidRequest):
+        return 422
+    return 400
+
+
+async def _domain_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, SurveyError)  # registered for it only
+    status = status_of(error)
+    if is_json_api(request):
+        return error_response(status, str(error))
+    body = f"<!doctype html><title>{status}</title><p>{html.escape(str(error))}</p>"
+    return HTMLResponse(body, status_code=status)
+
+
 async def _unexpected(request: Request, error: Exception) -> Response:
     # Starlette's ServerErrorMiddleware calls this, sends the answer, then re-raises the
     # exception for the server to log too; ours names the request it failed on.
@@ -221,4 +247,5 @@ def install(app: FastAPI) -> None:
     """Answer the JSON API's errors with :class:`ErrorBody`; pages keep their own."""
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(SurveyError, _domain_error)
     app.add_exception_handler(Exception, _unexpected)

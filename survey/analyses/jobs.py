@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,10 +24,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
+from survey.db.states import AnalysisStatus
 from survey.db.tables import Analysis, Answer, Response, utcnow
 
-QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
-STATUSES = (QUEUED, RUNNING, DONE, FAILED)
+QUEUED, RUNNING, DONE, FAILED = (
+    AnalysisStatus.QUEUED, AnalysisStatus.RUNNING, AnalysisStatus.DONE, AnalysisStatus.FAILED
+)
 #: A running job whose worker has not renewed its heartbeat for this long is taken as lost
 #: (the worker renews it every :data:`HEARTBEAT`, however long the analysis takes).
 LEASE = timedelta(minutes=5)
@@ -68,6 +68,12 @@ def job_key(request: Mapping[str, Any], fingerprint: str) -> str:
     return hashlib.sha256(f"{canonical(request)}\n{fingerprint}".encode()).hexdigest()
 
 
+def filters_hash(filters: Mapping[str, Any] | None) -> str:
+    """What the ``filters_hash`` column holds: the SHA-256 of the request's canonical filters
+    (pages look an analysis up by it; the filters themselves can be long lists)."""
+    return hashlib.sha256(canonical(filters or {}).encode()).hexdigest()
+
+
 def submit(
     session: Session,
     version_id: int,
@@ -88,6 +94,8 @@ def submit(
         return existing, False
     job = Analysis(
         key=key, questionnaire_version_id=version_id, request=dict(request),
+        period=request.get("period"), segment=request.get("segment"),
+        filters_hash=filters_hash(request.get("filters")),
         data_fingerprint=fingerprint, requested_by=requested_by, origin=origin,
     )  # fmt: skip
     session.add(job)
@@ -193,49 +201,39 @@ def listing(
 
 
 def latest_done(
-    session: Session, version_id: int, *, matching: Mapping[str, Any] | None = None
+    session: Session,
+    version_id: int,
+    *,
+    period: str | None,
+    segment: str | None,
+    filters: Mapping[str, Any] | None,
 ) -> Analysis | None:
-    """The newest finished analysis of a version whose request has every ``matching`` value.
+    """The newest finished analysis of a version for this period, segment and filters.
 
-    The request is JSON, compared in Python: the jobs of one version are few (a handful per
-    period and segment), and JSON operators differ between SQLite and PostgreSQL.
+    One indexed query (``ix_analysis_lookup``); the result is deferred: it is loaded when
+    read (:func:`result_of`).
     """
-    rows = session.exec(
-        select(Analysis.id, Analysis.request)  # not the results: they can be large
-        .where(Analysis.questionnaire_version_id == version_id, Analysis.status == DONE)
+    query = (
+        select(Analysis)
+        .where(
+            Analysis.questionnaire_version_id == version_id,
+            Analysis.status == DONE,
+            _is(Analysis.period, period),
+            _is(Analysis.segment, segment),
+            Analysis.filters_hash == filters_hash(filters),
+        )
         .order_by(col(Analysis.id).desc())
-    ).all()
-    for job_id, request in rows:
-        if all(request.get(name) == value for name, value in (matching or {}).items()):
-            # The result is loaded when it is read (see stored_result for a cached read).
-            query = select(Analysis).where(Analysis.id == job_id).options(defer(Analysis.result))
-            return session.exec(query).one()
-    return None
+        .limit(1)
+        .options(defer(Analysis.result))
+    )
+    return session.exec(query).first()
 
 
-#: Results decoded lately, by job key. A finished job's result never changes, and its key
-#: names its inputs and data exactly, so a cached result is the stored one in any database.
-_DECODED: OrderedDict[str, dict[str, Any]] = OrderedDict()
-_DECODED_SIZE = 32
-_DECODED_LOCK = threading.Lock()
+def _is(column, value):
+    # All data and no segment are NULL, and "= NULL" is never true.
+    return column == value if value is not None else col(column).is_(None)
 
 
-def stored_result(session: Session, job: Analysis) -> dict[str, Any] | None:
-    """A finished job's result, decoded once per process rather than on every page view.
-
-    Callers must not change it: it is shared. Unfinished jobs are read from the database.
-    """
-    if job.status != DONE:
-        return job.result
-    with _DECODED_LOCK:
-        found = _DECODED.get(job.key)
-        if found is not None:
-            _DECODED.move_to_end(job.key)
-            return found
-    result = session.exec(select(Analysis.result).where(Analysis.id == job.id)).one()
-    if result is not None:
-        with _DECODED_LOCK:
-            _DECODED[job.key] = result
-            while len(_DECODED) > _DECODED_SIZE:
-                _DECODED.popitem(last=False)
-    return result
+def result_of(session: Session, job_id: int) -> dict[str, Any] | None:
+    """A job's stored result as JSON data (see ``api.analysis.result`` for its type)."""
+    return session.exec(select(Analysis.result).where(Analysis.id == job_id)).one()

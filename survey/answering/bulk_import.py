@@ -1,4 +1,4 @@
-"""Responses in and out: importing a data set of answers, exporting analysis-ready frames."""
+"""A data set of answers (a CSV of simulated or migrated responses) stored as responses."""
 
 from __future__ import annotations
 
@@ -6,15 +6,12 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, insert
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from survey.db.tables import Answer, Customer, QuestionnaireVersion, Response
-from survey.questionnaire import Questionnaire
 from survey.questionnaire.publish import load_version
 from survey.synthetic.responses import RESPONSE_COLUMNS
-
-SEGMENT_COLUMNS = ("region", "service_hall", "tier", "channel", "language")
 
 
 def import_responses(
@@ -92,52 +89,3 @@ def _code(value) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def count_responses(session: Session) -> int:
-    return int(session.exec(select(func.count()).select_from(Response)).one())
-
-
-def export_scores(session: Session, version: QuestionnaireVersion) -> pd.DataFrame:
-    """Completed responses of a version as an analysis-ready DataFrame.
-
-    One row per response, segment columns, then one column per scored item holding its
-    score: "cannot answer", "refused" and "don't know" are NaN (missing, never a score),
-    reverse-scored items are turned round. The latest answer per item counts.
-    """
-    questionnaire: Questionnaire = load_version(version)
-    responses = session.exec(
-        select(Response, Customer)
-        .join(Customer, Response.customer_id == Customer.id, isouter=True)
-        .where(Response.questionnaire_version_id == version.id, Response.status == "completed")
-        .order_by(Response.id)
-    ).all()
-    answers = session.exec(
-        select(Answer.response_id, Answer.item_name, Answer.value)
-        .join(Response, Answer.response_id == Response.id)
-        .where(Response.questionnaire_version_id == version.id)
-        .order_by(Answer.id)
-    ).all()
-    latest: dict[tuple[int, str], str | None] = {}
-    for response_id, item_name, value in answers:
-        latest[(response_id, item_name)] = value  # later rows overwrite: append-only log
-    scored = [i for i in questionnaire.items if i.bounds is not None and i.type != "yes_no"]
-    rows = []
-    for response, customer in responses:
-        row = {
-            "response_id": response.id,
-            "customer_id": customer.external_id if customer else None,
-            "region": customer.region if customer else None,
-            "service_hall": customer.service_hall if customer else None,
-            "tier": customer.tier if customer else None,
-            "channel": response.channel,
-            "language": response.language,
-            "completed_at": response.completed_at,
-        }
-        for item in scored:
-            score = item.score(latest.get((response.id, item.name)))
-            row[item.name] = np.nan if score is None else score
-        rows.append(row)
-    columns = ["response_id", "customer_id", *SEGMENT_COLUMNS, "completed_at"]
-    columns += [i.name for i in scored]
-    return pd.DataFrame(rows, columns=columns)

@@ -76,14 +76,37 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the database to ``revision`` (the newest by default)."""
-    config = _alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    _migrate(engine, command.upgrade, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
+    _migrate(engine, command.downgrade, revision)
+
+
+def _migrate(engine: Engine, step, revision: str) -> None:
     config = _alembic_config(engine)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite changes a table's constraints by copying it to a new table and dropping
+            # the old one, which foreign keys from other tables' rows forbid. SQLite's own
+            # procedure for it: enforcement off (outside any transaction, where the pragma
+            # takes effect), the change and a foreign_key_check in one transaction, then on.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()  # ends SQLAlchemy's autobegun transaction; SQLite had none
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                step(config, revision)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(
+                            f"the migration left rows whose foreign keys point nowhere: "
+                            f"{broken[:5]}; nothing was changed"
+                        )
+        finally:
+            if sqlite:
+                connection.rollback()  # whatever a failed step left open
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()

@@ -1,8 +1,9 @@
 """Database tables of the survey domain (SQLModel).
 
-Times are stored in UTC. Two rules are enforced by the database itself (triggers in the
-migrations), not only by the code: a published questionnaire version is never updated, and
-answers are append-only (a changed answer is a new row; the latest row per item wins).
+Times are stored in UTC. Some rules are enforced by the database itself (in the
+migrations), not only by the code: a published questionnaire version is never updated,
+answers are append-only (a changed answer is a new row; the latest row per item wins), and
+every ``status`` column holds one of its enum's states (:mod:`survey.db.states`, CHECK).
 """
 
 from __future__ import annotations
@@ -10,9 +11,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from survey.db.states import STATUS_COLUMNS, status_check
+
+
+def _status_is_a_state(table: str) -> CheckConstraint:
+    return CheckConstraint(status_check(STATUS_COLUMNS[table]), name=f"ck_{table}_status")
 
 
 class UTCDateTime(TypeDecorator):
@@ -100,6 +107,7 @@ class Campaign(SQLModel, table=True):
     """
 
     __tablename__ = "campaign"
+    __table_args__ = (_status_is_a_state("campaign"),)
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
@@ -138,7 +146,10 @@ class Invitation(SQLModel, table=True):
     """
 
     __tablename__ = "invitation"
-    __table_args__ = (UniqueConstraint("campaign_id", "customer_id", name="uq_invitation"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "customer_id", name="uq_invitation"),
+        _status_is_a_state("invitation"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int = Field(foreign_key="campaign.id", index=True)
@@ -165,6 +176,7 @@ class OutboundSms(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("invitation_id", "kind", "sequence", name="uq_outbound_once"),
         Index("ix_outbound_due", "status", "not_before"),
+        _status_is_a_state("outbound_sms"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -255,6 +267,7 @@ class Response(SQLModel, table=True):
     __tablename__ = "response"
     __table_args__ = (
         UniqueConstraint("questionnaire_version_id", "external_id", name="uq_response_external"),
+        _status_is_a_state("response"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -319,7 +332,10 @@ class CallCase(SQLModel, table=True):
     """
 
     __tablename__ = "call_case"
-    __table_args__ = (Index("ix_call_case_queue", "status", "priority", "next_call_at"),)
+    __table_args__ = (
+        Index("ix_call_case_queue", "status", "priority", "next_call_at"),
+        _status_is_a_state("call_case"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     campaign_id: int | None = Field(default=None, foreign_key="campaign.id", index=True)
@@ -364,6 +380,7 @@ class FollowUp(SQLModel, table=True):
     """
 
     __tablename__ = "follow_up"
+    __table_args__ = (_status_is_a_state("follow_up"),)
 
     id: int | None = Field(default=None, primary_key=True)
     response_id: int = Field(foreign_key="response.id", unique=True)
@@ -470,12 +487,26 @@ class Analysis(SQLModel, table=True):
     """
 
     __tablename__ = "analysis"
+    __table_args__ = (
+        # What the managers' pages ask: the newest finished analysis of a version, period,
+        # segment and filters (survey.analyses.jobs.latest_done).
+        Index(
+            "ix_analysis_lookup",
+            "questionnaire_version_id", "status", "period", "segment", "filters_hash", "id",
+        ),
+        _status_is_a_state("analysis"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=64, unique=True)
     questionnaire_version_id: int = Field(foreign_key="questionnaire_version.id", index=True)
     request: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     data_fingerprint: str = Field(max_length=64)
+    #: The request's period (None: all data) and segment, and the SHA-256 of its filters:
+    #: columns of their own, so that pages find an analysis with an indexed query.
+    period: str | None = Field(default=None, max_length=8)
+    segment: str | None = Field(default=None, max_length=16)
+    filters_hash: str = Field(max_length=64)
     status: str = Field(default="queued", max_length=16, index=True)
     origin: str = Field(default="request", max_length=16)  # request | schedule
     requested_by: int | None = Field(default=None, foreign_key="staff.id")

@@ -63,10 +63,6 @@ CODEBOOK_COLUMNS = (
 )  # fmt: skip
 
 
-class ExportError(LookupError):
-    """Nothing to export as asked (e.g. a campaign of another questionnaire version)."""
-
-
 @dataclass(frozen=True)
 class ResponseExport:
     """The data (one row per response) and its codebook (one row per column of the data)."""

@@ -1,11 +1,18 @@
-"""Publishing questionnaire versions: once published, a version never changes."""
+"""Publishing questionnaire versions: once published, a version never changes.
+
+A version is named ``FORM@VERSION`` (``csi_mobile@2026.1``) by the API, the command line and
+analysis requests: :data:`VERSION_REFERENCE` and :func:`split_version` are the one reading of
+that name, :func:`find_reference` the one lookup by it.
+"""
 
 from __future__ import annotations
+
+import re
 
 from sqlmodel import Session, select
 
 from survey.db.tables import QuestionnaireVersion
-from survey.errors import Conflict
+from survey.errors import Conflict, InvalidRequest
 from survey.questionnaire import Questionnaire, questionnaire_from_document
 
 
@@ -47,14 +54,29 @@ def publish(session: Session, questionnaire: Questionnaire) -> QuestionnaireVers
     return row
 
 
-def published_versions(session: Session) -> list[QuestionnaireVersion]:
-    return list(
-        session.exec(
-            select(QuestionnaireVersion).order_by(
-                QuestionnaireVersion.form_id, QuestionnaireVersion.published_at
-            )
+#: FORM@VERSION: a form id is an identifier; a version is text without control characters
+#: (none is ever published, and PostgreSQL refuses NUL in text). Written with explicit
+#: ranges so that Python and the OpenAPI schema's (ECMA) regular expressions agree.
+VERSION_REFERENCE = r"^([a-z][a-z0-9_]*)@([^\x00-\x1f\x7f]+)$"
+
+
+def split_version(reference: str) -> tuple[str, str]:
+    """``"csi_mobile@2026.1"`` as ``("csi_mobile", "2026.1")``; InvalidRequest otherwise."""
+    match = re.fullmatch(VERSION_REFERENCE, reference)
+    if match is None:
+        raise InvalidRequest(
+            f"{reference!r}: name the version as FORM@VERSION, e.g. csi_mobile@2026.1"
         )
-    )
+    return match.group(1), match.group(2)
+
+
+def find_reference(session: Session, reference: str) -> QuestionnaireVersion | None:
+    """The version named ``FORM@VERSION``; None when there is none or the name is malformed."""
+    try:
+        form_id, version = split_version(reference)
+    except InvalidRequest:
+        return None
+    return find_version(session, form_id, version)
 
 
 def find_version(session: Session, form_id: str, version: str) -> QuestionnaireVersion | None:

@@ -9,12 +9,19 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import event, update
 from sqlmodel import Session, col, select
 
 from api.analysis import run as analysis_run
 from api.analysis import worker as analysis_worker
-from api.analysis.request import AnalysisRequest, period_bounds
+from api.analysis.request import AnalysisFilters, AnalysisRequest, period_bounds
+from api.analysis.result import (
+    SCHEMA_VERSION,
+    AnalysisResult,
+    UnreadableResult,
+    parse_result,
+    read_result,
+)
 from api.analysis.run import item_scores
 from api.analysis.worker import SCHEDULED_SEGMENTS, schedule, scheduled_periods, work, work_once
 from api.cli.rates import compute_campaign
@@ -240,7 +247,9 @@ def test_a_regional_manager_sees_only_their_regions_blocks_and_no_totals(engine,
     for entry in mine["priorities"].values():
         assert entry["matrix"] is None
         assert [b["segment"] for b in entry["segments"]] == [region]
-    assert "indexes" not in mine and "trends" not in mine and "model" not in mine
+    # The same type, with the totals empty: none of them reaches the regional manager.
+    assert all(mine[total] is None for total in ("indexes", "trends", "model", "n"))
+    assert mine["warnings"] == [] and mine["response_rates"] is None
     assert [row["unit"] for row in mine["rankings"]["region"]] == [region]
     halls = {row["unit"] for row in mine["rankings"]["service_hall"]}
     assert halls and all(full["hall_regions"][hall] == region for hall in halls)
@@ -253,7 +262,7 @@ def test_a_regional_manager_sees_only_their_regions_blocks_and_no_totals(engine,
     filtered = post(client, world, filters={"region": [region]}).json()
     work_once(engine)
     own = client.get(filtered["url"], headers=as_(world, "regional")).json()["result"]
-    assert "scope" not in own and own["indexes"] and own["n"] < N
+    assert own["scope"] == "whole" and own["indexes"] and own["n"] < N
 
 
 def test_a_lost_job_is_claimed_again_after_its_lease_and_failed_after_three_losses(
@@ -327,7 +336,7 @@ def test_a_hall_manager_sees_their_halls_own_indexes(engine, world, client, monk
     job = post(client, world, filters={"service_hall": [hall]}, min_n=10).json()
     work_once(engine)
     read = client.get(job["url"], headers={"Authorization": f"Bearer {key}"}).json()
-    assert "scope" not in read["result"] and read["result"]["indexes"]
+    assert read["result"]["scope"] == "whole" and read["result"]["indexes"]
     satisfaction = next(r for r in read["result"]["indexes"]["indexes"]
                         if r["construct"] == "satisfaction")  # fmt: skip
     page = client.get("/dashboard", headers={"Authorization": f"Bearer {key}"})
@@ -376,11 +385,72 @@ def test_two_workers_share_the_queue_and_compute_each_job_once(engine, world, cl
     assert all(job.attempts == 1 for job in jobs)  # nobody computed a job twice
 
 
-def test_a_finished_result_is_decoded_once_and_equals_the_stored_one(engine, world, client):
+def test_a_finished_result_round_trips_through_its_type_and_is_read_once(engine, world, client):
     post(client, world, bootstrap=0)
     work_once(engine)
     with Session(engine) as session:
-        job = analyses.latest_done(session, world["version_id"])
-        first = analyses.stored_result(session, job)
-        assert analyses.stored_result(session, job) is first  # decoded once, then shared
-        assert first == session.get(Analysis, job.id).result
+        job = session.exec(select(Analysis)).one()
+        stored = session.get(Analysis, job.id).result
+        first = read_result(session, job)
+        assert read_result(session, job) is first  # read and checked once, then shared
+    assert isinstance(first, AnalysisResult) and first.schema_version == SCHEMA_VERSION
+    # Stored JSON -> type -> JSON gives the stored JSON back, to the last digit.
+    assert first.model_dump(mode="json") == stored
+    assert AnalysisResult.model_validate_json(first.model_dump_json()) == first
+
+
+def test_a_stored_result_of_another_shape_is_refused_with_its_reason(engine, world, client):
+    post(client, world, bootstrap=0)
+    work_once(engine)
+    with Session(engine) as session:
+        job = session.exec(select(Analysis)).one()
+        stored = dict(session.get(Analysis, job.id).result)
+    with pytest.raises(UnreadableResult, match="schema version 1.*submit the analysis again"):
+        parse_result({**stored, "schema_version": 2})
+    with pytest.raises(UnreadableResult, match="indexs"):
+        parse_result({**stored, "indexs": {}})
+
+
+def test_the_dashboard_lookup_uses_its_index_on_postgresql(engine, world, client):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the query plan is PostgreSQL's")
+    post(client, world, bootstrap=0, period="2026-Q2")
+    work_once(engine)
+    seen = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if "FROM analysis" in statement and "filters_hash" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with Session(engine) as session:
+            job = analyses.latest_done(
+                session, world["version_id"], period="2026-Q2", segment=None,
+                filters=AnalysisFilters().model_dump(),
+            )  # fmt: skip
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert job is not None and job.period == "2026-Q2"
+    [(statement, parameters)] = seen
+    with engine.begin() as connection:
+        # A year of a busy service: thousands of jobs over versions' periods, segments,
+        # filters and states (a table of a few rows is read whole, index or not).
+        connection.exec_driver_sql(
+            """
+            INSERT INTO analysis (key, questionnaire_version_id, request, data_fingerprint,
+                                  period, segment, filters_hash, status, origin, created_at,
+                                  attempts)
+            SELECT md5(i::text), %(version)s, '{}', 'x',
+                   '2025-' || lpad((1 + i %% 12)::text, 2, '0'),
+                   (ARRAY[NULL, 'region', 'service_hall', 'tier'])[1 + i %% 4],
+                   md5((i %% 40)::text),
+                   (ARRAY['done', 'done', 'failed', 'queued'])[1 + i %% 4],
+                   'schedule', now(), 1
+            FROM generate_series(1, 5000) AS i
+            """,
+            {"version": world["version_id"]},
+        )
+        connection.exec_driver_sql("ANALYZE analysis")
+        plan = connection.exec_driver_sql("EXPLAIN " + statement, parameters).scalars().all()
+    assert any("ix_analysis_lookup" in line for line in plan), "\n".join(plan)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -12,10 +13,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, SQLModel, select
 
+from api.analysis.run import item_scores
 from api.cli.demo import prepare_demo
-from survey.answering.bulk_import import export_scores, import_responses
+from survey.answering.bulk_import import import_responses
 from survey.db.engine import current_revision, downgrade, head_revision, make_engine, upgrade
 from survey.db.tables import Answer, Customer, QuestionnaireVersion, Response
+from survey.exports.responses import export_responses
 from survey.frames.sample_frame import generate_frame
 from survey.frames.store import store_frame
 from survey.questionnaire import build_questionnaire
@@ -100,8 +103,12 @@ def test_sample_data_loads_once_and_exports_scores_with_cannot_answer_as_nan(eng
     )
     with Session(engine) as session:
         version = find_version(session, "csi_mobile", "2026.1")
-        scores = export_scores(session, version)
+        export = export_responses(session, version)  # what the analyses read
         phones = session.exec(select(Customer.phone_e164)).all()
+    items = [i.name for i in export.questionnaire.items if i.construct or i.type == "nps"]
+    scores = item_scores(export.data, export.questionnaire, items).join(
+        export.data[["customer_id", "tier", "channel"]]
+    )
     assert len(scores) == 5000
     assert all(p.startswith("+1") and p[5:10] == "55501" for p in phones[:100])
     merged = scores.merge(raw, on="customer_id", suffixes=("", "_raw"))
@@ -166,3 +173,59 @@ def test_a_frame_name_is_stored_once(engine):
         with pytest.raises(ValueError, match="already stored"):
             store_frame(session, generate_frame(5), "april", "a.csv")
         assert session.exec(select(QuestionnaireVersion)).all() == []
+
+
+@pytest.mark.slow
+def test_a_database_of_the_previous_schema_with_data_upgrades_and_keeps_every_row(engine):
+    """`manyi db upgrade` on a database in use: the demo's data (a frame of 20,000 customers,
+    5,000 responses, a launched campaign with its outbox) and an analysis job, at 0006."""
+    from survey.analyses import jobs
+
+    prepare_demo(engine, secret="k" * 40)
+    downgrade(engine, "0006")  # the schema as it was before the states and lookup columns
+    filters = {"channel": [], "region": ["North"], "service_hall": [], "tier": []}
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO analysis (key, questionnaire_version_id, request, "
+                 "data_fingerprint, status, origin, created_at, attempts) VALUES "
+                 "('k1', 1, :request, 'f', 'done', 'schedule', '2026-07-01', 1)"),
+            {"request": json.dumps({"period": "2026-Q2", "segment": "region",
+                                    "filters": filters})},
+        )  # fmt: skip
+    tables = ("customer", "campaign", "invitation", "outbound_sms", "response", "answer",
+              "analysis")  # fmt: skip
+
+    def counts():
+        with engine.connect() as connection:
+            return {t: connection.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar()
+                    for t in tables}  # fmt: skip
+
+    before = counts()
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    assert counts() == before and before["answer"] > 100_000
+    with Session(engine) as session:
+        found = jobs.latest_done(session, 1, period="2026-Q2", segment="region", filters=filters)
+        assert found is not None and found.key == "k1"  # filled in from the stored request
+    with engine.connect() as connection, pytest.raises(IntegrityError, match="ck_campaign"):
+        connection.execute(text("UPDATE campaign SET status = 'runing'"))
+    if engine.dialect.name == "sqlite":  # the table copies kept the append-only triggers
+        with engine.connect() as connection, pytest.raises(DBAPIError, match="append-only"):
+            connection.execute(text("UPDATE answer SET value = '1'"))
+
+
+def test_an_unknown_state_stops_the_upgrade_naming_the_rows_and_changes_nothing(engine):
+    downgrade(engine, "0006")
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO questionnaire_version (form_id, version, title, content_hash, "
+                 "document, published_at) VALUES ('f', '1', 't', 'h', '{}', '2026-01-01')")
+        )  # fmt: skip
+        connection.execute(
+            text("INSERT INTO response (questionnaire_version_id, channel, language, status, "
+                 "started_at) VALUES (1, 'web', 'zh', 'finished', '2026-01-01')")
+        )  # fmt: skip
+    with pytest.raises(RuntimeError, match=r"response: 1 row\(s\) with status 'finished'.*"
+                                           r"manyi db upgrade"):  # fmt: skip
+        upgrade(engine)
+    assert current_revision(engine) == "0006"

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.analysis.request import AnalysisRequest
+from api.analysis.result import AnalysisResult, read_result
 from api.analysis.scope import scoped_provenance, scoped_result
 from api.permissions import Permission
 from api.web.auth import require_permission
@@ -24,8 +25,9 @@ from api.web.errors import error_responses
 from api.web.pagination import Page, PageDep
 from api.web.strict_query import KnownQueryOnly
 from survey.analyses import jobs as analyses
+from survey.db.states import AnalysisStatus
 from survey.db.tables import Analysis, Staff
-from survey.questionnaire.publish import find_version, load_version
+from survey.questionnaire.publish import find_reference, load_version
 
 router = APIRouter(prefix="/api/v1/analyses", tags=["analyses"], dependencies=[KnownQueryOnly])
 
@@ -68,12 +70,13 @@ class AnalysisJob(BaseModel):
     url: str = Field(description="Where to read the job and, once done, its result")
 
 
-class AnalysisResult(AnalysisJob):
+class AnalysisJobResult(AnalysisJob):
     """A job with its result and provenance (both null until it is done)."""
 
-    result: dict[str, Any] | None = Field(
+    result: AnalysisResult | None = Field(
         description="Indexes, priority matrices per dimension and segment, rankings, trends, "
-        "the model and its warnings"
+        "the model and its warnings; a regional manager's view has scope 'limited', without "
+        "the totals"
     )
     provenance: dict[str, Any] | None = Field(
         description="Engine, estimator, library versions, questionnaire version, period, "
@@ -122,8 +125,7 @@ def start_analysis(
     Identical inputs (the same canonical request over the same responses) give the same
     job: a finished one is answered with 200 and reused; a queued or running one with 202.
     """
-    form_id, _, number = body.version.partition("@")
-    version = find_version(session, form_id, number)
+    version = find_reference(session, body.version)
     if version is None:
         raise HTTPException(404, f"no published questionnaire version {body.version}")
     constructs = load_version(version).constructs
@@ -133,7 +135,7 @@ def start_analysis(
             f"{', '.join(constructs)}",
         )  # fmt: skip
     job, created = analyses.submit(session, version.id, body.canonical(), requested_by=staff.id)
-    finished = job.status in (analyses.DONE, analyses.FAILED)
+    finished = job.status in (AnalysisStatus.DONE, AnalysisStatus.FAILED)
     status = 200 if finished and not created else 202
     content = AnalysisJob(**_job(request, job, reused=not created)).model_dump(mode="json")
     return JSONResponse(content, status_code=status, headers={"Location": content["url"]})
@@ -150,7 +152,7 @@ def list_analyses(request: Request, session: SessionDep, staff: Viewer, page: Pa
 
 @router.get(
     "/{analysis_id}",
-    response_model=AnalysisResult,
+    response_model=AnalysisJobResult,
     summary="Read an analysis job and, once done, its result",
     responses=error_responses(401, 403, 404, 422, _404="No such analysis"),
 )
@@ -166,6 +168,6 @@ def read_analysis(
         raise HTTPException(404, f"no analysis {analysis_id}")
     return {
         **_job(request, job),
-        "result": scoped_result(staff, job.request, job.result),
+        "result": scoped_result(staff, job.request, read_result(session, job)),
         "provenance": scoped_provenance(staff, job.request, job.provenance),
     }

@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from api.analysis import dashboard as data
+from api.analysis.result import AnalysisResult
 from api.permissions import Permission, allowed
 from api.web import matrix_svg
 from api.web.auth import page, require_permission
@@ -34,6 +35,7 @@ from api.web.deps import Now, SessionDep, SettingsDep
 from api.web.formats import label
 from api.web.formats import local_time as shown
 from survey.db.tables import Customer, FollowUp, QuestionnaireVersion, Staff
+from survey.questionnaire.publish import find_reference
 from survey.remedy.report import weekly_report
 from survey.remedy.rules import REASON_LABELS
 from survey.staff.accounts import scope_clause, sees_everywhere
@@ -86,7 +88,7 @@ def _version(session: Session, requested: str) -> tuple[QuestionnaireVersion | N
     """The version asked for (or the most recently analysed), the choices, and an error."""
     choices = data.analysed_versions(session)
     if requested:
-        found = data.find_version(session, requested)
+        found = find_reference(session, requested)
         if found is None:
             return None, choices, f"没有问卷版本 No questionnaire version {requested}"
         return found, choices, ""
@@ -129,8 +131,8 @@ def overview(request: Request, staff: Viewer, session: SessionDep, version: Text
         request, staff, "dashboard/overview.html",
         result=result, job=job, indexes=indexes, focus=focus,
         others=[c for c in indexes if c not in focus],
-        label=lambda name: data.label_of(result, name),
-        by_channel=sorted((result.get("responses_by_channel") or {}).items()),
+        label=result.label,
+        by_channel=sorted((result.responses_by_channel or {}).items()),
         **context,
     )  # fmt: skip
 
@@ -161,34 +163,34 @@ def priorities(
         if segment
         else data.visible(session, staff, data.find_job(session, staff, found.id, when, "region"))
     )
-    blocks = ((cut or {}).get("priorities") or {}).get("constructs", {}).get("segments", [])
-    segments = [b["segment"] for b in blocks]
+    view = cut.priorities.get("constructs") if cut is not None else None
+    segments = [b["segment"] for b in view.segments] if view is not None else []
     if result is None:
         status = 404 if segment else 200  # an unknown or out-of-scope region says nothing more
         return _render(request, staff, name, status, result=None, segments=segments,
                        not_in_scope=NOT_IN_SCOPE if segment else None, **context)  # fmt: skip
-    dimensions = ["constructs", *(result.get("drivers") or [])]
-    entry = (result.get("priorities") or {}).get(chosen["dimension"])
+    dimensions = ["constructs", *result.drivers]
+    entry = result.priorities.get(chosen["dimension"])
     if entry is None:
         unknown = f"没有这一维度 No dimension {chosen['dimension']!r}"
         return _render(request, staff, name, 404, result=result, segments=segments,
-                       dimensions=dimensions, label=lambda n: data.label_of(result, n),
+                       dimensions=dimensions, label=result.label,
                        error=unknown, **context)  # fmt: skip
-    block, refusal, matrix = None, None, entry.get("matrix")
+    block, refusal, matrix = None, None, entry.matrix
     if segment:
-        block = next((b for b in entry.get("segments", []) if b["segment"] == segment), None)
+        block = next((b for b in entry.segments if b["segment"] == segment), None)
         matrix = block["matrix"] if block else None
         refusal = NOT_IN_SCOPE if block is None else None
-    title = (f"{data.label_of(result, chosen['dimension'])['zh']} · "
+    title = (f"{result.label(chosen['dimension'])['zh']} · "
              f"{segment or '全部 all'} · {Formats.period(when)}")  # fmt: skip
-    labels = result.get("labels") or {}
+    labels = result.labels
     return _render(
         request, staff, name, 404 if refusal else 200,
         result=result, job=job, segments=segments, dimensions=dimensions, block=block,
         not_in_scope=refusal, matrix=matrix, points=data.ranked_points(matrix),
         quadrants=matrix_svg.quadrant_names(matrix) if matrix else {},
         svg=matrix_svg.matrix_svg(matrix, labels, caption=title) if matrix else None,
-        label=lambda n: data.label_of(result, n), withheld=result.get("withheld"),
+        label=result.label, withheld=result.withheld,
         **context,
     )  # fmt: skip
 
@@ -209,12 +211,12 @@ def rankings(request: Request, staff: Viewer, session: SessionDep, version: Text
     )  # fmt: skip
 
 
-def _ranking_tables(result: dict[str, Any]) -> list[dict[str, Any]]:
+def _ranking_tables(result: AnalysisResult) -> list[dict[str, Any]]:
     names = {"region": ("地区", "Regions"), "service_hall": ("营业厅", "Service halls")}
-    halls = result.get("hall_regions") or {}
+    halls = result.hall_regions
     tables = []
     for kind in ("region", "service_hall"):
-        rows = (result.get("rankings") or {}).get(kind)
+        rows = result.rankings.get(kind)
         if rows is None:
             continue
         tables.append({"kind": kind, "zh": names[kind][0], "en": names[kind][1], "rows": rows,
@@ -271,18 +273,19 @@ def report(request: Request, staff: Viewer, session: SessionDep, version: Text =
     if result is None:
         return _render(request, staff, name, result=None, **context)
     indexes = data.indexes_by_construct(result)
-    matrix = ((result.get("priorities") or {}).get("constructs") or {}).get("matrix")
+    view = result.priorities.get("constructs")
+    matrix = view.matrix if view is not None else None
     tables = _ranking_tables(result)
     return _render(
         request, staff, name, result=result, job=job, indexes=indexes,
         focus=[c for c in data.focus_constructs(result) if c in indexes],
-        drivers=[c for c in result.get("drivers") or [] if c in indexes],
-        label=lambda n: data.label_of(result, n),
-        svg=matrix_svg.matrix_svg(matrix, result.get("labels") or {}, ident="report",
+        drivers=[c for c in result.drivers if c in indexes],
+        label=result.label,
+        svg=matrix_svg.matrix_svg(matrix, result.labels, ident="report",
                                   caption="驱动因素优先级 Driver priorities") if matrix else None,
         matrix=matrix, points=data.ranked_points(matrix)[:5],
         quadrants=matrix_svg.quadrant_names(matrix) if matrix else {},
         regions=next((t for t in tables if t["kind"] == "region"), None),
         halls=next((t for t in tables if t["kind"] == "service_hall"), None),
-        withheld=result.get("withheld"), **context,
+        withheld=result.withheld, **context,
     )  # fmt: skip

@@ -16,7 +16,6 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from api.permissions import Permission, allowed
-from api.version_reference import VERSION_REFERENCE, split_version
 from api.web.auth import client_ip, require_permission
 from api.web.deps import SessionDep, SettingsDep
 from api.web.errors import error_responses
@@ -24,7 +23,7 @@ from api.web.strict_query import KnownQueryOnly
 from survey.db.tables import Campaign, QuestionnaireVersion, Staff
 from survey.exports.files import MEDIA_TYPES, export_bytes
 from survey.exports.responses import export_responses, phone_key
-from survey.questionnaire.publish import find_version
+from survey.questionnaire.publish import VERSION_REFERENCE, find_version, split_version
 from survey.staff import audit
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"], dependencies=[KnownQueryOnly])

@@ -1,0 +1,82 @@
+"""The states a row can be in, one enum per status column, checked by the database.
+
+Each enum is a ``StrEnum``: its members are the very strings stored, so a member compares
+equal to the text read back and the database needs no mapping. Migration 0007 puts a CHECK
+constraint on every column named here (:data:`STATUS_COLUMNS`), so a misspelt state is
+refused by the database, not stored.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CampaignStatus(StrEnum):
+    DRAFT = "draft"
+    RUNNING = "running"
+    PAUSED = "paused"
+    CLOSED = "closed"
+
+
+class InvitationStatus(StrEnum):
+    CREATED = "created"
+    INVITED = "invited"
+    OPENED = "opened"
+    STARTED = "started"
+    COMPLETED = "completed"
+    OPTED_OUT = "opted_out"
+    NO_CONSENT = "no_consent"
+    EXPIRED = "expired"
+
+
+class SmsStatus(StrEnum):
+    """An outbox row: pending -> claimed -> sending -> sent | failed | uncertain; skipped."""
+
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNCERTAIN = "uncertain"
+    SKIPPED = "skipped"
+
+
+class ResponseStatus(StrEnum):
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    FINAL = "final"
+
+
+class FollowUpStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class AnalysisStatus(StrEnum):
+    """An analysis job: queued -> running -> done | failed."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+#: Table -> the enum of its ``status`` column.
+STATUS_COLUMNS: dict[str, type[StrEnum]] = {
+    "campaign": CampaignStatus,
+    "invitation": InvitationStatus,
+    "outbound_sms": SmsStatus,
+    "response": ResponseStatus,
+    "call_case": CaseStatus,
+    "follow_up": FollowUpStatus,
+    "analysis": AnalysisStatus,
+}
+
+
+def status_check(states: type[StrEnum]) -> str:
+    """The CHECK condition that admits exactly ``states``."""
+    return "status IN (" + ", ".join(f"'{state.value}'" for state in states) + ")"
