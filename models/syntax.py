@@ -3,7 +3,9 @@
 Every engine (PLS, covariance-based SEM) reads the same text. This module turns it into a
 :class:`PathSpec` and explains mistakes as a :class:`ModelSyntaxError` naming the line, what
 is wrong and how to fix it. Nothing is ever ``eval``-ed: the text is tokenised with one
-regular expression and read by a small hand-written parser.
+regular expression and read by a small hand-written parser. For an editor that shows every
+mistake at once, :func:`read_statements` reads statement by statement, collecting the
+unreadable ones with their lines, and :func:`find_cycle` names a loop among the paths.
 
 Supported (a subset of lavaan's ``lavaanify``)::
 
@@ -37,7 +39,18 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
-__all__ = ["Block", "ModelSyntaxError", "PathSpec", "Relation", "Term", "parse_model"]
+__all__ = [
+    "Block",
+    "Cycle",
+    "ModelSyntaxError",
+    "PathSpec",
+    "Relation",
+    "Statement",
+    "Term",
+    "find_cycle",
+    "parse_model",
+    "read_statements",
+]
 
 Mode = Literal["A", "B"]
 
@@ -131,6 +144,40 @@ class Relation:
     op: Literal["~", "~~"]
     rhs: Term
     line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement as written, ``lhs op term + term ...``, with the line it starts on."""
+
+    lhs: str
+    op: str
+    terms: tuple[Term, ...]
+    line: int
+
+    @property
+    def relations(self) -> tuple[Relation, ...]:
+        """A ``~`` or ``~~`` statement as one relation per term; () for a block (``=~``, ``<~``)."""
+        if self.op not in ("~", "~~"):
+            return ()
+        op: Literal["~", "~~"] = "~" if self.op == "~" else "~~"
+        return tuple(Relation(self.lhs, op, term, self.line) for term in self.terms)
+
+
+@dataclass(frozen=True, slots=True)
+class Cycle:
+    """A directed cycle of structural paths.
+
+    Attributes
+    ----------
+    names : tuple of str
+        The variables from a predictor round to itself, e.g. ``("A", "B", "A")``.
+    line : int
+        Line of the path that closes the cycle.
+    """
+
+    names: tuple[str, ...]
+    line: int
 
 
 @dataclass(frozen=True)
@@ -300,10 +347,105 @@ def parse_model(text: str) -> PathSpec:
     >>> spec.topological_order
     ('Image', 'Loyalty')
     """
+    read = _read_all(text)
+    if not read:
+        raise ModelSyntaxError(
+            "the model text has no statements",
+            "Write at least one block, e.g. `Satisfaction =~ sat1 + sat2 + sat3`.",
+        )
     builder = _Builder()
-    for line, tokens in _statements(text):
-        builder.add(_read_statement(line, tokens))
+    for statement in read:
+        if isinstance(statement, ModelSyntaxError):
+            raise statement
+        builder.add(statement)
     return builder.build()
+
+
+def read_statements(text: str) -> tuple[tuple[Statement, ...], tuple[ModelSyntaxError, ...]]:
+    """Read each statement of lavaan text on its own, collecting every unreadable one.
+
+    :func:`parse_model` stops at the first mistake and checks the model as a whole; this
+    reads statement by statement, so that a person editing the text can be shown every
+    statement that cannot be read at once, each with its line.
+
+    Parameters
+    ----------
+    text : str
+        Model in lavaan syntax (see the module docstring); may be empty.
+
+    Returns
+    -------
+    statements : tuple of Statement
+        The statements that could be read, in order, each with the line it starts on.
+    errors : tuple of ModelSyntaxError
+        One per statement (or ``;``-separated segment) that could not be read, in order,
+        each with its ``line``, ``problem`` and ``fix``.
+
+    Notes
+    -----
+    Only the rules of one statement are checked (characters, operators, terms). The rules
+    that need the whole model (blocks, duplicated paths, cycles) are :func:`parse_model`'s;
+    :func:`find_cycle` looks for a cycle among statements' :attr:`Statement.relations`.
+
+    Examples
+    --------
+    >>> statements, errors = read_statements("Loyalty ~ Satisfaction\\nLoyalty Image")
+    >>> [(s.lhs, s.op, s.line) for s in statements]
+    [('Loyalty', '~', 1)]
+    >>> errors[0].line
+    2
+    """
+    read = _read_all(text)
+    return (
+        tuple(s for s in read if isinstance(s, Statement)),
+        tuple(s for s in read if isinstance(s, ModelSyntaxError)),
+    )
+
+
+def find_cycle(regressions: Iterable[Relation]) -> Cycle | None:
+    """The first directed cycle among structural paths, or None when they are recursive.
+
+    Parameters
+    ----------
+    regressions : iterable of Relation
+        ``outcome ~ predictor`` relations (``PathSpec.regressions``, or
+        :attr:`Statement.relations` of ``~`` statements).
+
+    Returns
+    -------
+    Cycle or None
+        The cycle in the direction predictor -> outcome, starting and ending at the same
+        variable, with the line of the path that closes it.
+
+    Notes
+    -----
+    Depth-first search from each predictor in order of declaration; the first edge back to
+    a variable on the current path closes the cycle.
+    """
+    successors: dict[str, list[str]] = {}
+    line_of: dict[tuple[str, str], int] = {}
+    for r in regressions:
+        successors.setdefault(r.rhs.name, []).append(r.lhs)
+        line_of[(r.rhs.name, r.lhs)] = r.line
+    state: dict[str, int] = {}  # 1 = on the current DFS stack, 2 = finished
+    stack: list[str] = []
+
+    def visit(node: str) -> Cycle | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in successors.get(node, ()):
+            if state.get(nxt) == 1:
+                return Cycle((*stack[stack.index(nxt) :], nxt), line_of[(node, nxt)])
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for start in list(successors):
+        if start not in state and (found := visit(start)):
+            return found
+    return None
 
 
 # --- lexing ------------------------------------------------------------------------------
@@ -336,28 +478,33 @@ def _tokenize(source: str, line: int) -> list[_Token]:
     return tokens
 
 
-def _statements(text: str) -> list[tuple[int, list[_Token]]]:
+def _statements(text: str) -> list[tuple[int, list[_Token]] | ModelSyntaxError]:
     """Split text into statements (newline or ';'), joining continuation lines.
 
     A statement continues onto the next segment when it ends with '+', '*' or an
-    operator, or when the next segment starts with '+'.
+    operator, or when the next segment starts with '+'. A segment that cannot be
+    tokenised is an error in its place; the statement it would have continued is dropped,
+    as it cannot be read whole.
     """
-    statements: list[tuple[int, list[_Token]]] = []
+    statements: list[tuple[int, list[_Token]] | ModelSyntaxError] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         code = raw.split("#", 1)[0]
         for segment in code.split(";"):
-            tokens = _tokenize(segment, number)
+            last = statements[-1] if statements else None
+            open_ = isinstance(last, tuple) and _continues(last[1])
+            try:
+                tokens = _tokenize(segment, number)
+            except ModelSyntaxError as error:
+                if open_:
+                    statements.pop()
+                statements.append(error)
+                continue
             if not tokens:
                 continue
-            if statements and (_continues(statements[-1][1]) or tokens[0].kind == "plus"):
-                statements[-1][1].extend(tokens)
+            if isinstance(last, tuple) and (open_ or tokens[0].kind == "plus"):
+                last[1].extend(tokens)
             else:
                 statements.append((number, tokens))
-    if not statements:
-        raise ModelSyntaxError(
-            "the model text has no statements",
-            "Write at least one block, e.g. `Satisfaction =~ sat1 + sat2 + sat3`.",
-        )
     return statements
 
 
@@ -368,15 +515,21 @@ def _continues(tokens: list[_Token]) -> bool:
 # --- parsing -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Statement:
-    lhs: str
-    op: str
-    terms: tuple[Term, ...]
-    line: int
+def _read_all(text: str) -> list[Statement | ModelSyntaxError]:
+    """Every statement of the text read on its own, or the error that stopped it, in order."""
+    read: list[Statement | ModelSyntaxError] = []
+    for segment in _statements(text):
+        if isinstance(segment, ModelSyntaxError):
+            read.append(segment)
+            continue
+        try:
+            read.append(_read_statement(*segment))
+        except ModelSyntaxError as error:
+            read.append(error)
+    return read
 
 
-def _read_statement(line: int, tokens: list[_Token]) -> _Statement:
+def _read_statement(line: int, tokens: list[_Token]) -> Statement:
     ops = [i for i, t in enumerate(tokens) if t.kind == "op"]
     if not ops:
         raise ModelSyntaxError(
@@ -415,7 +568,7 @@ def _read_statement(line: int, tokens: list[_Token]) -> _Statement:
             line,
         )
     terms = tuple(_read_term(line, op, group) for group in _split_plus(line, rhs))
-    return _Statement(lhs[0].text, op, terms, line)
+    return Statement(lhs[0].text, op, terms, line)
 
 
 def _split_plus(line: int, tokens: list[_Token]) -> list[list[_Token]]:
@@ -478,17 +631,15 @@ class _Builder:
         self.regressions: list[Relation] = []
         self.covariances: list[Relation] = []
 
-    def add(self, statement: _Statement) -> None:
+    def add(self, statement: Statement) -> None:
         if statement.op in _MEASUREMENT_OPS:
             self._add_block(statement)
         elif statement.op == "~":
             self._add_regressions(statement)
         else:
-            self.covariances.extend(
-                Relation(statement.lhs, "~~", t, statement.line) for t in statement.terms
-            )
+            self.covariances.extend(statement.relations)
 
-    def _add_block(self, s: _Statement) -> None:
+    def _add_block(self, s: Statement) -> None:
         mode = _MEASUREMENT_OPS[s.op]
         previous = self.blocks.get(s.lhs)
         if previous is not None and previous.mode != mode:
@@ -518,21 +669,27 @@ class _Builder:
         line = previous.line if previous else s.line
         self.blocks[s.lhs] = Block(s.lhs, mode, indicators, line)
 
-    def _add_regressions(self, s: _Statement) -> None:
+    def _add_regressions(self, s: Statement) -> None:
         seen = {(r.lhs, r.rhs.name): r.line for r in self.regressions}
-        for term in s.terms:
-            if (s.lhs, term.name) in seen:
+        for relation in s.relations:
+            if (s.lhs, relation.rhs.name) in seen:
                 raise ModelSyntaxError(
-                    f"the path {s.lhs} ~ {term.name} is already declared on line "
-                    f"{seen[(s.lhs, term.name)]}",
+                    f"the path {s.lhs} ~ {relation.rhs.name} is already declared on line "
+                    f"{seen[(s.lhs, relation.rhs.name)]}",
                     "Declare each structural path once.",
                     s.line,
                 )
-            self.regressions.append(Relation(s.lhs, "~", term, s.line))
+            self.regressions.append(relation)
 
     def build(self) -> PathSpec:
         self._check_block_members()
-        _raise_on_cycle(self.regressions)
+        cycle = find_cycle(self.regressions)
+        if cycle is not None:
+            raise ModelSyntaxError(
+                "the structural paths form a cycle: " + " -> ".join(cycle.names),
+                "PLS path models must be recursive; remove or reverse one of these paths.",
+                cycle.line,
+            )
         return PathSpec(
             measurement=tuple(self.blocks.values()),
             regressions=tuple(self.regressions),
@@ -550,37 +707,6 @@ class _Builder:
                     "Remove one of the two measurement relations.",
                     line,
                 )
-
-
-def _raise_on_cycle(regressions: list[Relation]) -> None:
-    """Raise naming the first cycle of predictor -> outcome edges, if any (DFS)."""
-    successors: dict[str, list[str]] = {}
-    line_of: dict[tuple[str, str], int] = {}
-    for r in regressions:
-        successors.setdefault(r.rhs.name, []).append(r.lhs)
-        line_of[(r.rhs.name, r.lhs)] = r.line
-    state: dict[str, int] = {}  # 1 = on the current DFS stack, 2 = finished
-    stack: list[str] = []
-
-    def visit(node: str) -> None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in successors.get(node, ()):
-            if state.get(nxt) == 1:
-                cycle = [*stack[stack.index(nxt) :], nxt]
-                raise ModelSyntaxError(
-                    "the structural paths form a cycle: " + " -> ".join(cycle),
-                    "PLS path models must be recursive; remove or reverse one of these paths.",
-                    line_of[(node, nxt)],
-                )
-            if nxt not in state:
-                visit(nxt)
-        stack.pop()
-        state[node] = 2
-
-    for start in list(successors):
-        if start not in state:
-            visit(start)
 
 
 def _topological_order(

@@ -1,9 +1,12 @@
 """``manyi remedy``: train the "potentially dissatisfied" classifier, and the weekly report.
 
-``train`` fits the classifier on a responses table and its sample frame, prints the
-validation AUC with its DeLong interval and whether the score will be used, and stores the
-model as the questionnaire version's active one (unless ``--no-store``). ``report`` prints
-the week's follow-ups: opened, closed within the SLA, resolution rate, breaches.
+``train`` builds the training table from a responses table and its sample frame
+(:mod:`survey.remedy.classifier`), fits and validates the classifier
+(:func:`models.classifier.fit_classifier`), prints the validation AUC with its DeLong
+interval and whether the score will be used, and stores the model's parameters as the
+questionnaire version's active one (:func:`survey.remedy.classifier.store_model`, unless
+``--no-store``). ``report`` prints the week's follow-ups: opened, closed within the SLA,
+resolution rate, breaches.
 """
 
 from __future__ import annotations
@@ -87,8 +90,9 @@ def train(
     """Train and validate the classifier; exits 0 even when it is too weak to be used."""
     from sqlmodel import Session
 
+    from models.classifier import fit_classifier
     from survey.questionnaire import QuestionnaireError, load_questionnaire
-    from survey.remedy.classifier import DissatisfactionClassifier, store_model, training_table
+    from survey.remedy.classifier import CATEGORICAL_ATTRIBUTES, store_model, training_table
 
     try:
         questionnaire, _ = load_questionnaire(questionnaire_file)
@@ -109,15 +113,19 @@ def train(
             target=target,
             dissatisfied_at_most=dissatisfied_at_most,
         )
-        fitted = DissatisfactionClassifier(random_state=seed).fit(features, y)
     except ValueError as error:
         raise fail(str(error), 2) from None
+    try:
+        fitted = fit_classifier(features, y, categorical=CATEGORICAL_ATTRIBUTES, random_state=seed)
+    except ValueError as error:
+        dissatisfied = f"1: dissatisfied, {target} <= {dissatisfied_at_most:g}"
+        raise fail(f"{error} ({dissatisfied})", 2) from None
     result = {
         "form_id": questionnaire.form_id,
         "version": questionnaire.version,
         "target": target,
         "dissatisfied_at_most": dissatisfied_at_most,
-        **fitted.summary(),
+        **fitted.to_dict(),
         "model_id": None,
     }
     if store:
@@ -125,7 +133,7 @@ def train(
             row = store_model(
                 session,
                 version.id,
-                fitted,
+                fitted.parameters(),
                 questionnaire=questionnaire,
                 target=target,
                 dissatisfied_at_most=dissatisfied_at_most,

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from models.syntax import find_cycle, read_statements
 from survey.questionnaire.document import (
     ITEM_TYPES,
     SCORED_TYPES,
@@ -24,7 +25,6 @@ from survey.questionnaire.document import (
 )
 from survey.questionnaire.problems import Problem, QuestionnaireError
 from survey.questionnaire.relevant import Relevance, RelevantSyntaxError, parse_relevant
-from survey.questionnaire.structural import find_cycle, read_statements
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 KNOWN_LANGUAGES = ("zh", "en")
@@ -496,7 +496,7 @@ class _Checker:
             return ""
         statements, errors = read_statements(text)
         for error in errors:
-            self.report(("model", error.line), "model-syntax", error.message, error.fix)
+            self.report(("model", error.line), "model-syntax", error.problem, error.fix)
         item_names = {i.name for i in items}
         paths = []
         for st in statements:
@@ -509,25 +509,24 @@ class _Checker:
                     "set `construct:` on the items and keep only ~ and ~~ lines here",
                 )
                 continue
-            for side in (st.lhs, st.rhs):
-                for var in side:
-                    if var in constructs:
-                        continue
-                    hint = " (it is an item)" if var in item_names else ""
-                    self.report(
-                        where,
-                        "model-unknown-construct",
-                        f"{var!r} is not a construct{hint}{_suggest(var, constructs)}",
-                        "declare it under constructs with its items, or fix the name",
-                    )
+            for var in (st.lhs, *(term.name for term in st.terms)):
+                if var in constructs:
+                    continue
+                hint = " (it is an item)" if var in item_names else ""
+                self.report(
+                    where,
+                    "model-unknown-construct",
+                    f"{var!r} is not a construct{hint}{_suggest(var, constructs)}",
+                    "declare it under constructs with its items, or fix the name",
+                )
             if st.op == "~":
-                paths += [(lhs, rhs) for lhs in st.lhs for rhs in st.rhs]
+                paths += st.relations
         cycle = find_cycle(paths)
-        if cycle:
+        if cycle is not None:
             self.report(
-                ("model",),
+                ("model", cycle.line),
                 "model-cycle",
-                f"the paths loop: {' -> '.join(cycle)}",
+                f"the paths loop: {' -> '.join(cycle.names)}",
                 "the structural model must be recursive: remove one path of the loop",
             )
         return text

@@ -2,8 +2,11 @@
 
 - ``rules``: the rules run on every completed response, follow-ups and their outcomes
   (with zh/en labels of reasons, outcomes and root causes).
-- ``classifier``: storing and applying the "potentially dissatisfied" classifier.
+- ``classifier``: the classifier's features, storing and applying the "potentially
+  dissatisfied" classifier (fitting it is statistics: ``models.classifier``, called by
+  ``manyi remedy train``).
 - ``report``: the weekly follow-up report.
 
-May import: :mod:`survey.questionnaire`, :mod:`survey.db`.
+May import: :mod:`survey.questionnaire`, :mod:`survey.db`, and ``models.syntax`` (the one
+lavaan reader, a leaf).
 """
