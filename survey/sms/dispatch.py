@@ -14,7 +14,9 @@ Several dispatchers may run against one database. Each one
    clock (``next_send_slot``) so that all dispatchers together keep the rate limit;
 4. marks one row ``sending`` in its own commit, hands it to the transport, and records
    the provider's message id and segment count; retryable failures (429, 5xx) come back
-   later with exponential backoff, permanent ones (opted out, invalid number) fail.
+   later with exponential backoff, up to ``max_attempts``, permanent ones (opted out,
+   invalid number) fail. :func:`survey.sms.outbox.record_send_result` decides this, for
+   replies sent at once as well.
 
 A dispatcher asked to stop finishes the send in hand, puts the rest of its batch back and
 gives up its lease (:meth:`Dispatcher.release`), so nothing waits for a lease to run out.
@@ -36,16 +38,19 @@ from sqlmodel import Session
 
 from survey.answering.links import invitation_link, invitation_token
 from survey.db.tables import Campaign, DispatcherLease, Invitation, OptOut, OutboundSms, utcnow
-from survey.sms.outbox import KEYWORD_ANSWERS, record_provider_opt_out
+from survey.sms.outbox import (
+    BACKOFF_SECONDS,
+    KEYWORD_ANSWERS,
+    MAX_ATTEMPTS,
+    record_send_result,
+)
 from survey.sms.quiet_hours import next_allowed
 from survey.sms.transport import (
     OutgoingSms,
-    PermanentReason,
-    PermanentSendError,
-    RetryableSendError,
+    SendError,
+    SendReceipt,
     SmsTransport,
     TransportConfigError,
-    UncertainSendError,
 )
 
 log = logging.getLogger(__name__)
@@ -54,6 +59,15 @@ log = logging.getLogger(__name__)
 #: they go out even to a number on the opt-out list. Every other message to such a number
 #: (invitations, reminders, a reply-mode question waiting for a retry) is skipped.
 ANSWERS_TO_KEYWORDS = frozenset(KEYWORD_ANSWERS.values())
+
+#: The counter of :class:`DispatchStats` that each status a send leaves its row in adds to.
+_COUNTED_AS = {
+    "sent": "sent",
+    "pending": "retried",
+    "failed": "failed",
+    "skipped": "skipped",
+    "uncertain": "uncertain",
+}
 
 
 @dataclass
@@ -85,8 +99,8 @@ class Dispatcher:
     status_callback_url: str | None = None
     batch_size: int = 20
     lease_seconds: float = 30.0
-    max_attempts: int = 5
-    backoff_seconds: float = 30.0
+    max_attempts: int = MAX_ATTEMPTS
+    backoff_seconds: float = BACKOFF_SECONDS
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     stats: DispatchStats = field(default_factory=DispatchStats)
@@ -450,53 +464,26 @@ class Dispatcher:
             status_callback_url=self.status_callback_url,
             idempotency_key=f"outbound-{row.id}",
         )
-        values: dict[str, object]
+        result: SendReceipt | SendError
         try:
-            receipt = self.transport.send(message)
-        except PermanentSendError as error:
-            values = {"status": "failed", "error_code": str(error.code),
-                      "error_message": str(error)[:500]}  # fmt: skip
-            self.stats.failed += 1
-            if error.reason is PermanentReason.OPTED_OUT:
-                record_provider_opt_out(self.engine, row.to_phone)
-        except RetryableSendError as error:
-            attempts = row.attempts + 1
-            if attempts >= self.max_attempts:
-                reason = f"gave up after {attempts} attempts: {error}"
-                values = {"status": "failed", "error_code": str(error.code),
-                          "error_message": reason[:500]}  # fmt: skip
-                self.stats.failed += 1
-            else:
-                delay = error.retry_after or self.backoff_seconds * 2 ** (attempts - 1)
-                values = {"status": "pending", "claimed_by": None, "claimed_at": None,
-                          "not_before": self.clock() + timedelta(seconds=delay),
-                          "error_code": str(error.code),
-                          "error_message": str(error)[:500]}  # fmt: skip
-                self.stats.retried += 1
-        except TransportConfigError:
-            # The account or sender is wrong, not this message: nothing was sent. Put it
-            # back and stop, so an operator fixes the settings before anything else fails.
-            with self.engine.begin() as connection:
-                connection.execute(
-                    update(OutboundSms).where(OutboundSms.id == row.id)
-                    .values(status="pending", claimed_by=None, claimed_at=None,
-                            attempts=OutboundSms.attempts - 1)
-                )  # fmt: skip
-            raise
-        except UncertainSendError as error:
-            values = {"status": "uncertain", "error_code": "no-answer",
-                      "error_message": str(error)[:500]}  # fmt: skip
-            self.stats.uncertain += 1
-        else:
-            values = {"status": "sent", "sent_at": self.clock(),
-                      "provider_message_id": receipt.provider_message_id,
-                      "segments": receipt.segments, "delivery_status": receipt.status}  # fmt: skip
-            self.stats.sent += 1
+            result = self.transport.send(message)
+        except SendError as error:
+            result = error
         with connection.begin():
-            connection.execute(update(OutboundSms).where(OutboundSms.id == row.id).values(**values))
+            values = record_send_result(
+                connection, row.id, result, to_phone=row.to_phone, kind=row.kind,
+                attempts=row.attempts + 1, now=self.clock(),
+                max_attempts=self.max_attempts, backoff_seconds=self.backoff_seconds,
+            )  # fmt: skip
             if values["status"] == "sent" and row.invitation_id is not None:
                 _mark_invited(connection, row.invitation_id, values["sent_at"],
                               values["provider_message_id"])  # fmt: skip
+        if isinstance(result, TransportConfigError):
+            # The account or sender is wrong, not this message: stop, so an operator fixes
+            # the settings before every other message fails the same way.
+            raise result
+        counter = _COUNTED_AS[values["status"]]
+        setattr(self.stats, counter, getattr(self.stats, counter) + 1)
 
 
 def _mark_invited(connection, invitation_id: int, sent_at: datetime, message_id: str) -> None:

@@ -16,17 +16,22 @@ messages nobody asked for). It follows the dispatcher's protocol: the row goes
 ``pending -> sending`` in its own commit under a dispatcher lease, so that a crash in the
 middle leaves a ``sending`` row that a dispatcher reconciles with the provider's log
 instead of resending it. A row a dispatcher claimed first is left to that dispatcher.
+
+What a send's result does to its row (sent, retried later, given up, uncertain) is decided
+once, in :func:`record_send_result`, for both ways a message leaves: a reply handed over
+here and a message the dispatcher sends, so that the same answer of the provider leaves
+the same row whichever way the message went.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Connection, Engine, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -37,12 +42,22 @@ from survey.sms.transport import (
     PermanentReason,
     PermanentSendError,
     RetryableSendError,
+    SendError,
+    SendReceipt,
     SmsTransport,
     TransportConfigError,
-    UncertainSendError,
 )
 
-__all__ = ["KEYWORD_ANSWERS", "insert_once", "queue", "record_provider_opt_out", "send_now"]
+__all__ = [
+    "BACKOFF_SECONDS",
+    "KEYWORD_ANSWERS",
+    "MAX_ATTEMPTS",
+    "insert_once",
+    "queue",
+    "record_provider_opt_out",
+    "record_send_result",
+    "send_now",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +69,28 @@ KEYWORD_ANSWERS = {
     "help": "help",
 }
 
-#: Delay before a dispatcher retries a reply the provider could not take right now.
-RETRY_SECONDS = 30.0
+#: Sends of one message before a retryable failure gives it up (the dispatcher's default).
+MAX_ATTEMPTS = 5
+
+#: Delay before the first retry of a message the provider could not take; it doubles with
+#: every further attempt, unless the provider asks for a delay of its own.
+BACKOFF_SECONDS = 30.0
+
+# Error texts are cut to their columns: PostgreSQL refuses a longer value, and the refusal
+# would leave the row ``sending`` (reported as uncertain) although nothing was sent.
+_CODE_WIDTH = OutboundSms.__table__.c.error_code.type.length
+_MESSAGE_WIDTH = OutboundSms.__table__.c.error_message.type.length
 
 
-def insert_once(session: Session, table: Any, values: Mapping[str, Any]) -> Any:
+def insert_once(session: Session | Connection, table: Any, values: Mapping[str, Any]) -> Any:
     """INSERT a row unless it collides with a unique key; returns its id, or None if not new.
 
     ``ON CONFLICT DO NOTHING`` rather than catching an IntegrityError: the error would roll
     back the whole transaction (the inbound message with it), and on PostgreSQL a concurrent
     insert of the same key waits for the other transaction and then does nothing.
     """
-    dialect = session.get_bind().dialect.name
+    bind = session.get_bind() if isinstance(session, Session) else session
+    dialect = bind.dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = insert(table).values(**values).on_conflict_do_nothing()
     primary_key = next(iter(table.__table__.primary_key.columns))
@@ -110,26 +135,30 @@ def send_now(
     outbox_ids: Iterable[int],
     *,
     status_callback_url: str | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> dict[int, str]:
     """Hand queued replies to the transport now; returns each row's resulting status.
 
-    A row already taken by a dispatcher is reported as ``"dispatcher"`` and left alone.
+    A row already taken by a dispatcher is reported as ``"dispatcher"`` and left alone; a
+    :class:`TransportConfigError` puts the row back, is reported as ``"configuration"`` and
+    stops the rest (every other message would fail the same way; dispatchers will retry).
+    ``clock`` is injectable like the dispatcher's, so tests can compare the two paths.
     """
     ids = list(outbox_ids)
     if not ids:
         return {}
     worker_id = f"reply-{uuid.uuid4().hex[:16]}"
     with Session(engine) as session:
-        session.add(DispatcherLease(worker_id=worker_id, seen_at=utcnow()))
+        session.add(DispatcherLease(worker_id=worker_id, seen_at=clock()))
         session.commit()
     results: dict[int, str] = {}
     try:
         for outbox_id in ids:
             results[outbox_id] = _send_one(
-                engine, transport, outbox_id, worker_id, status_callback_url
+                engine, transport, outbox_id, worker_id, status_callback_url, clock
             )
             if results[outbox_id] == "configuration":
-                break  # every other message would fail the same way; dispatchers will retry
+                break
     finally:
         with engine.begin() as connection:
             connection.execute(
@@ -144,8 +173,9 @@ def _send_one(
     outbox_id: int,
     worker_id: str,
     status_callback_url: str | None,
+    clock: Callable[[], datetime],
 ) -> str:
-    now = utcnow()
+    now = clock()
     with engine.begin() as connection:
         row = connection.execute(
             update(OutboundSms)
@@ -157,87 +187,155 @@ def _send_one(
                 sending_at=now,
                 attempts=OutboundSms.attempts + 1,
             )
-            .returning(OutboundSms.to_phone, OutboundSms.body, OutboundSms.kind)
+            .returning(
+                OutboundSms.to_phone, OutboundSms.body, OutboundSms.kind, OutboundSms.attempts
+            )
         ).first()
     if row is None:
         return "dispatcher"
-    to_phone, body, kind = row
+    to_phone, body, kind, attempts = row
     message = OutgoingSms(
         to_phone, body, status_callback_url, idempotency_key=f"outbound-{outbox_id}"
     )
-    values: dict[str, Any]
+    result: SendReceipt | SendError
     try:
-        receipt = transport.send(message)
-    except PermanentSendError as error:
-        values = {
-            "status": "failed",
-            "error_code": str(error.code)[:32],
-            "error_message": str(error)[:500],
-        }
-        if error.reason is PermanentReason.OPTED_OUT:
-            # Twilio answers STOP itself and then refuses our own confirmation (21610):
-            # expected, not a failure anyone needs to look at.
-            if kind == "opt_out_confirmation":
-                values["status"] = "skipped"
-            record_provider_opt_out(engine, to_phone)
-    except RetryableSendError as error:
-        delay = error.retry_after or RETRY_SECONDS
-        values = {
-            "status": "pending",
-            "claimed_by": None,
-            "claimed_at": None,
-            "not_before": utcnow() + timedelta(seconds=delay),
-            "error_code": str(error.code)[:32],
-            "error_message": str(error)[:500],
-        }
-    except TransportConfigError as error:
+        result = transport.send(message)
+    except SendError as error:
+        result = error
+    # A connection of its own, not one held across the provider's answer: this runs in
+    # the web process, whose pool serves the respondents' pages.
+    with engine.begin() as connection:
+        values = record_send_result(
+            connection, outbox_id, result, to_phone=to_phone, kind=kind, attempts=attempts,
+            now=clock(),
+        )  # fmt: skip
+    if isinstance(result, TransportConfigError):
         log.error(
             "the SMS provider refused the account or sender; reply %s left for the dispatcher: %s",
             outbox_id,
-            error,
+            result,
         )
-        values = {
+        return "configuration"
+    return str(values["status"])
+
+
+def record_send_result(
+    connection: Connection,
+    outbox_id: int,
+    result: SendReceipt | SendError,
+    *,
+    to_phone: str,
+    kind: str,
+    attempts: int,
+    now: datetime,
+    max_attempts: int = MAX_ATTEMPTS,
+    backoff_seconds: float = BACKOFF_SECONDS,
+) -> dict[str, Any]:
+    """Write what one send attempt did to its outbox row, in the caller's transaction.
+
+    The one place that decides it, for the dispatcher and for a reply sent at once (see
+    the table in :mod:`survey.sms.transport`):
+
+    * accepted: ``sent``, with the provider's message id, segments and first status;
+    * :class:`PermanentSendError`: ``failed`` (an opt-out confirmation the provider refuses
+      because the number opted out is ``skipped``); a provider's opt-out puts the number on
+      the list, in the same transaction;
+    * :class:`RetryableSendError`: back to ``pending``, due after the provider's
+      ``retry_after`` or the doubling backoff; ``failed`` once ``max_attempts`` is reached;
+    * :class:`UncertainSendError`: ``uncertain``, never resent;
+    * :class:`TransportConfigError`: back to ``pending`` as if never tried; stopping is the
+      caller's part.
+
+    Parameters
+    ----------
+    connection
+        A connection inside a transaction the caller commits, so that the caller may add
+        its own writes to the same commit (the dispatcher marks the invitation invited).
+    outbox_id
+        The row, which the caller has marked ``sending``.
+    result
+        What ``SmsTransport.send`` returned, or the :class:`SendError` it raised.
+    to_phone, kind
+        The row's recipient and kind.
+    attempts
+        The row's attempts, this one included.
+    now
+        The caller's clock, read after the send.
+    max_attempts, backoff_seconds
+        The retry policy (the dispatcher's settings; replies take the defaults).
+
+    Returns
+    -------
+    dict
+        The columns written. ``status`` is the row's new status: ``sent``, ``pending``,
+        ``failed``, ``skipped`` or ``uncertain``.
+    """
+    values = _result_values(result, kind, attempts, now, max_attempts, backoff_seconds)
+    if isinstance(result, PermanentSendError) and result.reason is PermanentReason.OPTED_OUT:
+        record_provider_opt_out(connection, to_phone, now=now)
+    connection.execute(update(OutboundSms).where(OutboundSms.id == outbox_id).values(**values))
+    return values
+
+
+def _result_values(
+    result: SendReceipt | SendError,
+    kind: str,
+    attempts: int,
+    now: datetime,
+    max_attempts: int,
+    backoff_seconds: float,
+) -> dict[str, Any]:
+    if isinstance(result, SendReceipt):
+        return {
+            "status": "sent",
+            "sent_at": now,
+            "provider_message_id": result.provider_message_id,
+            "segments": result.segments,
+            "delivery_status": result.status,
+        }
+    if isinstance(result, TransportConfigError):
+        # Nothing was sent and the message is not to blame: it goes back untouched, its
+        # attempt not counted, so fixing the settings does not bring it nearer giving up.
+        return {
             "status": "pending",
             "claimed_by": None,
             "claimed_at": None,
             "attempts": OutboundSms.attempts - 1,
         }
-        _finish(engine, outbox_id, values)
-        return "configuration"
-    except UncertainSendError as error:
-        values = {
-            "status": "uncertain",
-            "error_code": "no-answer",
-            "error_message": str(error)[:500],
-        }
+    status, code, message = "failed", str(result.code)[:_CODE_WIDTH], str(result)
+    retry_at = None
+    if isinstance(result, PermanentSendError):
+        # Twilio answers STOP itself and then refuses our own confirmation (21610):
+        # expected, not a failure anyone needs to look at.
+        if result.reason is PermanentReason.OPTED_OUT and kind == "opt_out_confirmation":
+            status = "skipped"
+    elif isinstance(result, RetryableSendError):
+        # The dispatcher's documented policy holds for replies too: a provider that keeps
+        # refusing a message is given up on, not asked again every 30 s without end.
+        if attempts >= max_attempts:
+            message = f"gave up after {attempts} attempts: {message}"
+        else:
+            status = "pending"
+            delay = result.retry_after or backoff_seconds * 2 ** (attempts - 1)
+            retry_at = now + timedelta(seconds=delay)
     else:
-        values = {
-            "status": "sent",
-            "sent_at": utcnow(),
-            "provider_message_id": receipt.provider_message_id,
-            "segments": receipt.segments,
-            "delivery_status": receipt.status,
-        }
-    _finish(engine, outbox_id, values)
-    return str(values["status"])
+        # UncertainSendError, and any other SendError: a transport that has not shown that
+        # nothing was sent is taken at its doubt (see survey.sms.transport), never resent.
+        status, code = "uncertain", "no-answer"
+    values: dict[str, Any] = {"status": status}
+    if retry_at is not None:
+        values.update(claimed_by=None, claimed_at=None, not_before=retry_at)
+    values.update(error_code=code, error_message=message[:_MESSAGE_WIDTH])
+    return values
 
 
-def _finish(engine: Engine, outbox_id: int, values: Mapping[str, Any]) -> None:
-    with engine.begin() as connection:
-        connection.execute(update(OutboundSms).where(OutboundSms.id == outbox_id).values(**values))
+def record_provider_opt_out(connection: Connection, phone: str, *, now: datetime) -> None:
+    """Put a number the provider reports as opted out on the list, once (race-safe).
 
-
-def record_provider_opt_out(engine: Engine, phone: str) -> None:
-    """Put a number the provider reports as opted out on the list, once (race-safe)."""
-    with Session(engine) as session:
-        insert_once(
-            session,
-            OptOut,
-            {
-                "phone_e164": phone,
-                "keyword": "carrier",
-                "source": "provider",
-                "created_at": utcnow(),
-            },
-        )
-        session.commit()
+    Runs in the caller's transaction, with the row whose send the provider refused.
+    """
+    insert_once(
+        connection,
+        OptOut,
+        {"phone_e164": phone, "keyword": "carrier", "source": "provider", "created_at": now},
+    )
