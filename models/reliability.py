@@ -17,7 +17,7 @@ rather than the meaningless 1 that seminr and SmartPLS print.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -172,6 +172,23 @@ def _complete_rows(data: pd.DataFrame) -> int:
     return int(data.notna().all(axis=1).sum())
 
 
+def _per_construct(
+    blocks: dict[str, list[str]],
+    column: str,
+    value_of: Callable[[str, list[str]], float],
+) -> pd.DataFrame:
+    """``column`` and ``n_items`` per construct, ``value_of(construct, items)`` or NaN.
+
+    NaN for a single-item block: there is nothing to check the item against (see the
+    module docstring), so ``value_of`` is only called for two or more items.
+    """
+    rows = []
+    for construct, items in blocks.items():
+        value = value_of(construct, items) if len(items) > 1 else np.nan
+        rows.append({"construct": construct, column: value, "n_items": len(items)})
+    return pd.DataFrame(rows).set_index("construct")
+
+
 # --------------------------------------------------------------------------- statistics
 
 
@@ -310,15 +327,12 @@ def rho_a(frame: pd.DataFrame, blocks: Blocks, weights: pd.DataFrame) -> pd.Data
     """
     checked = _check_blocks(blocks)
     data = _indicator_frame(frame, checked)
-    rows = []
-    for construct, items in checked.items():
-        value = np.nan
-        if len(items) > 1:
-            w = _block_vector(weights, construct, items, "weights")
-            corr = _correlations(data[items]).to_numpy()
-            value = _rho_a_value(w, corr, construct)
-        rows.append({"construct": construct, "rho_a": value, "n_items": len(items)})
-    return pd.DataFrame(rows).set_index("construct")
+
+    def value_of(construct: str, items: list[str]) -> float:
+        w = _block_vector(weights, construct, items, "weights")
+        return _rho_a_value(w, _correlations(data[items]).to_numpy(), construct)
+
+    return _per_construct(checked, "rho_a", value_of)
 
 
 def _block_loadings(loadings: pd.DataFrame, construct: str, items: list[str]) -> np.ndarray:
@@ -372,20 +386,15 @@ def rho_c(loadings: pd.DataFrame, blocks: Blocks) -> pd.DataFrame:
     Jöreskog, K. G. (1971). Statistical analysis of sets of congeneric tests.
     Psychometrika, 36(2), 109-133. doi:10.1007/BF02291393
 
-    Fornell, C., & Larcker, D. F. (1981). Evaluating structural equation models with
-    unobservable variables and measurement error. Journal of Marketing Research, 18(1),
-    39-50. doi:10.2307/3151312
+    Fornell & Larcker (1981), cited in full under :func:`ave`.
     """
-    checked = _check_blocks(blocks)
-    rows = []
-    for construct, items in checked.items():
-        value = np.nan
-        if len(items) > 1:
-            lam = _block_loadings(loadings, construct, items)
-            explained = float(np.sum(lam)) ** 2
-            value = explained / (explained + float(np.sum(1.0 - lam**2)))
-        rows.append({"construct": construct, "rho_c": value, "n_items": len(items)})
-    return pd.DataFrame(rows).set_index("construct")
+
+    def value_of(construct: str, items: list[str]) -> float:
+        lam = _block_loadings(loadings, construct, items)
+        explained = float(np.sum(lam)) ** 2
+        return explained / (explained + float(np.sum(1.0 - lam**2)))
+
+    return _per_construct(_check_blocks(blocks), "rho_c", value_of)
 
 
 def ave(loadings: pd.DataFrame, blocks: Blocks) -> pd.DataFrame:
@@ -393,10 +402,8 @@ def ave(loadings: pd.DataFrame, blocks: Blocks) -> pd.DataFrame:
 
     Parameters
     ----------
-    loadings : pandas.DataFrame
-        Standardized (outer) loadings: one row per indicator, one column per construct.
-    blocks : Mapping[str, Sequence[str]]
-        Construct name -> its indicators (rows of ``loadings``).
+    loadings, blocks
+        Standardized loadings and blocks, as in :func:`rho_c`.
 
     Returns
     -------
@@ -423,11 +430,8 @@ def ave(loadings: pd.DataFrame, blocks: Blocks) -> pd.DataFrame:
     unobservable variables and measurement error. Journal of Marketing Research, 18(1),
     39-50. doi:10.2307/3151312
     """
-    checked = _check_blocks(blocks)
-    rows = []
-    for construct, items in checked.items():
-        value = np.nan
-        if len(items) > 1:
-            value = float(np.mean(_block_loadings(loadings, construct, items) ** 2))
-        rows.append({"construct": construct, "ave": value, "n_items": len(items)})
-    return pd.DataFrame(rows).set_index("construct")
+
+    def value_of(construct: str, items: list[str]) -> float:
+        return float(np.mean(_block_loadings(loadings, construct, items) ** 2))
+
+    return _per_construct(_check_blocks(blocks), "ave", value_of)

@@ -67,10 +67,8 @@ def ml_baseline(cov: np.ndarray, n_obs: int, fixed: np.ndarray) -> tuple[float, 
 
     Parameters
     ----------
-    cov : ndarray of shape (p, p)
-        Sample covariance matrix with divisor N.
-    n_obs : int
-        Number of observations N.
+    cov, n_obs
+        Sample covariance matrix (divisor N) and N, as in :func:`saturated_loglik`.
     fixed : ndarray of bool, shape (p,)
         Observed exogenous covariates whose covariance block lavaan keeps at its sample
         value (``fixed.x = TRUE``).

@@ -49,6 +49,40 @@ def warning_lines(warnings: tuple[ModelWarning, ...]) -> str:
     return "\n".join(f"  [{w.severity}] {w.code}: {w.message}" for w in warnings)
 
 
+def summary_text(parts: list[str], warnings: tuple[ModelWarning, ...]) -> str:
+    """Sections of a text summary, blank-line separated, the warnings (if any) last."""
+    if warnings:
+        parts = [*parts, "Warnings\n" + warning_lines(warnings)]
+    return "\n\n".join(parts)
+
+
+class TextReport:
+    """Base of the scoring results: ``str()`` of a result is its :meth:`summary`."""
+
+    def summary(self) -> str:
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def result_dict(
+    fields: dict[str, Any],
+    warnings: tuple[ModelWarning, ...],
+    provenance: dict[str, Any],
+    draws: Any = None,
+) -> dict[str, Any]:
+    """``fields``, then the warnings and the provenance, JSON-ready; ``draws`` last if given."""
+    out = {
+        **fields,
+        "warnings": [w.to_dict() for w in warnings],
+        "provenance": jsonable(provenance),
+    }
+    if draws is not None:
+        out["draws"] = draws
+    return out
+
+
 def html_report(title: str, facts: str, tables: list[tuple[str, pd.DataFrame]], warnings) -> str:
     parts = [f"<p><b>{html.escape(title)}</b>: {html.escape(facts)}</p>"]
     for name, table in tables:

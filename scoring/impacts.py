@@ -31,7 +31,7 @@ IMPACT_COLUMNS = ("lhs", "rhs", "impact", "impact_direct", "std_total", "se", "c
 
 
 @dataclass(frozen=True, eq=False)
-class ImpactResult:
+class ImpactResult(_report.TextReport):
     """Unstandardized effects between 0-100 construct scores.
 
     Attributes
@@ -69,12 +69,7 @@ class ImpactResult:
             + _report.boot_line(self.provenance, self.level),
             "Impacts (points of lhs per point of rhs)\n" + _report.text_table(self.impacts, 4),
         ]
-        if self.warnings:
-            parts.append("Warnings\n" + _report.warning_lines(self.warnings))
-        return "\n\n".join(parts)
-
-    def __str__(self) -> str:
-        return self.summary()
+        return _report.summary_text(parts, self.warnings)
 
     def _repr_html_(self) -> str:
         return _report.html_report(
@@ -86,15 +81,12 @@ class ImpactResult:
 
     def to_dict(self, include_draws: bool = False) -> dict[str, Any]:
         """JSON-ready dict (NaN as None)."""
-        out = {
-            "level": self.level,
-            "impacts": _report.records(self.impacts),
-            "warnings": [w.to_dict() for w in self.warnings],
-            "provenance": _report.jsonable(self.provenance),
-        }
-        if include_draws:
-            out["draws"] = self.draws.tolist()
-        return out
+        return _report.result_dict(
+            {"level": self.level, "impacts": _report.records(self.impacts)},
+            self.warnings,
+            self.provenance,
+            self.draws.tolist() if include_draws else None,
+        )
 
 
 def impacts(
@@ -119,10 +111,9 @@ def impacts(
     n_boot : int
         Bootstrap resamples (0 skips the intervals); each re-estimates the PLS model
         from the resample's moments.
-    level : float
-        Coverage of the percentile intervals.
-    random_state : int, numpy.random.Generator or None
-        Seed of the resampling (local generator; recorded in the provenance).
+    level, random_state
+        Coverage of the percentile intervals and seed of the resampling, as in
+        :func:`scoring.ipma.ipma`.
 
     Returns
     -------
@@ -144,13 +135,8 @@ def impacts(
 
     References
     ----------
-    Ringle, C. M., & Sarstedt, M. (2016). Gain more insight from your PLS-SEM results:
-    The importance-performance map analysis. *Industrial Management & Data Systems*,
-    116(9), 1865-1886. doi:10.1108/IMDS-10-2015-0449
-
-    Fornell, C., Johnson, M. D., Anderson, E. W., Cha, J., & Bryant, B. E. (1996). The
-    American Customer Satisfaction Index: nature, purpose, and findings. *Journal of
-    Marketing*, 60(4), 7-18. doi:10.2307/1251898
+    Ringle & Sarstedt (2016) and Fornell et al. (1996), cited in full under
+    :func:`scoring.ipma.ipma`.
     """
     check_bootstrap_settings(n_boot, level)
     prep = prepare(model, frame, bounds, None, need_pls=True)

@@ -217,12 +217,8 @@ def correlation_importance(X, y, weights=None, *, nan_policy: str = "omit") -> p
 
     Parameters
     ----------
-    X : pandas.DataFrame
-        Driver scores, one numeric column per driver.
-    y : array-like or pandas.Series
-        Target, one value per row of ``X``. A Series must share ``X``'s index.
-    weights : array-like or pandas.Series, optional
-        Non-negative respondent weights; ``None`` weighs every row equally.
+    X, y, weights
+        Driver scores, target and respondent weights, as in :func:`relative_weights`.
     nan_policy : {"omit", "raise"}, default "omit"
         ``"omit"`` drops rows with a missing value in ``X``, ``y`` or ``weights``
         (casewise deletion, so every correlation uses the same rows); ``"raise"`` raises.

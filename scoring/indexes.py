@@ -95,7 +95,7 @@ def rescale(frame: pd.DataFrame, bounds: Bounds) -> pd.DataFrame:
 
 
 @dataclass(frozen=True, eq=False)
-class IndexResult:
+class IndexResult(_report.TextReport):
     """0-100 construct indexes with their intervals.
 
     Attributes
@@ -148,12 +148,7 @@ class IndexResult:
             "Indexes\n" + _report.text_table(self.indexes),
             "Items\n" + _report.text_table(self.items, 3),
         ]
-        if self.warnings:
-            parts.append("Warnings\n" + _report.warning_lines(self.warnings))
-        return "\n\n".join(parts)
-
-    def __str__(self) -> str:
-        return self.summary()
+        return _report.summary_text(parts, self.warnings)
 
     def _repr_html_(self) -> str:
         facts = f"method {self.method}, n = {self.provenance['n_obs']}"
@@ -163,17 +158,14 @@ class IndexResult:
 
     def to_dict(self, include_draws: bool = False) -> dict[str, Any]:
         """JSON-ready dict (NaN as None); ``include_draws`` adds the bootstrap replicates."""
-        out = {
+        fields = {
             "method": self.method,
             "level": self.level,
             "indexes": _report.records(self.indexes),
             "items": _report.records(self.items),
-            "warnings": [w.to_dict() for w in self.warnings],
-            "provenance": _report.jsonable(self.provenance),
         }
-        if include_draws:
-            out["draws"] = self.draws.tolist()
-        return out
+        draws = self.draws.tolist() if include_draws else None
+        return _report.result_dict(fields, self.warnings, self.provenance, draws)
 
 
 def construct_indexes(

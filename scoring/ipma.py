@@ -27,6 +27,7 @@ from scoring.rescaled import (
 )
 
 __all__ = [
+    "AXIS_COLUMNS",
     "CONSTRUCT_COLUMNS",
     "ITEM_COLUMNS",
     "IPMADraws",
@@ -35,7 +36,8 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
-_AXES = (
+#: The two axes of a map, each with its percentile interval.
+AXIS_COLUMNS = (
     "importance",
     "importance_ci_low",
     "importance_ci_high",
@@ -43,8 +45,8 @@ _AXES = (
     "performance_ci_low",
     "performance_ci_high",
 )
-CONSTRUCT_COLUMNS = ("construct", *_AXES)
-ITEM_COLUMNS = ("construct", "item", "weight", *_AXES)
+CONSTRUCT_COLUMNS = ("construct", *AXIS_COLUMNS)
+ITEM_COLUMNS = ("construct", "item", "weight", *AXIS_COLUMNS)
 
 
 # --- IPMA ------------------------------------------------------------------------------
@@ -77,7 +79,7 @@ class IPMADraws:
 
 
 @dataclass(frozen=True, eq=False)
-class IPMAResult:
+class IPMAResult(_report.TextReport):
     """Importance-performance map for one target construct.
 
     Attributes
@@ -122,12 +124,7 @@ class IPMAResult:
             "Constructs\n" + _report.text_table(self.constructs, 3),
             "Items\n" + _report.text_table(self.items, 3),
         ]
-        if self.warnings:
-            parts.append("Warnings\n" + _report.warning_lines(self.warnings))
-        return "\n\n".join(parts)
-
-    def __str__(self) -> str:
-        return self.summary()
+        return _report.summary_text(parts, self.warnings)
 
     def _repr_html_(self) -> str:
         return _report.html_report(
@@ -140,19 +137,18 @@ class IPMAResult:
     def to_dict(self, include_draws: bool = False) -> dict[str, Any]:
         """JSON-ready dict (NaN as None); ``include_draws`` adds the replicates."""
         low, high = self.target_performance_ci
-        out: dict[str, Any] = {
+        fields = {
             "target": self.target,
             "level": self.level,
             "target_performance": self.target_performance,
             "target_performance_ci": [_report.number(low), _report.number(high)],
             "constructs": _report.records(self.constructs),
             "items": _report.records(self.items),
-            "warnings": [w.to_dict() for w in self.warnings],
-            "provenance": _report.jsonable(self.provenance),
         }
+        draws: dict[str, Any] | None = None
         if include_draws:
             d = self.draws
-            out["draws"] = {
+            draws = {
                 "constructs": list(d.constructs),
                 "items": [list(pair) for pair in d.items],
                 "construct_importance": d.construct_importance.tolist(),
@@ -161,7 +157,7 @@ class IPMAResult:
                 "item_performance": d.item_performance.tolist(),
                 "target_performance": d.target_performance.tolist(),
             }
-        return out
+        return _report.result_dict(fields, self.warnings, self.provenance, draws)
 
 
 def ipma(

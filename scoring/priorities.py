@@ -24,7 +24,7 @@ from models.diagnostics import ModelWarning
 from models.fit import ModelFit, fit_model
 from models.pls import PLSResult
 from scoring import _report
-from scoring.ipma import IPMAResult, ipma
+from scoring.ipma import AXIS_COLUMNS, IPMAResult, ipma
 from scoring.prepared import Bounds, prepare
 from scoring.priority_axes import LEVELS, METHODS, Axes, ipma_axes, method_axes
 from scoring.priority_rules import (
@@ -59,12 +59,7 @@ FloatArray = npt.NDArray[np.float64]
 DRIVER_KEYS: tuple[str, ...] = (
     "name",
     "construct",
-    "importance",
-    "importance_ci_low",
-    "importance_ci_high",
-    "performance",
-    "performance_ci_low",
-    "performance_ci_high",
+    *AXIS_COLUMNS,
     "quadrant",
     "p_concentrate",
     "rank",
@@ -81,7 +76,7 @@ STATUS_FAILED = "not-estimable"
 
 
 @dataclass(frozen=True, eq=False)
-class PriorityMatrix:
+class PriorityMatrix(_report.TextReport):
     """An importance-performance matrix with quadrants, ranks, tiers and warnings.
 
     Attributes
@@ -184,13 +179,7 @@ class PriorityMatrix:
                 f" importance {_ci(row, 'importance', 3)}  performance "
                 f"{_ci(row, 'performance', 1)}  {names[row['quadrant']]}  P(concentrate) {p}"
             )
-        parts = [head, "\n".join(lines)]
-        if self.warnings:
-            parts.append("Warnings\n" + _report.warning_lines(self.warnings))
-        return "\n\n".join(parts)
-
-    def __str__(self) -> str:
-        return self.summary()
+        return _report.summary_text([head, "\n".join(lines)], self.warnings)
 
     def _repr_html_(self) -> str:
         return _report.html_report(
@@ -516,7 +505,7 @@ class SegmentBlock:
 
 
 @dataclass(frozen=True, eq=False)
-class SegmentedPriorities:
+class SegmentedPriorities(_report.TextReport):
     """The priority matrix per segment (or period), in segment order."""
 
     by: str
@@ -546,12 +535,7 @@ class SegmentedPriorities:
             title = f"== {self.by} = {b.segment} (n = {b.n}) =="
             body = b.matrix.summary() if b.matrix is not None else f"{b.status}: {b.message}"
             parts.append(f"{title}\n{body}")
-        if self.warnings:
-            parts.append("Warnings\n" + _report.warning_lines(self.warnings))
-        return "\n\n".join(parts)
-
-    def __str__(self) -> str:
-        return self.summary()
+        return _report.summary_text(parts, self.warnings)
 
 
 def segment_priorities(

@@ -74,10 +74,9 @@ def trend(
 
     Parameters
     ----------
-    frame : pandas.DataFrame
-        One row per respondent.
-    value : str
-        Numeric column to average; NaN = no answer.
+    frame, value
+        The respondents and the numeric column to average, as in
+        :func:`scoring.segments.segment_summary`.
     period_column : str
         When the respondent answered: datetimes (time-zone aware or not), ISO 8601 strings
         (e.g. ``submitted_at``) or periods. Periods are cut in the local time written in

@@ -178,9 +178,7 @@ def design_effect(weights: Sequence[float] | npt.ArrayLike) -> float:
 
     References
     ----------
-    Kish, L. (1965). *Survey Sampling*. New York: Wiley, section 11.7.
-    Kish, L. (1992). Weighting for unequal P_i. *Journal of Official Statistics*, 8(2),
-    183-200.
+    Kish (1965, section 11.7; 1992), cited in full under :func:`kish_effective_n`.
 
     Examples
     --------
