@@ -308,6 +308,7 @@ def composite_population():
 POPULATION_MODEL = "X =~ x1 + x2 + x3\nM <~ m1 + m2 + m3\nY =~ y1 + y2 + y3\nM ~ X\nY ~ X + M"
 
 
+@pytest.mark.slow
 def test_fit_pls_composite_population_n100000_recovers_truth_within_002() -> None:
     cov, truth, columns = composite_population()
     assert np.linalg.eigvalsh(cov).min() > 0
@@ -321,6 +322,7 @@ def test_fit_pls_composite_population_n100000_recovers_truth_within_002() -> Non
     np.testing.assert_allclose(result.r2["r2"], truth["r2"], atol=0.02)
 
 
+@pytest.mark.slow
 def test_bootstrap_percentile_coverage_and_se_match_monte_carlo() -> None:
     # 100 samples of n = 200 from the population; the 95% interval for Y ~ M (true 0.4)
     # must cover in 85-100% of samples (binomial sd 2.2%), and the mean bootstrap SE
@@ -761,6 +763,7 @@ def factor_population():
 FACTOR_MODEL = "X =~ x1 + x2 + x3\nM =~ m1 + m2 + m3 + m4\nY =~ y1 + y2 + y3\nM ~ X\nY ~ X + M"
 
 
+@pytest.mark.slow
 def test_fit_pls_consistent_factor_population_n50000_recovers_truth_within_002() -> None:
     cov, truth, columns = factor_population()
     rng = np.random.default_rng(20250101)
