@@ -2,8 +2,11 @@
 
 - ``app``: the application factory; the only module that imports the routers.
 - ``routers/``: one router per domain; no router imports another.
-- ``auth``, ``deps``, ``errors``, ``forms``, ``pagination``, ``strict_query``: what routers
-  share (sign-in, dependencies, the one error body, form parsing, pages of lists).
+- ``answering_pages``: the questionnaire pages, one router factory for the web form,
+  intercept and phone interviews (each router gives it its ``Flow``).
+- ``auth``, ``deps``, ``errors``, ``formats``, ``forms``, ``pagination``, ``strict_query``:
+  what routers share (sign-in, dependencies, the one error body and the status of each kind
+  of domain error, how codes and times are shown, form parsing, pages of lists).
 - ``matrix_svg``: the priority matrix drawn as SVG for the dashboard.
 - ``templates/``: Jinja2 templates.
 
