@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from api.cli.support import fail, settings_and_engine
+from api.cli.support import fail, no_schema, settings_and_engine
 
 remedy_app = typer.Typer(
     help="Service remedy: the dissatisfaction classifier and the weekly follow-up report.",
@@ -49,10 +49,7 @@ def _published_version(engine, questionnaire):
         with Session(engine) as session:
             version = find_version(session, questionnaire.form_id, questionnaire.version)
     except (OperationalError, ProgrammingError):
-        raise fail(
-            f"the database {engine.url.render_as_string()} has no schema: run "
-            "`manyi db upgrade`, or pass --no-store"
-        ) from None
+        raise no_schema(engine, ", or pass --no-store") from None
     if version is None:
         raise fail(
             f"{questionnaire.form_id} version {questionnaire.version} is not published: "
@@ -197,9 +194,7 @@ def report(
         with Session(engine) as session:
             result = weekly_report(session, monday, settings.timezone)
     except (OperationalError, ProgrammingError):
-        raise fail(
-            f"the database {engine.url.render_as_string()} has no schema: run `manyi db upgrade`"
-        ) from None
+        raise no_schema(engine) from None
     finally:
         engine.dispose()
     if as_json:
@@ -248,9 +243,7 @@ def resurvey(
     except ResurveyError as error:
         raise fail(str(error), 2) from None
     except (OperationalError, ProgrammingError):
-        raise fail(
-            f"the database {engine.url.render_as_string()} has no schema: run `manyi db upgrade`"
-        ) from None
+        raise no_schema(engine) from None
     finally:
         engine.dispose()
     if done.sent_now:

@@ -40,3 +40,9 @@ def ensure_current_schema(engine, *, announce: bool = False) -> None:
             f"the database schema is at {revision}, this version of Manyi needs {head}: "
             "back up the database, then run `manyi db upgrade`"
         )
+
+
+def no_schema(engine, hint: str = "") -> typer.Exit:
+    """The failure of a command that found no tables: the database was never migrated."""
+    where = engine.url.render_as_string()
+    return fail(f"the database {where} has no schema: run `manyi db upgrade`{hint}")
