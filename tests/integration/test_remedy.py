@@ -347,3 +347,10 @@ def test_cli_trains_stores_and_reports(engine, database_url, world):
     assert json.loads(run.stdout)["week_start"] == "2026-05-04"
     text = manyi("remedy", "report", "--week", "2026-05-06", env=env)
     assert "resolution rate n/a" in text.stdout
+
+
+def test_the_weekly_report_of_a_database_never_migrated_says_how_to_migrate_it(tmp_path):
+    url = f"sqlite:///{tmp_path / 'never-migrated.db'}"
+    done = run_manyi("remedy", "report", env={"MANYI_DATABASE_URL": url})
+    assert done.returncode == 1
+    assert f"the database {url} has no schema: run `manyi db upgrade`" in done.stderr
