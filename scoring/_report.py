@@ -57,13 +57,10 @@ def summary_text(parts: list[str], warnings: tuple[ModelWarning, ...]) -> str:
 
 
 class TextReport:
-    """Base of the scoring results: ``str()`` of a result is its :meth:`summary`."""
-
-    def summary(self) -> str:
-        raise NotImplementedError
+    """Mixin of the scoring results, which each define ``summary()``: ``str()`` is it."""
 
     def __str__(self) -> str:
-        return self.summary()
+        return self.summary()  # type: ignore[attr-defined]
 
 
 def result_dict(

@@ -372,10 +372,6 @@ def _stored_values(link: Link, page: Page) -> dict[str, Any]:
     return {item.name: decode(item, link.answers.get(item.name)) for item in page.items}
 
 
-def _language(link: Link, wanted: str | None) -> str:
-    return wanted if wanted in link.questionnaire.languages else link.language
-
-
 def _see_other(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
@@ -396,7 +392,7 @@ def _show(
     flow: Flow, request: Request, link: Link, page: Page, settings, session, lang: str | None
 ) -> Response:
     mark_opened(session, link)
-    language = _language(link, lang)
+    language = link.language_for(lang)
     if lang == language:
         remember_language(session, link, language)
     return _render(

@@ -505,6 +505,11 @@ class Link:
             return self.response.language
         return self.customer_language
 
+    def language_for(self, wanted: str | None) -> str:
+        """``wanted`` if the questionnaire has it (a switch, a posted page), else
+        :attr:`language`."""
+        return wanted if wanted in self.questionnaire.languages else self.language
+
     @property
     def relevant(self) -> frozenset[str]:
         return relevant_items(self.questionnaire, self.answers)
@@ -659,8 +664,7 @@ def plan_page(
     has it already (completing clears the answers skip logic now leaves out).
     """
     now = now or utcnow()
-    if language not in link.questionnaire.languages:
-        language = link.language
+    language = link.language_for(language)
     answers = dict(link.answers)
     answers.update(values)
     changes: dict[str, Any] = {"language": language}

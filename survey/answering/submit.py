@@ -58,8 +58,7 @@ class Submitted:
 
 def posted_language(link: Link, form: Mapping[str, Sequence[str]]) -> str:
     """The language a page was posted in (its hidden ``lang`` field), if the form has it."""
-    wanted = (form.get("lang") or [None])[0]
-    return wanted if wanted in link.questionnaire.languages else link.language
+    return link.language_for((form.get("lang") or [None])[0])
 
 
 def posted_values(page: Page, form: Mapping[str, Sequence[str]]) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from api.web.deps import SessionDep, SettingsDep
 from api.web.errors import error_responses
 from api.web.strict_query import KnownQueryOnly
 from survey.db.tables import utcnow
+from survey.signing import same
 from survey.staff import audit
 from survey.staff.accounts import (
     SESSION_LIFETIME,
@@ -128,9 +129,7 @@ def login(
     next: Annotated[str, Form(max_length=2000)] = HOME,
 ) -> Response:
     nonce = _login_nonce(request, settings)
-    if nonce is None or not secrets.compare_digest(
-        csrf.encode(), login_csrf_token(settings, nonce).encode()
-    ):
+    if nonce is None or not same(csrf, login_csrf_token(settings, nonce)):
         # No error page of its own: a fresh form, since the usual cause is an old tab.
         return _login_page(
             request, settings, next_=safe_next(next), status_code=403,
