@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import lru_cache
-from typing import Literal
+from ipaddress import ip_network
+from math import log2
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "development-only-secret-key-change-me"  # noqa: S105 (refused outside development)
 MIN_SECRET_LENGTH = 32
+#: What a production key must carry, estimated from its characters' frequencies: 32 random
+#: URL-safe characters hold about 190 bits by this estimate, a hex key of 64 about 250; 32 ×
+#: "a" holds 0 and "abab…" 32.
+MIN_SECRET_BITS = 128
+
+
+def estimated_bits(secret: str) -> float:
+    """The key's length times the Shannon entropy of its characters, counted over one period
+    when the key repeats a shorter part ("0123456789" × 4 holds what "0123456789" holds).
+
+    An upper bound of what it holds: it cannot see a dictionary word, but it catches
+    repeats and small alphabets.
+    """
+    if not secret:
+        return 0.0
+    period = (secret + secret).find(secret, 1)
+    if period < len(secret):
+        secret = secret[:period]
+    counts = Counter(secret)
+    per_character = -sum(n / len(secret) * log2(n / len(secret)) for n in counts.values())
+    return max(0.0, per_character * len(secret))
 
 
 class Settings(BaseSettings):
@@ -31,6 +55,49 @@ class Settings(BaseSettings):
     #: Tests point the Twilio client at a local fake of its REST API.
     twilio_base_url: str | None = None
     timezone: str = "Asia/Shanghai"
+
+    # -- security (README, "Security") --------------------------------------------------------
+    #: Production runs with the SMS simulator (its public /phone pages read and answer any
+    #: number's messages) only when this says so: a forgotten MANYI_SMS_TRANSPORT is refused.
+    allow_simulator_in_production: bool = False
+    #: Reverse proxies whose X-Forwarded-For is believed (addresses or networks, comma
+    #: separated). Empty: the socket's peer is the client, whatever a header claims.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    #: Host names (besides the public URL's) that requests may name in ``Host``; a request
+    #: naming any other is refused before the name is used in a URL.
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    #: The interactive API documentation (/docs, /redoc, /openapi.json): ``public``, ``staff``
+    #: (signed-in staff only) or ``off``. Unset: public outside production, staff in production.
+    api_docs: Literal["public", "staff", "off"] | None = None
+    #: Admin accounts sign in with a one-time code (TOTP) besides their password.
+    require_admin_totp: bool = False
+
+    @field_validator("trusted_proxies", "allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            try:
+                ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"MANYI_TRUSTED_PROXIES: {entry!r} is not an IP address or network; "
+                    "list addresses such as 10.0.0.5 or 10.0.0.0/24, separated by commas"
+                ) from None
+        return value
+
+    @property
+    def docs_access(self) -> Literal["public", "staff", "off"]:
+        """Who may read the API documentation (see :attr:`api_docs`)."""
+        if self.api_docs is not None:
+            return self.api_docs
+        return "staff" if self.env == "production" else "public"
 
     @field_validator("timezone")
     @classmethod
@@ -55,6 +122,24 @@ class Settings(BaseSettings):
                 f"{MIN_SECRET_LENGTH} characters, which is refused when MANYI_ENV={self.env}; "
                 "set it to a long random value, e.g. the output of "
                 "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        if self.env == "production" and estimated_bits(secret) < MIN_SECRET_BITS:
+            raise ValueError(
+                f"MANYI_SECRET_KEY holds about {estimated_bits(secret):.0f} bits by its "
+                f"characters' spread (repeated characters or a small alphabet), under the "
+                f"{MIN_SECRET_BITS} that MANYI_ENV=production needs; set it to the output of "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        if (
+            self.env == "production"
+            and self.sms_transport == "simulator"
+            and not self.allow_simulator_in_production
+        ):
+            raise ValueError(
+                "MANYI_ENV=production with the SMS simulator: its /phone pages would let anyone "
+                "read every invitation and reply as any customer. Set MANYI_SMS_TRANSPORT=twilio "
+                "(with its MANYI_TWILIO_ settings), or MANYI_ALLOW_SIMULATOR_IN_PRODUCTION=true "
+                "for a production rehearsal that sends nothing"
             )
         if self.sms_transport == "twilio" and not (
             self.twilio_account_sid

@@ -1,13 +1,18 @@
+import secrets
+
 import pytest
 from pydantic import ValidationError
 
-from api.settings import DEFAULT_SECRET_KEY, Settings
+from api.settings import DEFAULT_SECRET_KEY, Settings, estimated_bits
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no .env from the developer's tree
-    for name in ("ENV", "SECRET_KEY", "DATABASE_URL", "SMS_TRANSPORT", "TIMEZONE"):
+    for name in (
+        "ENV", "SECRET_KEY", "DATABASE_URL", "SMS_TRANSPORT", "TIMEZONE", "API_DOCS",
+        "ALLOW_SIMULATOR_IN_PRODUCTION", "TRUSTED_PROXIES", "ALLOWED_HOSTS",
+    ):
         monkeypatch.delenv(f"MANYI_{name}", raising=False)
 
 
@@ -39,10 +44,61 @@ def test_default_or_short_secret_is_refused_in_production(monkeypatch, secret):
         Settings()
 
 
-def test_long_secret_is_accepted_in_production(monkeypatch):
+def test_random_secret_is_accepted_in_production(monkeypatch):
     monkeypatch.setenv("MANYI_ENV", "production")
-    monkeypatch.setenv("MANYI_SECRET_KEY", "x" * 48)
+    monkeypatch.setenv("MANYI_SECRET_KEY", secrets.token_urlsafe(48))
+    monkeypatch.setenv("MANYI_ALLOW_SIMULATOR_IN_PRODUCTION", "true")
     assert Settings().env == "production"
+
+
+@pytest.mark.parametrize(
+    "secret", ["a" * 32, "x" * 64, "ab" * 32, "0123456789" * 4, "aaaaaaaa-bbbbbbbb-cccccccc-dddddd"]
+)
+def test_long_secret_without_entropy_is_refused_in_production(monkeypatch, secret):
+    monkeypatch.setenv("MANYI_ENV", "production")
+    monkeypatch.setenv("MANYI_SECRET_KEY", secret)
+    monkeypatch.setenv("MANYI_ALLOW_SIMULATOR_IN_PRODUCTION", "true")
+    with pytest.raises(ValidationError, match="bits"):
+        Settings()
+
+
+@pytest.mark.parametrize("key", [secrets.token_urlsafe(24), secrets.token_hex(32)])
+def test_keys_made_as_the_message_says_are_accepted(monkeypatch, key):
+    monkeypatch.setenv("MANYI_ENV", "production")
+    monkeypatch.setenv("MANYI_SECRET_KEY", key)
+    monkeypatch.setenv("MANYI_ALLOW_SIMULATOR_IN_PRODUCTION", "true")
+    assert estimated_bits(key) >= 128
+    assert Settings().env == "production"
+
+
+def test_production_refuses_the_simulator_unless_asked(monkeypatch):
+    monkeypatch.setenv("MANYI_ENV", "production")
+    monkeypatch.setenv("MANYI_SECRET_KEY", secrets.token_urlsafe(48))
+    with pytest.raises(ValidationError, match="MANYI_ALLOW_SIMULATOR_IN_PRODUCTION"):
+        Settings()
+    monkeypatch.setenv("MANYI_ALLOW_SIMULATOR_IN_PRODUCTION", "true")
+    assert Settings().sms_transport == "simulator"
+
+
+def test_api_docs_are_for_staff_in_production_and_public_elsewhere(monkeypatch):
+    assert Settings().docs_access == "public"
+    monkeypatch.setenv("MANYI_ENV", "production")
+    monkeypatch.setenv("MANYI_SECRET_KEY", secrets.token_urlsafe(48))
+    monkeypatch.setenv("MANYI_ALLOW_SIMULATOR_IN_PRODUCTION", "true")
+    assert Settings().docs_access == "staff"
+    monkeypatch.setenv("MANYI_API_DOCS", "off")
+    assert Settings().docs_access == "off"
+
+
+def test_trusted_proxies_and_hosts_are_comma_separated(monkeypatch):
+    monkeypatch.setenv("MANYI_TRUSTED_PROXIES", "10.0.0.5, 10.1.0.0/16")
+    monkeypatch.setenv("MANYI_ALLOWED_HOSTS", "survey.example.org,cx.example.org")
+    settings = Settings()
+    assert settings.trusted_proxies == ("10.0.0.5", "10.1.0.0/16")
+    assert settings.allowed_hosts == ("survey.example.org", "cx.example.org")
+    monkeypatch.setenv("MANYI_TRUSTED_PROXIES", "proxy.example.org")
+    with pytest.raises(ValidationError, match="not an IP address"):
+        Settings()
 
 
 def test_twilio_transport_needs_credentials(monkeypatch):
