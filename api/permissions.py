@@ -26,6 +26,8 @@ class Permission(StrEnum):
     VIEW_PHONE_NUMBERS = "view_phone_numbers"
     #: Take cases from the outbound-call (CATI) queue and record interviews and outcomes.
     CALL_CUSTOMERS = "call_customers"
+    #: Interview walk-in customers in service halls (a limited account: its halls only).
+    INTERCEPT = "intercept"
     #: The live queue, reassigning cases, interviewer productivity and its export.
     SUPERVISE = "supervise"
     #: Service-remedy follow-ups: open cases, SLA breaches, the weekly report.
@@ -54,7 +56,7 @@ MATRIX: dict[Role, frozenset[Permission]] = {
     Role.SUPERVISOR: frozenset(
         {P.VIEW_PHONE_NUMBERS, P.CALL_CUSTOMERS, P.SUPERVISE, P.VIEW_FOLLOW_UPS}
     ),
-    Role.INTERVIEWER: frozenset({P.VIEW_PHONE_NUMBERS, P.CALL_CUSTOMERS}),
+    Role.INTERVIEWER: frozenset({P.VIEW_PHONE_NUMBERS, P.CALL_CUSTOMERS, P.INTERCEPT}),
 }
 
 

@@ -31,6 +31,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
+from api.web.auth import session_token
 from api.web.deps import Now, SessionDep, SettingsDep, get_group_commit, settings_of
 from api.web.forms import form_fields
 from survey.answering.pages import (
@@ -51,6 +52,7 @@ from survey.answering.pages import (
 from survey.answering.submit import Submitted, submit_page
 from survey.questionnaire import Item
 from survey.signing import same, signature
+from survey.staff.accounts import session_token_digest
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 #: How long the thank-you page stays reachable after completing (seconds).
@@ -188,15 +190,11 @@ async def posted_form(request: Request) -> dict[str, list[str]]:
     return {key: [v for v in form.getlist(key) if isinstance(v, str)] for key in form}
 
 
-def checked_form(
-    token: str, settings: SettingsDep, form: Annotated[dict, Depends(posted_form)]
-) -> dict[str, list[str]]:
-    if not csrf_valid(secret_of(settings), token, form):
-        raise CsrfRefused
-    return form
-
-
-FormDep = Annotated[dict[str, list[str]], Depends(checked_form)]
+def staff_csrf_subject(request: Request, token: str) -> str:
+    """The CSRF subject of an interviewer's page: the token and the signed-in session, so
+    that a page's field posts only from the session that was shown it."""
+    session = session_token(request, settings_of(request))
+    return f"{token}:{session_token_digest(session)}" if session else token
 
 
 LangQuery = Annotated[str | None, Query(max_length=8)]
@@ -235,6 +233,12 @@ class Flow:
     read_in_batch: Callable[[Connection, str], Link] | None = None
     #: What turns the pages' refusals into pages (and secures every response).
     route_class: type[APIRoute] = AnsweringRoute
+    #: What a page's CSRF field signs (request, token): the token alone for customers, whose
+    #: only authority is the token; :func:`staff_csrf_subject` for interviewers' pages.
+    csrf_subject: Callable[[Request, str], str] | None = None
+
+    def csrf_of(self, request: Request, token: str) -> str:
+        return token if self.csrf_subject is None else self.csrf_subject(request, token)
 
     def url(self, link: Link, suffix: str = "") -> str:
         return f"{self.prefix}/{link.token}{suffix}"
@@ -357,7 +361,7 @@ def _render(
         last=next_page(link.pages, page, relevant) is None,
         action=flow.page_url(link, page),
         back=flow.page_url(link, back) if back else "",
-        csrf=csrf_token(secret_of(settings), link.token),
+        csrf=csrf_token(secret_of(settings), flow.csrf_of(request, link.token)),
         return_to=flow.back(link.token) if flow.back is not None else None,
         language=language,
         languages=[
@@ -504,6 +508,18 @@ def answering_router(flow: Flow) -> APIRouter:
 
     link_of = Depends(get_link)
 
+    def checked_form(
+        request: Request,
+        token: str,
+        settings: SettingsDep,
+        form: Annotated[dict, Depends(posted_form)],
+    ) -> dict[str, list[str]]:
+        if not csrf_valid(secret_of(settings), flow.csrf_of(request, token), form):
+            raise CsrfRefused
+        return form
+
+    form_of = Depends(checked_form)
+
     @router.get("/{token}", response_class=HTMLResponse)
     def resume(
         request: Request,
@@ -542,7 +558,7 @@ def answering_router(flow: Flow) -> APIRouter:
             number: int,
             *,
             staff: Any = staff_of,
-            form: FormDep,
+            form: dict[str, list[str]] = form_of,
             session: SessionDep,
             settings: SettingsDep,
             now: Now,

@@ -46,6 +46,12 @@ def get_session(engine: Annotated[Engine, Depends(get_engine)]) -> Iterator[Sess
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+#: The largest id a table holds: ids are 32-bit INTEGER columns on PostgreSQL, so a larger
+#: number in a URL is refused by the schema (422, or the page's 404) before a driver overflows.
+MAX_ID = 2**31 - 1
+#: A row id in a path: ``case_id: RowId``.
+RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 

@@ -1,7 +1,9 @@
 """Intercept interviews in service halls: an interviewer asks the questionnaire on a tablet.
 
-The interviewer names themselves and the hall; :func:`start_interview` creates the response
-at once (channel ``intercept``, tagged with both), and the interview then runs through the
+The interviewer is a signed-in staff member (the web layer's ``intercept`` permission) and
+picks the hall, among their own halls when their account is limited to some;
+:func:`start_interview` creates the response at once (channel ``intercept``, tagged with the
+account's username and the hall), and the interview then runs through the
 same pages as the web questionnaire (:mod:`survey.answering.pages`), with the interviewer's
 missing codes (refused, don't know) where the questionnaire has them.
 
@@ -14,6 +16,7 @@ token, and opens nothing once the interview is complete.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -116,8 +119,11 @@ def clean_name(value: str) -> str:
     return " ".join(unicodedata.normalize("NFC", value).split())
 
 
-def check_start(interviewer: str, hall: str) -> dict[str, str]:
-    """Per-field error codes (``required``, ``too_long``, ``invalid``) for a start form."""
+def check_start(
+    interviewer: str, hall: str, own_halls: Sequence[str] = ()
+) -> dict[str, str]:
+    """Per-field error codes (``required``, ``too_long``, ``invalid``, ``not_yours``) for a
+    start form. ``own_halls``: the halls an interviewer's account is limited to (empty: any)."""
     errors: dict[str, str] = {}
     for name, value in (("interviewer", interviewer), ("hall", hall)):
         if not value:
@@ -127,6 +133,8 @@ def check_start(interviewer: str, hall: str) -> dict[str, str]:
         elif any(unicodedata.category(ch).startswith("C") for ch in value):
             # Control and format characters would hide in reports and exports.
             errors[name] = "invalid"
+    if "hall" not in errors and own_halls and hall not in own_halls:
+        errors["hall"] = "not_yours"
     return errors
 
 
@@ -137,11 +145,12 @@ def start_interview(
     interviewer: str,
     hall: str,
     language: str,
+    own_halls: Sequence[str] = (),
     now: datetime | None = None,
 ) -> Response:
     """Create (and commit) the interview's response; the names must have passed
     :func:`check_start`."""
-    errors = check_start(interviewer, hall)
+    errors = check_start(interviewer, hall, own_halls)
     if errors:
         raise ValueError(f"cannot start an interview: {errors}")
     if language not in target.languages:
@@ -171,8 +180,11 @@ def interview_token(secret: str, response_id: int) -> str:
     return f"{response_id}.{_signature(secret, response_id)}"
 
 
-def open_interview(session: Session, token: str, secret: str, now: datetime | None = None) -> Link:
-    """An intercept interview by its token; raise LinkUnavailable as :func:`open_link` does.
+def open_interview(
+    session: Session, token: str, secret: str, interviewer: str, now: datetime | None = None
+) -> Link:
+    """The intercept interview of ``token`` that ``interviewer`` started; raise
+    LinkUnavailable as :func:`open_link` does (another interviewer's token opens nothing).
 
     A completed interview is returned (``link.completed``) so that a second tap on the last
     page finds it; the pages themselves refuse to show it again.
@@ -192,6 +204,8 @@ def open_interview(session: Session, token: str, secret: str, now: datetime | No
     if row is None:
         raise LinkUnavailable
     response, campaign, version = row
+    if response.interviewer != interviewer:
+        raise LinkUnavailable
     if response.status != "completed" and not _open(campaign, now):
         raise LinkUnavailable
     questionnaire = questionnaire_of(version)

@@ -81,8 +81,9 @@ def create_staff(
 ) -> Staff:
     """Add a staff member who can sign in with ``password``.
 
-    ``regions`` and ``service_halls`` limit a manager to what happens there; no other role
-    has such a limit, so giving one is refused rather than silently ignored.
+    ``regions`` and ``service_halls`` limit a manager to what happens there; ``service_halls``
+    limit an interviewer's intercept interviews to those halls. No other role has such a
+    limit, so giving one is refused rather than silently ignored.
     """
     username = normalise_username(username)
     if not _USERNAME.fullmatch(username):
@@ -92,8 +93,13 @@ def create_staff(
         )
     if role not in ROLES:
         raise StaffError(f"role {role!r} is unknown; choose one of {', '.join(ROLES)}")
-    if (regions or service_halls) and role != Role.MANAGER:
-        raise StaffError(f"only managers are limited to regions or service halls, not {role}")
+    if (regions and role != Role.MANAGER) or (
+        service_halls and role not in (Role.MANAGER, Role.INTERVIEWER)
+    ):
+        raise StaffError(
+            f"only managers are limited to regions, and only managers and interviewers to "
+            f"service halls; a {role} is not"
+        )
     if find_staff(session, username) is not None:
         raise StaffError(f"username {username!r} is taken")
     staff = Staff(

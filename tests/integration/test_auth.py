@@ -44,6 +44,7 @@ EXPECTED = {
     "export_responses":   (1,    1,         1,      0,         0),
     "view_phone_numbers": (0,    0,         0,      1,         1),
     "call_customers":     (0,    0,         0,      1,         1),
+    "intercept":          (0,    0,         0,      0,         1),
     "supervise":          (0,    0,         0,      1,         0),
     "view_follow_ups":    (1,    1,         1,      1,         0),
     "manage_staff":       (1,    0,         0,      0,         0),
@@ -369,7 +370,7 @@ def test_staff_commands_add_give_a_key_once_and_revoke_it(engine, database_url, 
 
     no_password = manyi(database_url, "staff", "add", "qian", "--role", "admin")
     assert no_password.returncode == 1 and "MANYI_STAFF_PASSWORD" in no_password.stderr
-    bad = manyi(database_url, "staff", "add", "qian", "--role", "interviewer", "--hall", "x",
+    bad = manyi(database_url, "staff", "add", "qian", "--role", "supervisor", "--hall", "x",
                 password=PASSWORD)  # fmt: skip
     assert bad.returncode == 1 and "only managers" in bad.stderr
 

@@ -40,6 +40,7 @@ from api.web.answering_pages import (
     Flow,
     answering_router,
     posted_form,
+    staff_csrf_subject,
 )
 from api.web.auth import CsrfChecked, client_ip, csrf_token, page, require_permission
 from api.web.deps import Now, SessionDep, SettingsDep
@@ -362,6 +363,7 @@ PHONE = Flow(
     back=_back_to_case,
     before_save=_renew_hold,
     route_class=CallsRoute,
+    csrf_subject=staff_csrf_subject,
 )
 
 pages = answering_router(PHONE)

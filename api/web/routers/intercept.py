@@ -1,15 +1,22 @@
 """Intercept interviews in service halls: ``/intercept/{campaign_id}`` on an interviewer's tablet.
 
-- ``GET /intercept/{campaign_id}``: the start page; the interviewer types their id, picks
-  the hall (or types one) and the language of the interview.
+Staff work: every page needs a signed-in account with the ``intercept`` permission (a page
+without a session redirects to ``/login``). A campaign id is no secret, so it must never be
+enough to add a response.
+
+- ``GET /intercept/{campaign_id}``: the start page; the interviewer picks the hall (only
+  their own halls when their account is limited to some; otherwise from the list or typed)
+  and the language of the interview.
 - ``POST /intercept/{campaign_id}``: creates the response (channel ``intercept``, tagged
-  with interviewer and hall) and leads to its first page.
+  with the account's username, never a typed name, and the hall) and leads to its first page.
 - ``/intercept/r/{token}``, ``.../p/{number}``, ``.../done``: the questionnaire pages, the
   same router factory as the customer's web form (:mod:`api.web.answering_pages`), with the
-  interviewer's missing codes; the thank-you page leads to the next interview.
+  interviewer's missing codes; only the interviewer who started the interview opens them,
+  and their CSRF field is tied to that interviewer's session. The thank-you page leads to
+  the next interview.
 
 A campaign without the intercept channel, or not running, is refused with a page that says
-so: the interviewer needs to know why, and a campaign id is no secret.
+so: the interviewer needs to know why.
 """
 
 from __future__ import annotations
@@ -19,20 +26,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from api.permissions import Permission
 from api.web.answering_pages import (
     HTML_LANG,
     LANGUAGE_NAMES,
     AnsweringRoute,
-    CsrfRefused,
     Flow,
     answering_router,
-    csrf_token,
-    csrf_valid,
     posted_form,
     secret_of,
     send_page,
+    staff_csrf_subject,
 )
-from api.web.deps import SessionDep, SettingsDep
+from api.web.auth import CsrfChecked, csrf_token, require_permission
+from api.web.deps import RowId, SessionDep, SettingsDep
 from survey.answering.intercept import (
     InterceptCampaign,
     InterceptRefused,
@@ -44,6 +51,9 @@ from survey.answering.intercept import (
     service_halls,
     start_interview,
 )
+from survey.db.tables import Staff
+
+Interviewer = Annotated[Staff, Depends(require_permission(Permission.INTERCEPT))]
 
 router = APIRouter(
     prefix="/intercept", tags=["intercept"], route_class=AnsweringRoute, include_in_schema=False
@@ -52,7 +62,11 @@ router = APIRouter(
 INTERVIEW = Flow(
     prefix="/intercept/r",
     tag="intercept",
-    open=lambda session, token, secret, _staff: open_interview(session, token, secret),
+    open=lambda session, token, secret, staff: open_interview(
+        session, token, secret, staff.username
+    ),
+    staff=require_permission(Permission.INTERCEPT),
+    csrf_subject=staff_csrf_subject,
     after=lambda link: f"/intercept/{link.campaign.id}",
 )
 
@@ -75,12 +89,8 @@ START_ERRORS = {
     "required": "必填 · Required",
     "too_long": "最多 64 个字符 · At most 64 characters",
     "invalid": "含有不可见字符 · Contains invisible characters",
+    "not_yours": "您的账号不能在此营业厅访问 · Your account is not for this hall",
 }
-
-
-def _start_subject(campaign_id: int) -> str:
-    # Not a link token (those never contain a colon): the two CSRF fields never coincide.
-    return f"intercept:{campaign_id}"
 
 
 def _start_page(
@@ -88,11 +98,13 @@ def _start_page(
     target: InterceptCampaign,
     session,
     settings,
+    staff: Staff,
     *,
     values: dict[str, str],
     errors: dict[str, str],
 ) -> HTMLResponse:
     campaign = target.campaign
+    own = list(staff.service_halls)
     return send_page(
         request,
         "intercept/start.html",
@@ -100,8 +112,11 @@ def _start_page(
         html_lang="zh-CN",
         campaign=campaign.name,
         action=f"/intercept/{campaign.id}",
-        csrf=csrf_token(secret_of(settings), _start_subject(campaign.id)),
-        halls=service_halls(session, campaign),
+        csrf=csrf_token(request, settings),
+        interviewer=staff.username,
+        # A limited account picks among its halls; others pick from the campaign's or type.
+        halls=own or service_halls(session, campaign),
+        typed=not own,
         languages=[(code, LANGUAGE_NAMES.get(code, code)) for code in target.languages],
         values=values,
         errors={name: START_ERRORS[code] for name, code in errors.items()},
@@ -117,50 +132,55 @@ def _refused(request: Request, refusal: InterceptRefused) -> HTMLResponse:
 
 @router.get("/{campaign_id}", response_class=HTMLResponse)
 def start_form(
-    campaign_id: int, request: Request, session: SessionDep, settings: SettingsDep
+    campaign_id: RowId,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    staff: Interviewer,
 ) -> Response:
     try:
         target = intercept_campaign(session, campaign_id)
     except InterceptRefused as refusal:
         return _refused(request, refusal)
-    values = {"interviewer": "", "hall": "", "language": target.default_language}
-    return _start_page(request, target, session, settings, values=values, errors={})
+    own = staff.service_halls
+    values = {"hall": own[0] if len(own) == 1 else "", "language": target.default_language}
+    return _start_page(request, target, session, settings, staff, values=values, errors={})
 
 
 @router.post("/{campaign_id}", response_class=HTMLResponse)
 def start(
-    campaign_id: int,
+    campaign_id: RowId,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    staff: Interviewer,
+    _: CsrfChecked,
     form: Annotated[dict[str, list[str]], Depends(posted_form)],
 ) -> Response:
     """Create the interview's response (committed) and go to its first page."""
-    secret = secret_of(settings)
-    if not csrf_valid(secret, _start_subject(campaign_id), form):
-        raise CsrfRefused
     try:
         target = intercept_campaign(session, campaign_id)
     except InterceptRefused as refusal:
         return _refused(request, refusal)
     values = {
-        "interviewer": clean_name((form.get("interviewer") or [""])[0]),
         "hall": clean_name((form.get("hall") or [""])[0]),
         "language": (form.get("language") or [""])[0],
     }
-    errors = check_start(values["interviewer"], values["hall"])
+    errors = check_start(staff.username, values["hall"], staff.service_halls)
     if errors:
-        return _start_page(request, target, session, settings, values=values, errors=errors)
+        return _start_page(
+            request, target, session, settings, staff, values=values, errors=errors
+        )
     response = start_interview(
         session,
         target,
-        interviewer=values["interviewer"],
+        interviewer=staff.username,
         hall=values["hall"],
         language=values["language"],
+        own_halls=staff.service_halls,
     )
-    return RedirectResponse(
-        f"{INTERVIEW.prefix}/{interview_token(secret, response.id)}", status_code=303
-    )
+    token = interview_token(secret_of(settings), response.id)
+    return RedirectResponse(f"{INTERVIEW.prefix}/{token}", status_code=303)
 
 
 # -- the interview's pages: the questionnaire pages under /intercept/r --------------------------

@@ -21,7 +21,7 @@ from survey.questionnaire.publish import publish
 from survey.staff.accounts import create_staff
 from tests.integration.answering.web_pages import FULL, answer_all, answers_of, csrf
 from tests.integration.cati.call_pages import Clock, at, post, take_next
-from tests.integration.staff_login import PASSWORD, SECRET, field
+from tests.integration.staff_login import PASSWORD, SECRET, log_in
 
 pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
@@ -69,7 +69,7 @@ def answer_on_the_web(client, world) -> None:
 
 def answer_in_the_hall(client, world) -> None:
     start = client.get(f"/intercept/{world['campaign_id']}")
-    form = {"csrf": csrf(start.text), "interviewer": "Li", "hall": "Hall 1", "language": "zh"}
+    form = {"csrf": csrf(start.text), "hall": "Hall 1", "language": "zh"}
     opened = client.post(f"/intercept/{world['campaign_id']}", data=form)
     assert opened.status_code == 303, opened.text
     _, last = answer_all(client, "", FULL, start=opened.headers["location"])
@@ -77,11 +77,6 @@ def answer_in_the_hall(client, world) -> None:
 
 
 def answer_by_phone(client, world) -> None:
-    login = client.get("/login")
-    signed_in = client.post("/login", data={
-        "username": "ann", "password": PASSWORD, "csrf": field(login.text, "csrf"),
-        "next": "/calls"})  # fmt: skip
-    assert signed_in.status_code == 303
     case_id = take_next(client)
     case_page = client.get(f"/calls/{case_id}")
     started = post(client, f"/calls/{case_id}/interview", case_page.text)
@@ -94,6 +89,8 @@ def test_the_same_answers_through_the_three_ways_in_store_the_same_answers_and_f
     engine, browser, three_ways
 ):
     answer_on_the_web(browser, three_ways)
+    # Interviewer ann, signed in, interviews a walk-in in the hall and a customer by phone.
+    assert log_in(browser, "ann", next_="/calls").status_code == 303
     answer_in_the_hall(browser, three_ways)
     answer_by_phone(browser, three_ways)
     with Session(engine) as session:

@@ -173,14 +173,17 @@ def test_an_interviewer_is_refused_a_case_another_interviewer_holds(engine, worl
         post(b, f"/calls/{first}/outcome", queue.text, outcome="no_answer"),
         post(b, f"/calls/{first}/release", queue.text),
         b.get(f"/calls/interview/case-{first}"),
-        b.post(
-            f"/calls/interview/case-{first}/p/1",
-            data={"csrf": page_csrf(SECRET, f"case-{first}"), "img_advertising": "1"},
-        ),
     ):
         assert reply.status_code == 403, reply.text
         assert "不在您手上" in reply.text
         assert world["phones"][world["customers"][0]] not in reply.text
+    # A page's field is tied to the session it was shown to: B has none for this case.
+    posted = b.post(
+        f"/calls/interview/case-{first}/p/1",
+        data={"csrf": page_csrf(SECRET, f"case-{first}"), "img_advertising": "1"},
+    )
+    assert posted.status_code == 403
+    assert world["phones"][world["customers"][0]] not in posted.text
     assert audit_rows(engine) == []
     assert case_row(engine, first).held_by == world["staff"]["ann"]
     # B is given another case; A gives theirs back, and B then gets it.

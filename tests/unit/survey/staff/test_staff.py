@@ -88,6 +88,13 @@ def test_only_managers_may_be_limited_to_regions(session):
     assert manager.regions == ["华东"]
 
 
+def test_interviewers_may_be_limited_to_halls_for_intercept_interviews(session):
+    interviewer = create_staff(session, "li", "interviewer", PASSWORD, service_halls=["东区"])
+    assert interviewer.service_halls == ["东区"]
+    with pytest.raises(StaffError, match="a supervisor is not"):
+        create_staff(session, "wu", "supervisor", PASSWORD, service_halls=["东区"])
+
+
 def test_a_taken_username_is_refused_whatever_its_case(session):
     create_staff(session, "wang", "researcher", PASSWORD)
     with pytest.raises(StaffError, match="taken"):
