@@ -34,6 +34,7 @@ from sqlmodel import Session
 from api.web.auth import session_token
 from api.web.deps import Now, SessionDep, SettingsDep, get_group_commit, settings_of
 from api.web.forms import form_fields
+from api.web.headers import HTML_HEADERS
 from survey.answering.pages import (
     TEXT_MAX,
     Link,
@@ -58,15 +59,9 @@ TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 #: How long the thank-you page stays reachable after completing (seconds).
 DONE_MARKER_TTL = 24 * 3600
 
-SECURITY_HEADERS = {
-    # The token in the URL opens the questionnaire: keep pages out of caches and history
-    # snapshots, and never send the URL to another site.
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-}
+#: The token in the URL opens the questionnaire: keep pages out of caches and history
+#: snapshots, and never send the URL to another site (the policy of every page does that).
+SECURITY_HEADERS = {"Cache-Control": "no-store", **HTML_HEADERS}
 
 # The same, encoded once, for the hot POST: appending them costs a third of MutableHeaders.update,
 # which looks each one up first. The responses there set none of them.

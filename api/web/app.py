@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
-from fastapi_offline import FastAPIOffline
 from sqlalchemy import func, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
-from api.settings import Settings, get_settings
-from api.web import auth, errors
+from api.settings import DEFAULT_SECRET_KEY, Settings, get_settings
+from api.web import auth, errors, headers
 from api.web.deps import SessionDep
 from api.web.routers import (
     account,
@@ -33,6 +35,10 @@ from survey.db.engine import current_revision, head_revision, make_engine
 from survey.db.tables import Customer, QuestionnaireVersion, Response
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+#: The API docs' scripts and styles, shipped with fastapi-offline: /docs works on an intranet.
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+
+log = logging.getLogger("manyi")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,6 +47,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        if settings.secret_key.get_secret_value() == DEFAULT_SECRET_KEY:
+            log.warning(
+                "MANYI_SECRET_KEY is the development default: anyone who reads this code can "
+                "forge links, CSRF fields and phone hashes. Set it before anybody else can "
+                "reach this service (it is refused outside MANYI_ENV=development)."
+            )
         app.state.engine = make_engine(settings.database_url)
         yield
         writer = getattr(app.state, "group_commit", None)
@@ -48,7 +60,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             writer.close()
         app.state.engine.dispose()
 
-    app = FastAPIOffline(
+    app = FastAPI(
+        # The docs are installed by api.web.headers.install_docs, as MANYI_API_DOCS says.
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
         title="Manyi 满意",
         summary="Customer-satisfaction measurement: questionnaires, collection, "
         "structural equation models and improvement priorities.",
@@ -63,7 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(intercept.router)
     app.include_router(intercept.pages)
     app.include_router(sms_webhooks.router)
-    app.include_router(phone.router)
+    if settings.env != "production":
+        # The simulator's phones read and answer any number's messages: never in production.
+        app.include_router(phone.router)
     app.include_router(account.router)
     app.include_router(calls.router)
     app.include_router(calls.pages)
@@ -73,6 +91,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analyses.router)
     auth.install(app)
     errors.install(app)
+    app.mount(headers.STATIC_DOCS, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+    headers.install_docs(app, settings, auth.current_staff)
+    # Outermost, so that every answer gets its headers, refusals at the door included.
+    headers.install(app, settings)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request, session: SessionDep):

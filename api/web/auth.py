@@ -36,20 +36,15 @@ from api.permissions import Permission, allowed
 from api.settings import Settings
 from api.web.deps import SessionDep, SettingsDep
 from api.web.errors import error_response
+from api.web.headers import HTML_HEADERS
 from survey.db.tables import Staff
 from survey.signing import same, signature
 from survey.staff.accounts import Role, api_key_staff, session_staff, session_token_digest
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 
-#: Pages with personal data or forms: never cached, never framed (clickjacking).
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": "frame-ancestors 'none'",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-}
+#: Pages with personal data or forms: never cached, and the strict policy of every page.
+PAGE_HEADERS = {"Cache-Control": "no-store", **HTML_HEADERS}
 
 
 class AuthRefused(Exception):
@@ -65,7 +60,9 @@ class AuthRefused(Exception):
 
 
 def uses_https(settings: Settings) -> bool:
-    return settings.public_base_url.scheme == "https"
+    """Whether cookies are Secure: behind https, and always in production (where a public
+    URL mistyped as http must not send sessions in the clear)."""
+    return settings.public_base_url.scheme == "https" or settings.env == "production"
 
 
 def cookie_name(settings: Settings, name: str) -> str:

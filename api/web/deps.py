@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+from starlette.datastructures import URL
 
 from api.settings import Settings
 from api.transports import make_transport
@@ -26,6 +27,15 @@ def settings_of(request: Request) -> Settings:
     the request's own work.
     """
     return request.app.state.settings
+
+
+def public_url(request: Request, url: URL | str) -> str:
+    """``url``'s path and query on the public base URL (``MANYI_PUBLIC_BASE_URL``): URLs the
+    service gives out never repeat the request's ``Host`` header, which a client chooses."""
+    if isinstance(url, str):
+        url = URL(url)
+    path = url.path + (f"?{url.query}" if url.query else "")
+    return str(settings_of(request).public_base_url).rstrip("/") + path
 
 
 async def _settings_on_loop(request: Request) -> Settings:

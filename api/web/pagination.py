@@ -22,6 +22,8 @@ from sqlalchemy import func
 from sqlalchemy.sql import Select
 from sqlmodel import Session, select
 
+from api.web.deps import public_url
+
 T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
@@ -57,7 +59,9 @@ class PageRequest:
         after = self.offset + self.limit
         following = None
         if after < total:
-            following = str(self.request.url.include_query_params(limit=self.limit, offset=after))
+            following = public_url(
+                self.request, self.request.url.include_query_params(limit=self.limit, offset=after)
+            )
         return {"items": items, "total": total, "limit": self.limit, "offset": self.offset,
                 "next": following}  # fmt: skip
 
