@@ -4,13 +4,20 @@ or Parquet.
 Every format carries the codebook with the data: CSV as a second file (``NAME.codebook.csv``),
 XLSX as a second sheet, SPSS as variable labels, value labels and user-missing codes (what
 SPSS users expect to find in the file itself), Parquet in the file's key-value metadata.
+
+Each writer first makes the text what its format can hold and, for CSV and XLSX, what a
+spreadsheet shows as text (:mod:`survey.exports.cells`); the codebook counts what that
+changed per column, and SPSS, which has no codebook table, says it in the file's documents.
 """
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import io
 import json
 import tempfile
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -18,6 +25,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from survey.exports.cells import (
+    SPREADSHEETS,
+    clean_text,
+    record_cleaning,
+    spreadsheet_codebook,
+)
 from survey.exports.responses import ResponseExport, is_numeric, missing_codes
 
 FORMATS = ("csv", "xlsx", "sav", "parquet")
@@ -30,25 +43,53 @@ MEDIA_TYPES = {
 #: Parquet metadata keys.
 CODEBOOK_KEY = b"manyi.codebook"
 QUESTIONNAIRE_KEY = b"manyi.questionnaire"
+#: The bytes of one line of an SPSS file's documents.
+SPSS_DOCUMENT_LINE = 80
+
+
+def as_written(export: ResponseExport, fmt: str) -> ResponseExport:
+    """``export`` as ``fmt`` holds it (:mod:`survey.exports.cells`), its codebook counting
+    what changed. Each writer calls it once, on the export it was given."""
+    cleaned = clean_text(export.data, fmt)
+    book = record_cleaning(export.codebook, cleaned, fmt)
+    if fmt in SPREADSHEETS:
+        book = spreadsheet_codebook(book, fmt)
+    return dataclasses.replace(export, data=cleaned.data, codebook=book)
 
 
 def write_csv(export: ResponseExport, path: Path) -> list[Path]:
     """``path`` and ``path``'s ``.codebook.csv`` sibling, UTF-8 with a BOM.
 
     The BOM is what makes Excel on Windows read Chinese labels as UTF-8 rather than GBK.
+    Every text cell is quoted (OWASP's advice): a spreadsheet splitting on another separator
+    (a semicolon locale, a tab) cannot cut a new cell, starting with ``=``, out of an answer.
     """
+    export = as_written(export, "csv")
     codebook_path = path.with_name(path.stem + ".codebook.csv")
-    export.data.to_csv(path, index=False, encoding="utf-8-sig")
-    export.codebook.to_csv(codebook_path, index=False, encoding="utf-8-sig")
+    quoted = {"index": False, "encoding": "utf-8-sig", "quoting": csv.QUOTE_NONNUMERIC}
+    export.data.to_csv(path, **quoted)
+    export.codebook.to_csv(codebook_path, **quoted)
     return [path, codebook_path]
 
 
 def write_xlsx(export: ResponseExport, path: Path) -> list[Path]:
+    export = as_written(export, "xlsx")
     with pd.ExcelWriter(path, engine="openpyxl") as workbook:
         # Excel has no time zones (openpyxl refuses aware datetimes): UTC, as the label says.
         _naive_utc(export.data).to_excel(workbook, sheet_name="data", index=False)
         export.codebook.to_excel(workbook, sheet_name="codebook", index=False)
+        for sheet in workbook.sheets.values():
+            _text_as_text(sheet)
     return [path]
+
+
+def _text_as_text(sheet) -> None:
+    # openpyxl stores any str starting with "=" as a formula. The ' prefix already keeps
+    # answers from starting so; a string type holds even for a start the prefix rule misses.
+    for row in sheet.iter_rows():
+        for cell in row:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"
 
 
 def write_sav(export: ResponseExport, path: Path, language: str | None = None) -> list[Path]:
@@ -57,9 +98,12 @@ def write_sav(export: ResponseExport, path: Path, language: str | None = None) -
     Labels are in ``language`` (the questionnaire's default): SPSS keeps one label per
     variable. The codes of "cannot answer", "refused" and "don't know" are declared
     user-missing, so SPSS leaves them out of statistics but still shows what was answered.
+    Characters replaced (a NUL would end an SPSS string) are listed in the file's documents
+    (``DISPLAY DOCUMENTS``), in ``language``.
     """
     import pyreadstat  # a C extension few other commands need: loaded only here
 
+    export = as_written(export, "sav")
     questionnaire = export.questionnaire
     language = language or questionnaire.default_language
     book = export.codebook.set_index("variable")
@@ -93,12 +137,38 @@ def write_sav(export: ResponseExport, path: Path, language: str | None = None) -
         variable_value_labels=value_labels,
         missing_ranges=user_missing,
         file_label=f"{questionnaire.form_id} {questionnaire.version}",
+        note=_documents(export.codebook, language) or None,
     )
     return [path]
 
 
+def _documents(book: pd.DataFrame, language: str) -> list[str]:
+    """The codebook's cleaning notes as lines of an SPSS file's documents."""
+    notes = book[f"cleaning_{language}"] if f"cleaning_{language}" in book else book.cleaning_en
+    lines: list[str] = []
+    for variable, note in zip(book["variable"], notes, strict=True):
+        if note:
+            lines.extend(_document_lines(f"{variable}: {note}"))
+    return lines
+
+
+def _document_lines(text: str) -> list[str]:
+    # SPSS refuses a document line over 80 bytes, and a Chinese character takes 3 of them.
+    lines = []
+    for line in textwrap.wrap(text, width=SPSS_DOCUMENT_LINE):
+        while len(line.encode()) > SPSS_DOCUMENT_LINE:
+            cut = 0
+            while len(line[: cut + 1].encode()) <= SPSS_DOCUMENT_LINE:
+                cut += 1
+            lines.append(line[:cut])
+            line = line[cut:]
+        lines.append(line)
+    return lines
+
+
 def write_parquet(export: ResponseExport, path: Path) -> list[Path]:
     """Parquet with the codebook (JSON records) and the questionnaire version in its metadata."""
+    export = as_written(export, "parquet")
     table = pa.Table.from_pandas(export.data, preserve_index=False)
     questionnaire = export.questionnaire
     metadata = {

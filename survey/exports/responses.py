@@ -60,6 +60,9 @@ PHONE_LABELS = {
 CODEBOOK_COLUMNS = (
     "variable", "kind", "label_zh", "label_en", "type", "construct", "reverse_scored",
     "value_labels", "missing_codes", "form_id", "version",
+    # What writing one file did to the column (survey.exports.cells): cells given a leading '
+    # against formulas, characters the format cannot hold replaced, and a sentence saying so.
+    "cells_prefixed", "characters_replaced", "cleaning_zh", "cleaning_en",
 )  # fmt: skip
 
 
@@ -223,7 +226,8 @@ def codebook(questionnaire: Questionnaire, phone_columns: Sequence[str] = ()) ->
     """One row per column of the data: labels, type, construct, value labels, missing codes.
 
     ``value_labels`` and ``missing_codes`` are JSON objects keyed by code, so that the codebook
-    stays one flat table in CSV and XLSX and is still read back exactly.
+    stays one flat table in CSV and XLSX and is still read back exactly. The cleaning columns
+    are zero and empty here: each file's writer fills them for what it changed.
     """
     base = {"form_id": questionnaire.form_id, "version": questionnaire.version}
     rows = []
@@ -249,4 +253,8 @@ def codebook(questionnaire: Questionnaire, phone_columns: Sequence[str] = ()) ->
     table["type"] = table["type"].fillna("")
     table["construct"] = table["construct"].fillna("")
     table["reverse_scored"] = table["reverse_scored"].fillna(False).astype(bool)
+    table["cells_prefixed"] = 0
+    table["characters_replaced"] = 0
+    table["cleaning_zh"] = ""
+    table["cleaning_en"] = ""
     return table

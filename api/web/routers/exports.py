@@ -6,6 +6,10 @@ codebook). Needs ``export_responses`` (a session or an API key); a regional mana
 their regions' and service halls' responses. Phone numbers are in the file only for a role that
 may also see them (``view_phone_numbers``, which no exporting role has today); everyone else
 gets a keyed hash, so that two exports can be linked by customer. Every export is audited.
+
+Files are safe to open (:mod:`survey.exports.cells`): in CSV and XLSX a text cell that a
+spreadsheet would run as a formula starts with ``'``, and a character a format cannot hold
+(a NUL, most control characters in XLSX) is U+FFFD; the codebook counts both per column.
 """
 
 from __future__ import annotations
@@ -95,7 +99,10 @@ def export_responses_file(
     """Completed responses of one questionnaire version, with the codebook.
 
     A regional manager gets only their regions' and service halls' responses; phone numbers
-    are a keyed hash (equal across exports) unless the role may see them. Audited.
+    are a keyed hash (equal across exports) unless the role may see them. In CSV and XLSX, text
+    that would start a formula (`=`, `+`, `-`, `@`, tab, CR, full-width ＝＋－＠) is prefixed
+    with `'`; characters a format cannot hold become U+FFFD. The codebook (SPSS: the file's
+    documents) counts both per column. Audited.
     """
     if campaign is not None:
         found = session.get(Campaign, campaign)
