@@ -4,6 +4,7 @@ The pages never compute statistics: they read the results the worker stored
 (survey.analyses.jobs) and cut them to the reader's scope (api.analysis.scope). A manager limited
 to regions gets an analysis filtered to exactly their regions when one is stored (they may
 see it whole); otherwise the all-customer analysis, of which they see their own units only.
+Even the count of analyses waiting for the worker counts only the jobs the reader may see.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from sqlmodel import Session, col, select
 
 from api.analysis.request import AnalysisFilters, Segment
 from api.analysis.result import AnalysisResult, read_result
-from api.analysis.scope import scoped_result
+from api.analysis.scope import job_visible, scoped_result
 from survey.analyses import jobs as analyses
 from survey.db.states import AnalysisStatus
 from survey.db.tables import Analysis, QuestionnaireVersion, Staff
 from survey.staff.accounts import sees_everywhere
+from survey.staff.scope import Scope
 
 #: The filters of the scheduled analyses: every customer.
 ALL_CUSTOMERS: dict[str, list] = AnalysisFilters().model_dump()
@@ -55,7 +57,7 @@ def filter_choices(staff: Staff) -> list[dict[str, list]]:
 
 def find_job(
     session: Session,
-    staff: Staff,
+    scope: Scope,
     version_id: int,
     period: str | None,
     segment: str | None,
@@ -70,7 +72,7 @@ def find_job(
     segments = [segment]
     if segment is None and any_segment:
         segments += list(get_args(Segment))
-    for filters in filter_choices(staff):
+    for filters in filter_choices(scope.staff):
         for cut in segments:
             job = analyses.latest_done(
                 session, version_id, period=period, segment=cut, filters=filters
@@ -80,30 +82,30 @@ def find_job(
     return None
 
 
-def visible(session: Session, staff: Staff, job: Analysis | None) -> AnalysisResult | None:
-    """The job's result as ``staff`` may see it."""
+def visible(session: Session, scope: Scope, job: Analysis | None) -> AnalysisResult | None:
+    """The job's result as the reader may see it."""
     if job is None:
         return None
-    return scoped_result(staff, job.request, read_result(session, job))
+    return scoped_result(scope, job.request, read_result(session, job))
 
 
 def period_result(
-    session: Session, staff: Staff, version_id: int, period: str | None
+    session: Session, scope: Scope, version_id: int, period: str | None
 ) -> tuple[Analysis | None, AnalysisResult | None]:
     """The analysis of a period whose totals a page shows (cut by a segment or not), and
-    its result as ``staff`` may see it."""
-    job = find_job(session, staff, version_id, period or None, None, any_segment=True)
-    return job, visible(session, staff, job)
+    its result as the reader may see it."""
+    job = find_job(session, scope, version_id, period or None, None, any_segment=True)
+    return job, visible(session, scope, job)
 
 
 def indexes_by_construct(result: AnalysisResult) -> dict[str, dict[str, Any]]:
     return {row["construct"]: row for row in (result.indexes or {}).get("indexes", [])}
 
 
-def periods(session: Session, staff: Staff, version_id: int) -> list[str | None]:
+def periods(session: Session, scope: Scope, version_id: int) -> list[str | None]:
     """Periods with a finished analysis the reader's pages can use: all data first, then the
     newest quarter and month first."""
-    wanted = [analyses.filters_hash(filters) for filters in filter_choices(staff)]
+    wanted = [analyses.filters_hash(filters) for filters in filter_choices(scope.staff)]
     found = set(
         session.exec(
             select(Analysis.period).distinct().where(
@@ -117,16 +119,17 @@ def periods(session: Session, staff: Staff, version_id: int) -> list[str | None]
     return ([None] if None in found else []) + named
 
 
-def waiting(session: Session, version_id: int | None = None) -> int:
-    """Analyses queued or running (the worker has not finished them yet)."""
-    query = (
-        select(func.count())
-        .select_from(Analysis)
-        .where(col(Analysis.status).in_((AnalysisStatus.QUEUED, AnalysisStatus.RUNNING)))
+def waiting(session: Session, scope: Scope, version_id: int | None = None) -> int:
+    """Analyses queued or running (the worker has not finished them yet) that the reader
+    may see."""
+    query = select(Analysis.request).where(
+        col(Analysis.status).in_((AnalysisStatus.QUEUED, AnalysisStatus.RUNNING))
     )
     if version_id is not None:
         query = query.where(Analysis.questionnaire_version_id == version_id)
-    return int(session.exec(query).one())
+    if scope.everywhere:
+        return int(session.exec(select(func.count()).select_from(query.subquery())).one())
+    return sum(job_visible(scope, request or {}) for request in session.exec(query))
 
 
 def focus_constructs(result: AnalysisResult) -> list[str]:

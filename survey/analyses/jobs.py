@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -190,14 +190,33 @@ def listing(
     status: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
 ) -> tuple[list[Analysis], int]:
-    """Jobs, newest first, and how many there are in all."""
-    query = select(Analysis)
-    if status is not None:
-        query = query.where(Analysis.status == status)
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    rows = session.exec(query.order_by(col(Analysis.id).desc()).offset(offset).limit(limit)).all()
-    return list(rows), int(total)
+    """Jobs, newest first (their results not loaded), and how many there are in all.
+
+    ``keep`` (a test of a job's request) leaves out the jobs a reader may not see, before
+    counting and paging: a page and its total never count a job the reader was not given.
+    """
+    where = [Analysis.status == status] if status is not None else []
+    newest = col(Analysis.id).desc()
+    if keep is None:
+        query = select(Analysis).where(*where)
+        total = session.exec(select(func.count()).select_from(query.subquery())).one()
+        page = query.order_by(newest).offset(offset).limit(limit)
+        rows = session.exec(page.options(defer(Analysis.result))).all()
+        return list(rows), int(total)
+    # Filters are JSON, which the two databases query differently: the requests (small; the
+    # results are not read) are tested here.
+    requests = session.exec(select(Analysis.id, Analysis.request).where(*where).order_by(newest))
+    kept = [job_id for job_id, request in requests if keep(request or {})]
+    wanted = kept[offset : offset + limit]
+    found = {
+        job.id: job
+        for job in session.exec(
+            select(Analysis).where(col(Analysis.id).in_(wanted)).options(defer(Analysis.result))
+        )
+    }
+    return [found[job_id] for job_id in wanted if job_id in found], len(kept)
 
 
 def latest_done(

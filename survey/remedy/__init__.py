@@ -5,8 +5,9 @@
 - ``classifier``: the classifier's features, storing and applying the "potentially
   dissatisfied" classifier (fitting it is statistics: ``models.classifier``, called by
   ``manyi remedy train``).
-- ``report``: the weekly follow-up report.
+- ``report``: the weekly follow-up report and the open follow-ups, as far as a reader's
+  scope reaches.
 
-May import: :mod:`survey.questionnaire`, :mod:`survey.db`, and ``models.syntax`` (the one
-lavaan reader, a leaf).
+May import: :mod:`survey.questionnaire`, :mod:`survey.staff` (scope), :mod:`survey.db`, and
+``models.syntax`` (the one lavaan reader, a leaf).
 """

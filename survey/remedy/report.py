@@ -11,6 +11,11 @@ current status, so the report of a past week reads the same today as it did then
 - ``open_at_end``: still open when the week ended (or now, for the running week), and
   ``sla_breaches`` those of them already past due: the cases to escalate;
 - ``median_hours_to_close`` of the week's closed follow-ups.
+
+A report for a reader limited to regions or service halls counts their follow-ups alone
+(:func:`survey.staff.scope.follow_up_clause`): a count of every region, beside their own,
+would give the others' by subtraction. :func:`open_follow_ups_of` lists the open follow-ups
+a reader may see, for both pages that show them.
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, true
 from sqlmodel import Session
 
-from survey.db.tables import FollowUp, utcnow
+from survey.db.tables import Customer, FollowUp, Response, Staff, utcnow
+from survey.staff.scope import follow_up_clause
 
 
 @dataclass(frozen=True)
@@ -78,9 +84,15 @@ def week_bounds(week_start: date, timezone: str) -> tuple[datetime, datetime]:
 
 
 def weekly_report(
-    session: Session, week_start: date, timezone: str, *, now: datetime | None = None
+    session: Session,
+    week_start: date,
+    timezone: str,
+    *,
+    now: datetime | None = None,
+    reader: Staff | None = None,
 ) -> WeeklyRemedyReport:
-    """The report of the week beginning ``week_start`` (a date in ``timezone``)."""
+    """The report of the week beginning ``week_start`` (a date in ``timezone``), of the
+    follow-ups ``reader`` may see (None: every follow-up, for the command line)."""
     start, end = week_bounds(week_start, timezone)
     as_of = min(end, now or utcnow())
     rows = (
@@ -88,6 +100,7 @@ def weekly_report(
             select(FollowUp).where(
                 FollowUp.opened_at < end,
                 or_(FollowUp.closed_at.is_(None), FollowUp.closed_at >= start),
+                follow_up_clause(reader) if reader is not None else true(),
             )
         )
         .scalars()
@@ -126,3 +139,18 @@ def weekly_report(
         median_hours_to_close=statistics.median(hours) if hours else None,
         breached_ids=[int(f.id) for f in breached],
     )
+
+
+def open_follow_ups_of(
+    session: Session, reader: Staff
+) -> list[tuple[FollowUp, str | None, str | None]]:
+    """The open follow-ups ``reader`` may see, past due first, with the region and hall of
+    each (the customer's; an interview's hall when there is no customer)."""
+    rows = session.execute(
+        select(FollowUp, Customer.region, Customer.service_hall, Response.service_hall)
+        .join(Response, FollowUp.response_id == Response.id)
+        .outerjoin(Customer, FollowUp.customer_id == Customer.id)
+        .where(FollowUp.status == "open", follow_up_clause(reader))
+        .order_by(FollowUp.due_at, FollowUp.id)
+    ).all()
+    return [(f, region, hall or interview_hall) for f, region, hall, interview_hall in rows]

@@ -3,7 +3,9 @@
 A POST stores a job and answers at once (202, or 200 with the stored outcome when identical
 inputs were already computed); the worker (``manyi analyses work``) computes it outside any
 request. Starting one needs ``run_analyses``; reading needs ``view_analyses``, and a
-regional manager reads only their own regions' parts (api.analysis.scope).
+regional manager reads only their own regions' parts (api.analysis.scope): no job whose
+filters name another region or hall, listed or read, and no failure's reason that counts
+other regions' responses.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from api.analysis.request import AnalysisRequest
 from api.analysis.result import AnalysisResult, read_result
-from api.analysis.scope import scoped_provenance, scoped_result
+from api.analysis.scope import job_visible, scoped_error, scoped_provenance, scoped_result
 from api.permissions import Permission
 from api.web.auth import require_permission
 from api.web.deps import SessionDep
@@ -28,6 +30,7 @@ from survey.analyses import jobs as analyses
 from survey.db.states import AnalysisStatus
 from survey.db.tables import Analysis, Staff
 from survey.questionnaire.publish import find_reference, load_version
+from survey.staff.scope import Scope, scope_of
 
 router = APIRouter(prefix="/api/v1/analyses", tags=["analyses"], dependencies=[KnownQueryOnly])
 
@@ -35,6 +38,14 @@ Runner = Annotated[Staff, Depends(require_permission(Permission.RUN_ANALYSES))]
 Viewer = Annotated[Staff, Depends(require_permission(Permission.VIEW_ANALYSES))]
 Status = Annotated[str | None, Query(description="Only jobs in this state", examples=["done"],
                                      pattern="^(queued|running|done|failed)$")]  # fmt: skip
+
+
+def viewer_scope(session: SessionDep, staff: Viewer) -> Scope:
+    return scope_of(session, staff)
+
+
+ViewerScope = Annotated[Scope, Depends(viewer_scope)]
+
 
 _JOB_EXAMPLE = {
     "id": 12,
@@ -84,11 +95,13 @@ class AnalysisJobResult(AnalysisJob):
     )
 
 
-def _job(request: Request, job: Analysis, reused: bool = False) -> dict[str, Any]:
+def _job(request: Request, job: Analysis, scope: Scope, reused: bool = False) -> dict[str, Any]:
+    """The job as ``scope``'s reader may see it."""
+    error = scoped_error(scope, job.request, job.error)
     return {
         "id": job.id, "status": job.status, "reused": reused, "request": job.request,
         "origin": job.origin, "created_at": job.created_at, "started_at": job.started_at,
-        "finished_at": job.finished_at, "error": job.error,
+        "finished_at": job.finished_at, "error": error,
         "url": str(request.url_for("read_analysis", analysis_id=job.id)),
     }  # fmt: skip
 
@@ -137,37 +150,46 @@ def start_analysis(
     job, created = analyses.submit(session, version.id, body.canonical(), requested_by=staff.id)
     finished = job.status in (AnalysisStatus.DONE, AnalysisStatus.FAILED)
     status = 200 if finished and not created else 202
-    content = AnalysisJob(**_job(request, job, reused=not created)).model_dump(mode="json")
+    # Identical inputs answer with the stored job, a failure's reason included: told as the
+    # starter's scope allows, should a limited role ever start analyses.
+    scope = scope_of(session, staff)
+    content = AnalysisJob(**_job(request, job, scope, reused=not created)).model_dump(mode="json")
     return JSONResponse(content, status_code=status, headers={"Location": content["url"]})
 
 
 @router.get("", response_model=Page[AnalysisJob], summary="List analysis jobs, newest first",
             responses=error_responses(401, 403, 422))  # fmt: skip
-def list_analyses(request: Request, session: SessionDep, staff: Viewer, page: PageDep,
+def list_analyses(request: Request, session: SessionDep, scope: ViewerScope, page: PageDep,
                   status: Status = None):  # fmt: skip
-    """Jobs without their results (read one job for its result)."""
-    rows, total = analyses.listing(session, status=status, limit=page.limit, offset=page.offset)
-    return page.page([_job(request, row) for row in rows], total)
+    """Jobs without their results (read one job for its result); a regional manager's list
+    holds the jobs whose filters name only their regions and halls (or none)."""
+    keep = None if scope.everywhere else (lambda job: job_visible(scope, job))
+    rows, total = analyses.listing(session, status=status, limit=page.limit, offset=page.offset,
+                                   keep=keep)  # fmt: skip
+    return page.page([_job(request, row, scope) for row in rows], total)
 
 
 @router.get(
     "/{analysis_id}",
     response_model=AnalysisJobResult,
     summary="Read an analysis job and, once done, its result",
-    responses=error_responses(401, 403, 404, 422, _404="No such analysis"),
+    responses=error_responses(
+        401, 403, 404, 422, _404="No such analysis (or one of regions outside yours)"
+    ),
 )
 def read_analysis(
     request: Request,
     session: SessionDep,
-    staff: Viewer,
+    scope: ViewerScope,
     analysis_id: Annotated[int, Path(ge=1, le=2**62, examples=[12])],
 ):
     """The job; its ``result`` as the caller may see it (a regional manager: their units)."""
     job = session.get(Analysis, analysis_id)
-    if job is None:
+    # Another region's job is answered as no job: a 403 would say that it exists.
+    if job is None or not job_visible(scope, job.request):
         raise HTTPException(404, f"no analysis {analysis_id}")
     return {
-        **_job(request, job),
-        "result": scoped_result(staff, job.request, read_result(session, job)),
-        "provenance": scoped_provenance(staff, job.request, job.provenance),
+        **_job(request, job, scope),
+        "result": scoped_result(scope, job.request, read_result(session, job)),
+        "provenance": scoped_provenance(scope, job.request, job.provenance),
     }

@@ -10,8 +10,10 @@
 - ``GET /dashboard/report?version=&period=``: one printable page of a period.
 
 Every number is read from stored analyses (the worker computes them) and cut to the
-reader's scope by :func:`api.analysis.scope.scoped_result`: a regional manager reaches
-their own regions' numbers and nothing else. No JavaScript; the matrix is inline SVG.
+reader's scope by :func:`api.analysis.scope.scoped_result`; follow-ups and their weekly
+report are counted within it (:func:`survey.staff.scope.follow_up_clause`): a regional
+manager reaches their own regions' numbers and nothing else. No JavaScript; the matrix is
+inline SVG.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
-from sqlalchemy import select
 from sqlmodel import Session
 
 from api.analysis import dashboard as data
@@ -34,17 +35,25 @@ from api.web.auth import page, require_permission
 from api.web.deps import Now, SessionDep, SettingsDep
 from api.web.formats import label
 from api.web.formats import local_time as shown
-from survey.db.tables import Customer, FollowUp, QuestionnaireVersion, Staff
+from survey.db.tables import QuestionnaireVersion, Staff
 from survey.questionnaire.publish import find_reference
-from survey.remedy.report import weekly_report
+from survey.remedy.report import open_follow_ups_of, weekly_report
 from survey.remedy.rules import REASON_LABELS
-from survey.staff.accounts import scope_clause, sees_everywhere
+from survey.staff.accounts import sees_everywhere
+from survey.staff.scope import Scope, scope_of
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 
 Viewer = Annotated[Staff, Depends(require_permission(Permission.VIEW_ANALYSES))]
 RemedyReader = Annotated[Staff, Depends(require_permission(Permission.VIEW_FOLLOW_UPS))]
 Text = Annotated[str, Query(max_length=200)]
+
+
+def viewer_scope(session: SessionDep, staff: Viewer) -> Scope:
+    return scope_of(session, staff)
+
+
+ViewerScope = Annotated[Scope, Depends(viewer_scope)]
 
 NOT_IN_SCOPE = (
     "这一分组不在您的权限范围内，或没有这一分组的结果。",
@@ -95,40 +104,40 @@ def _version(session: Session, requested: str) -> tuple[QuestionnaireVersion | N
     return (choices[0] if choices else None), choices, ""
 
 
-def _common(session: Session, staff: Staff, version, choices) -> dict[str, Any]:
+def _common(session: Session, scope: Scope, version, choices) -> dict[str, Any]:
     name = data.version_name(version) if version is not None else ""
     return {
         "version": name,
         "versions": [data.version_name(v) for v in choices],
-        "periods": data.periods(session, staff, version.id) if version is not None else [],
-        "waiting": data.waiting(session, version.id if version is not None else None),
-        "can_run": allowed(staff.role, Permission.RUN_ANALYSES),
+        "periods": data.periods(session, scope, version.id) if version is not None else [],
+        "waiting": data.waiting(session, scope, version.id if version is not None else None),
+        "can_run": allowed(scope.staff.role, Permission.RUN_ANALYSES),
         "q": f"?version={name}" if name else "",
     }
 
 
-def _missing(request, staff, session, name, version, choices, error, **context):
+def _missing(request, scope, session, name, version, choices, error, **context):
     """The page when the version is unknown (404) or nothing is computed for it yet."""
     return _render(
-        request, staff, name, 404 if error else 200,
-        error=error, result=None, **_common(session, staff, version, choices), **context,
+        request, scope.staff, name, 404 if error else 200,
+        error=error, result=None, **_common(session, scope, version, choices), **context,
     )  # fmt: skip
 
 
 @router.get("", response_class=HTMLResponse)
-def overview(request: Request, staff: Viewer, session: SessionDep, version: Text = ""):
+def overview(request: Request, scope: ViewerScope, session: SessionDep, version: Text = ""):
     """Indexes, trends, responses and warnings of all data (the all-periods analysis)."""
     found, choices, error = _version(session, version)
     if found is None:
-        return _missing(request, staff, session, "dashboard/overview.html", found, choices, error)
-    job, result = data.period_result(session, staff, found.id, None)
-    context = _common(session, staff, found, choices)
+        return _missing(request, scope, session, "dashboard/overview.html", found, choices, error)
+    job, result = data.period_result(session, scope, found.id, None)
+    context = _common(session, scope, found, choices)
     if result is None:
-        return _render(request, staff, "dashboard/overview.html", result=None, **context)
+        return _render(request, scope.staff, "dashboard/overview.html", result=None, **context)
     indexes = data.indexes_by_construct(result)
     focus = [c for c in data.focus_constructs(result) if c in indexes]
     return _render(
-        request, staff, "dashboard/overview.html",
+        request, scope.staff, "dashboard/overview.html",
         result=result, job=job, indexes=indexes, focus=focus,
         others=[c for c in indexes if c not in focus],
         label=result.label,
@@ -140,7 +149,7 @@ def overview(request: Request, staff: Viewer, session: SessionDep, version: Text
 @router.get("/priorities", response_class=HTMLResponse)
 def priorities(
     request: Request,
-    staff: Viewer,
+    scope: ViewerScope,
     session: SessionDep,
     version: Text = "",
     dimension: Text = "constructs",
@@ -152,28 +161,28 @@ def priorities(
     found, choices, error = _version(session, version)
     chosen = {"dimension": dimension or "constructs", "segment": segment, "period": period}
     if found is None:
-        return _missing(request, staff, session, name, found, choices, error, chosen=chosen)
-    context = _common(session, staff, found, choices) | {"chosen": chosen}
+        return _missing(request, scope, session, name, found, choices, error, chosen=chosen)
+    context = _common(session, scope, found, choices) | {"chosen": chosen}
     when = period or None
-    job = data.find_job(session, staff, found.id, when, "region" if segment else None,
+    job = data.find_job(session, scope, found.id, when, "region" if segment else None,
                         any_segment=True)  # fmt: skip
-    result = data.visible(session, staff, job)
+    result = data.visible(session, scope, job)
     cut = (
         result
         if segment
-        else data.visible(session, staff, data.find_job(session, staff, found.id, when, "region"))
+        else data.visible(session, scope, data.find_job(session, scope, found.id, when, "region"))
     )
     view = cut.priorities.get("constructs") if cut is not None else None
     segments = [b["segment"] for b in view.segments] if view is not None else []
     if result is None:
         status = 404 if segment else 200  # an unknown or out-of-scope region says nothing more
-        return _render(request, staff, name, status, result=None, segments=segments,
+        return _render(request, scope.staff, name, status, result=None, segments=segments,
                        not_in_scope=NOT_IN_SCOPE if segment else None, **context)  # fmt: skip
     dimensions = ["constructs", *result.drivers]
     entry = result.priorities.get(chosen["dimension"])
     if entry is None:
         unknown = f"没有这一维度 No dimension {chosen['dimension']!r}"
-        return _render(request, staff, name, 404, result=result, segments=segments,
+        return _render(request, scope.staff, name, 404, result=result, segments=segments,
                        dimensions=dimensions, label=result.label,
                        error=unknown, **context)  # fmt: skip
     block, refusal, matrix = None, None, entry.matrix
@@ -185,7 +194,7 @@ def priorities(
              f"{segment or '全部 all'} · {Formats.period(when)}")  # fmt: skip
     labels = result.labels
     return _render(
-        request, staff, name, 404 if refusal else 200,
+        request, scope.staff, name, 404 if refusal else 200,
         result=result, job=job, segments=segments, dimensions=dimensions, block=block,
         not_in_scope=refusal, matrix=matrix, points=data.ranked_points(matrix),
         quadrants=matrix_svg.quadrant_names(matrix) if matrix else {},
@@ -196,18 +205,18 @@ def priorities(
 
 
 @router.get("/rankings", response_class=HTMLResponse)
-def rankings(request: Request, staff: Viewer, session: SessionDep, version: Text = "",
+def rankings(request: Request, scope: ViewerScope, session: SessionDep, version: Text = "",
              period: Text = ""):  # fmt: skip
     """Regions and service halls ranked on the target index, with their rank intervals."""
     name = "dashboard/rankings.html"
     found, choices, error = _version(session, version)
     if found is None:
-        return _missing(request, staff, session, name, found, choices, error, period=period)
-    job, result = data.period_result(session, staff, found.id, period)
+        return _missing(request, scope, session, name, found, choices, error, period=period)
+    job, result = data.period_result(session, scope, found.id, period)
     return _render(
-        request, staff, name, result=result, job=job, period=period,
+        request, scope.staff, name, result=result, job=job, period=period,
         tables=_ranking_tables(result) if result else [],
-        **_common(session, staff, found, choices),
+        **_common(session, scope, found, choices),
     )  # fmt: skip
 
 
@@ -227,57 +236,47 @@ def _ranking_tables(result: AnalysisResult) -> list[dict[str, Any]]:
 @router.get("/follow-ups", response_class=HTMLResponse)
 def follow_ups(request: Request, staff: RemedyReader, session: SessionDep,
                settings: SettingsDep, now: Now):  # fmt: skip
-    """Open follow-ups (past due first) and this week's remedy report.
+    """Open follow-ups (past due first) and this week's remedy report, of the reader's scope.
 
     The weekly report is :func:`survey.remedy.report.weekly_report`, as on
-    ``/supervision/follow-ups``; it counts every region, so a limited manager gets their own
-    open follow-ups and breaches only.
+    ``/supervision/follow-ups``, counted over the same follow-ups as the list.
     """
     zone = settings.timezone
     today = now.astimezone(ZoneInfo(zone)).date()
     start = today - timedelta(days=today.weekday())
-    everywhere = sees_everywhere(staff)
-    report = weekly_report(session, start, zone, now=now) if everywhere else None
-    rows = session.execute(
-        select(FollowUp, Customer.region, Customer.service_hall)
-        .outerjoin(Customer, FollowUp.customer_id == Customer.id)
-        .where(FollowUp.status == "open",
-               scope_clause(staff, Customer.region, Customer.service_hall))
-        .order_by(FollowUp.due_at, FollowUp.id)
-    ).all()  # fmt: skip
+    report = weekly_report(session, start, zone, now=now, reader=staff)
     open_cases = [
         {"id": f.id, "opened": shown(f.opened_at, zone), "due": shown(f.due_at, zone),
          "late": f.due_at < now, "region": region or "–", "hall": hall or "–",
          "reasons": [label(REASON_LABELS, r) for r in f.reasons], "case_id": f.case_id}
-        for f, region, hall in rows
+        for f, region, hall in open_follow_ups_of(session, staff)
     ]  # fmt: skip
     return _render(
         request, staff, "dashboard/follow_ups.html",
         report=report, open_cases=open_cases, breaches=sum(c["late"] for c in open_cases),
-        rate=None if report is None or report.resolution_rate is None
-        else f"{report.resolution_rate:.0%}",
+        rate=None if report.resolution_rate is None else f"{report.resolution_rate:.0%}",
         timezone=zone, supervisor=allowed(staff.role, Permission.SUPERVISE), q="",
     )  # fmt: skip
 
 
 @router.get("/report", response_class=HTMLResponse)
-def report(request: Request, staff: Viewer, session: SessionDep, version: Text = "",
+def report(request: Request, scope: ViewerScope, session: SessionDep, version: Text = "",
            period: Text = ""):  # fmt: skip
     """One printable page of a period: indexes, the construct matrix, priorities, rankings."""
     name = "dashboard/report.html"
     found, choices, error = _version(session, version)
     if found is None:
-        return _missing(request, staff, session, name, found, choices, error, period=period)
-    job, result = data.period_result(session, staff, found.id, period)
-    context = _common(session, staff, found, choices) | {"period": period}
+        return _missing(request, scope, session, name, found, choices, error, period=period)
+    job, result = data.period_result(session, scope, found.id, period)
+    context = _common(session, scope, found, choices) | {"period": period}
     if result is None:
-        return _render(request, staff, name, result=None, **context)
+        return _render(request, scope.staff, name, result=None, **context)
     indexes = data.indexes_by_construct(result)
     view = result.priorities.get("constructs")
     matrix = view.matrix if view is not None else None
     tables = _ranking_tables(result)
     return _render(
-        request, staff, name, result=result, job=job, indexes=indexes,
+        request, scope.staff, name, result=result, job=job, indexes=indexes,
         focus=[c for c in data.focus_constructs(result) if c in indexes],
         drivers=[c for c in result.drivers if c in indexes],
         label=result.label,

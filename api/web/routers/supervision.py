@@ -8,7 +8,8 @@
 - ``GET /supervision/productivity.csv?from=YYYY-MM-DD&to=YYYY-MM-DD``: completed
   questionnaires per interviewer and day, for payment (audited as an export).
 - ``GET /supervision/follow-ups?week=YYYY-MM-DD``: the weekly service-remedy report and the
-  open follow-ups, past-due ones first.
+  open follow-ups, past-due ones first; a manager limited to regions or halls gets both of
+  their scope (:func:`survey.staff.scope.follow_up_clause`).
 
 The numbers come from :mod:`survey.cati.reports` and :mod:`survey.remedy.report`; days are
 local to ``Settings.timezone``. No page here shows a phone number.
@@ -42,17 +43,21 @@ from survey.cati.reports import (
     queue_by_campaign,
     team_day,
 )
-from survey.db.tables import CallCase, FollowUp, Staff
-from survey.remedy.report import weekly_report
+from survey.db.tables import CallCase, Staff
+from survey.remedy.report import open_follow_ups_of, weekly_report
 from survey.remedy.rules import OUTCOME_LABELS as REMEDY_LABELS
 from survey.remedy.rules import REASON_LABELS, ROOT_CAUSE_LABELS
 from survey.staff import audit
+from survey.staff.accounts import describe_scope
 
 router = APIRouter(prefix="/supervision", tags=["supervision"], include_in_schema=False)
 
 Supervisor = Annotated[Staff, Depends(require_permission(Permission.SUPERVISE))]
 RemedyReader = Annotated[Staff, Depends(require_permission(Permission.VIEW_FOLLOW_UPS))]
 DayQuery = Annotated[date | None, Query()]
+# A week becomes two instants of a time zone, and near the first and last dates Python holds
+# there are none: such a week would be an OverflowError, not a page.
+WeekQuery = Annotated[date | None, Query(ge=date(1900, 1, 1), le=date(2999, 12, 31))]
 
 CASE_REASSIGNED = "case_reassigned"
 CASE_RELEASED = "case_released"
@@ -228,16 +233,14 @@ def follow_ups(
     session: SessionDep,
     settings: SettingsDep,
     now: Now,
-    week: DayQuery = None,
+    week: WeekQuery = None,
 ) -> HTMLResponse:
-    """The weekly remedy report; the week starts on Monday unless ``week`` says otherwise."""
+    """The weekly remedy report and the open follow-ups, of the reader's scope; the week
+    starts on Monday unless ``week`` says otherwise."""
     zone = settings.timezone
     today = _today(now, zone)
     start = week or today - timedelta(days=today.weekday())
-    report = weekly_report(session, start, zone, now=now)
-    still_open = session.execute(
-        select(FollowUp).where(FollowUp.status == "open").order_by(FollowUp.due_at, FollowUp.id)
-    ).scalars()
+    report = weekly_report(session, start, zone, now=now, reader=staff)
     return page(
         request,
         "supervision/follow_ups.html",
@@ -245,6 +248,7 @@ def follow_ups(
         supervisor=allowed(staff.role, Permission.SUPERVISE),
         caller=allowed(staff.role, Permission.CALL_CUSTOMERS),
         report=report,
+        scope=", ".join(describe_scope(staff)),
         rate=None if report.resolution_rate is None else f"{report.resolution_rate:.0%}",
         previous=(start - timedelta(days=7)).isoformat(),
         following=(start + timedelta(days=7)).isoformat(),
@@ -258,7 +262,7 @@ def follow_ups(
                 "reasons": [label(REASON_LABELS, r) for r in f.reasons],
                 "case_id": f.case_id,
             }
-            for f in still_open
+            for f, _, _ in open_follow_ups_of(session, staff)
         ],
         reason_labels=REASON_LABELS,
         remedy_labels=REMEDY_LABELS,
