@@ -13,6 +13,7 @@ The grammar is XLSForm's, restricted to what a satisfaction questionnaire needs:
 Expressions are parsed into a tree and evaluated by walking it. Nothing a questionnaire
 author writes is ever handed to ``eval`` or ``exec``: a name that is not in the grammar is
 a syntax error, which is what makes an expression such as ``__import__('os')`` harmless.
+Nesting deeper than :data:`MAX_NESTING` is a syntax error too, located where it goes too deep.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+#: Parentheses and ``not(...)`` nested deeper than this are refused. Real skip logic nests two
+#: or three levels; the parser recurses five Python frames per level, so without a bound a few
+#: thousand ``(`` end in a RecursionError instead of a located error.
+MAX_NESTING = 32
 
 
 class RelevantSyntaxError(InvalidRequest):
@@ -134,6 +139,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = _tokenize(text)
         self.index = 0
+        self.depth = 0
 
     @property
     def current(self) -> Token:
@@ -143,6 +149,17 @@ class _Parser:
         token = self.current
         self.index += 1
         return token
+
+    def enter(self, opening: Token) -> None:
+        """Count one more level of nesting, opened by ``opening``; refuse one too many."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise RelevantSyntaxError(
+                f"nested more than {MAX_NESTING} levels deep",
+                opening.position,
+                "write the condition with fewer parentheses: `and` binds tighter than `or`, "
+                "and a chain of and/or needs none",
+            )
 
     def expect(self, kind: str, text: str | None = None) -> Token:
         token = self.current
@@ -186,10 +203,11 @@ class _Parser:
 
     def parse_not(self) -> Any:
         if self.current.kind == "word" and self.current.text == "not":
-            self.advance()
+            self.enter(self.advance())
             self.expect("punct", "(")
             inner = self.parse_or()
             self.expect("punct", ")")
+            self.depth -= 1
             return Not(inner)
         return self.parse_comparison()
 
@@ -228,9 +246,10 @@ class _Parser:
             self.advance()
             return Literal(token.text[1:-1])
         if token.kind == "punct" and token.text == "(":
-            self.advance()
+            self.enter(self.advance())
             inner = self.parse_or()
             self.expect("punct", ")")
+            self.depth -= 1
             return inner
         if token.kind == "word" and token.text in ("selected", "count-selected"):
             self.advance()

@@ -56,6 +56,12 @@ def _yaml_path(path: Path) -> str:
     return text or "(document)"
 
 
+def _shortened(text: str, width: int = 60) -> str:
+    # An expression thousands of characters long would bury the message; the error's column
+    # says where the problem is.
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 def _suggest(name: str, candidates: Any) -> str:
     close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -455,10 +461,11 @@ class _Checker:
             relevance = parse_relevant(str(text))
         except RelevantSyntaxError as error:
             unsafe = "is not allowed" in str(error) or "unexpected character" in str(error)
+            of_item = f" of {name!r}" if name else ""
             self.report(
                 path,
                 "relevant-unsafe" if unsafe else "relevant-syntax",
-                f"relevant {text!r}: {error}",
+                f"relevant{of_item} {_shortened(str(text))!r}: {error}",
                 error.fix,
             )
             return None

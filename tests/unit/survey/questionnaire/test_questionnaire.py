@@ -139,6 +139,26 @@ def test_unsafe_relevant_expression_is_refused_and_never_evaluated():
     assert problem.location.startswith(f"items[{len(document['items']) - 1}].relevant")
 
 
+def test_deeply_nested_relevant_is_a_located_problem_when_read_and_when_rebuilt(
+    sample_questionnaire,
+):
+    document = sample_document()
+    last = len(document["items"]) - 1
+    name = document["items"][last]["name"]
+    document["items"][last]["relevant"] = "(" * 5000 + "${sat_overall} <= 2" + ")" * 5000
+    [problem] = problems_of(dumped(document))
+    assert problem.code == "relevant-syntax"
+    assert problem.location.startswith(f"items[{last}].relevant (line ")
+    assert problem.message.startswith(f"relevant of {name!r} '(((")
+    assert problem.message.endswith("nested more than 32 levels deep (at column 33)")
+    assert len(problem.message) < 200  # the expression is shortened, not repeated whole
+    # A stored document is re-checked when it is loaded (publishing, answering, analyses).
+    stored = copy.deepcopy(dict(sample_questionnaire.document))
+    stored["items"][last]["relevant"] = document["items"][last]["relevant"]
+    with pytest.raises(QuestionnaireError, match="nested more than 32 levels"):
+        questionnaire_from_document(stored)
+
+
 def test_relevant_may_only_look_back():
     document = sample_document()
     document["items"][0]["relevant"] = "${sat_overall} <= 2"

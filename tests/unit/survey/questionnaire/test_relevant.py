@@ -1,6 +1,6 @@
 import pytest
 
-from survey.questionnaire.relevant import RelevantSyntaxError, parse_relevant
+from survey.questionnaire.relevant import MAX_NESTING, RelevantSyntaxError, parse_relevant
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,22 @@ def test_relevant_bare_name_suggests_the_reference_syntax():
     with pytest.raises(RelevantSyntaxError) as error:
         parse_relevant("sat_overall <= 2")
     assert "${sat_overall}" in error.value.fix
+
+
+@pytest.mark.parametrize("opening", ["(", "not("])
+def test_nesting_up_to_the_limit_parses(opening):
+    depth = MAX_NESTING
+    relevance = parse_relevant(opening * depth + "${a} = 1" + ")" * depth)
+    assert relevance.evaluate({"a": "1"}) is True  # an even number of not()
+
+
+@pytest.mark.parametrize(
+    ("opening", "depth"), [("(", MAX_NESTING + 1), ("(", 5000), ("not(", 5000), ("(not(", 2000)]
+)
+def test_nesting_past_the_limit_is_a_located_syntax_error_not_a_recursion_error(opening, depth):
+    with pytest.raises(RelevantSyntaxError) as error:
+        parse_relevant(opening * depth + "${a} = 1" + ")" * depth * opening.count("("))
+    # Located where the nesting goes one level too deep: the 33rd opening.
+    assert error.value.position == MAX_NESTING * len(opening) // opening.count("(")
+    assert f"nested more than {MAX_NESTING} levels deep" in str(error.value)
+    assert f"(at column {error.value.position + 1})" in str(error.value)
