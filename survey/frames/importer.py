@@ -19,6 +19,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.etree.ElementTree import ParseError
+from zipfile import BadZipFile
 
 import pandas as pd
 import phonenumbers
@@ -28,6 +30,7 @@ from survey.db.tables import OptOut, SampleFrame
 from survey.errors import InvalidRequest
 from survey.frames.sample_frame import FRAME_COLUMNS
 from survey.frames.store import store_frame
+from survey.questionnaire.bounded import MAX_ROWS, MAX_WORKBOOK_BYTES, RefusedFile, read_excel
 
 #: Header spellings accepted per column (compared lower-case, with spaces, dashes and
 #: underscores alike); the first is the column's name in Manyi.
@@ -123,24 +126,52 @@ def canonical_columns(columns: Iterable[object]) -> dict[str, str]:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV (UTF-8, with or without BOM) or XLSX file as text, cells untouched."""
+    """Read a CSV (UTF-8, with or without BOM) or XLSX file as text, cells untouched.
+
+    A workbook is checked first (:func:`survey.questionnaire.bounded.check_workbook`: zip
+    bombs, sheets padded to millions of rows); a CSV may hold as many bytes as a workbook
+    decompresses to and as many rows as a sheet. Both are refused, naming the limit, before
+    any row is checked.
+    """
     path = Path(path)
     if not path.is_file():
         raise FrameImportError(f"no file at {path}")
     try:
         if path.suffix.lower() in (".xlsx", ".xlsm"):
-            table = pd.read_excel(path, dtype=str, keep_default_na=False)
+            table = read_excel(path, dtype=str, keep_default_na=False)
         elif path.suffix.lower() == ".csv":
-            table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            table = _read_csv(path)
         else:
             raise FrameImportError(f"{path.name}: use a .csv or .xlsx file")
-    except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as error:
+    except RefusedFile as error:
+        raise FrameImportError(str(error)) from None
+    except (UnicodeDecodeError, pd.errors.ParserError, ValueError, BadZipFile, ParseError) as error:
         if isinstance(error, FrameImportError):
             raise
         raise FrameImportError(f"{path.name} cannot be read: {error}; save it as UTF-8 CSV "
                                "or as an .xlsx workbook") from None  # fmt: skip
     if table.empty:
         raise FrameImportError(f"{path.name} has no customer rows under its header")
+    return table
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    size = path.stat().st_size
+    if size > MAX_WORKBOOK_BYTES:
+        raise FrameImportError(
+            f"{path.name}: the file is larger than {MAX_WORKBOOK_BYTES:,} bytes (it has "
+            f"{size:,}); split it into smaller files"
+        )
+    # The limit of a workbook's sheet, header included. Reading one row past it is enough to
+    # refuse: checking millions of rows one by one takes many minutes before saying so.
+    customers = MAX_ROWS - 1
+    table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+                        nrows=customers + 1)  # fmt: skip
+    if len(table) > customers:
+        raise FrameImportError(
+            f"{path.name}: the file has more than {customers:,} customer rows; split it into "
+            "smaller files"
+        )
     return table
 
 

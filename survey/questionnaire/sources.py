@@ -8,12 +8,15 @@ validator reports a problem at ``items[3].name (line 42)`` for YAML and at
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path as FilePath
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
 import yaml
 
+from survey.questionnaire.bounded import RefusedFile, check_workbook, load_yaml, read_text
 from survey.questionnaire.document import Questionnaire
 from survey.questionnaire.problems import Problem, QuestionnaireError
 from survey.questionnaire.validate import Locate, Path, _yaml_path, build_questionnaire
@@ -50,11 +53,22 @@ def _yaml_locator(root: yaml.Node | None) -> Locate:
     return locate
 
 
+def _refused(error: RefusedFile, source: str) -> QuestionnaireError:
+    """A file refused by the bounded readers, as a problem of the questionnaire."""
+    where = f"line {error.line}, column {error.column}" if error.line else error.name
+    return QuestionnaireError([Problem(error.code, where, error.problem, error.fix)], source)
+
+
 def read_yaml(text: str, source: str = "questionnaire.yaml"):
-    """Parse YAML text; return ``(raw document, locate)`` or raise QuestionnaireError."""
+    """Parse YAML text; return ``(raw document, locate)`` or raise QuestionnaireError.
+
+    The text is read within the limits of :mod:`survey.questionnaire.bounded` (size, aliases,
+    nesting): an alias bomb is refused, located, before it is expanded.
+    """
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
+        raw, root = load_yaml(text, source)
+    except RefusedFile as error:
+        raise _refused(error, source) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(document)"
@@ -222,12 +236,26 @@ def load_questionnaire(path: str | FilePath) -> tuple[Questionnaire, tuple[Probl
         raise FileNotFoundError(f"no questionnaire file at {path}")
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
-        raw, places, problems = _workbook_document(path)
+        try:
+            check_workbook(path)
+            raw, places, problems = _workbook_document(path)
+        except RefusedFile as error:
+            raise _refused(error, str(path)) from None
+        except (KeyError, ValueError, zipfile.BadZipFile, ParseError) as error:
+            # openpyxl's complaints about a zip that is not a workbook (a part missing, a
+            # part not XML): the checks above have already bounded what it read.
+            problem = Problem("xlsx-unreadable", path.name, f"not a readable workbook: {error}",
+                              "save it from Excel or LibreOffice as .xlsx")  # fmt: skip
+            raise QuestionnaireError([problem], str(path)) from None
         if problems:
             raise QuestionnaireError(problems, str(path))
         return build_questionnaire(raw, _workbook_locator(places, path.name), str(path))
     if suffix in (".yaml", ".yml", ".json"):
-        raw, locate = read_yaml(path.read_text(encoding="utf-8"), str(path))
+        try:
+            text = read_text(path)
+        except RefusedFile as error:
+            raise _refused(error, str(path)) from None
+        raw, locate = read_yaml(text, str(path))
         return build_questionnaire(raw, locate, str(path))
     raise QuestionnaireError(
         [
