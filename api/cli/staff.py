@@ -1,7 +1,9 @@
-"""Staff accounts from the command line: ``manyi staff add|disable|list|key|revoke-key``.
+"""Staff accounts from the command line:
+``manyi staff add|set-password|totp|disable|list|key|revoke-key``.
 
 Passwords never come from an argument (it would sit in the shell history and in ``ps``):
-they are read from ``MANYI_STAFF_PASSWORD`` (for scripts) or asked for twice, hidden.
+they are read from ``MANYI_STAFF_PASSWORD`` (for scripts) or asked for twice, hidden, and
+must pass the password policy (survey.staff.passwords), which says what to change.
 Every change is written to the audit log, with no staff member as its author (the CLI's
 user is whoever can reach the database).
 """
@@ -16,7 +18,9 @@ import typer
 from api.cli.support import fail, settings_and_engine
 
 staff_app = typer.Typer(
-    help="Staff accounts: add, disable, list; API keys: give, revoke.", no_args_is_help=True
+    help="Staff accounts: add, set a password, one-time codes, disable, list; API keys: give, "
+    "revoke.",
+    no_args_is_help=True,
 )
 
 PASSWORD_VARIABLE = "MANYI_STAFF_PASSWORD"  # noqa: S105 (the name of a variable, no secret)
@@ -53,7 +57,7 @@ def add(
     from survey.staff.accounts import StaffError, create_staff
 
     password = _password()
-    _, engine = settings_and_engine()
+    settings, engine = settings_and_engine()
     with Session(engine) as session:
         try:
             staff = create_staff(
@@ -65,6 +69,75 @@ def add(
         audit.audit(session, None, audit.STAFF_ADDED, staff.username, {**_VIA, "role": role})
         limits = ", ".join(staff.regions + staff.service_halls) or "everywhere"
         typer.echo(f"added {staff.username} ({staff.role}, {limits})")
+        if staff.role == "admin" and settings.require_admin_totp:
+            typer.echo(
+                f"MANYI_REQUIRE_ADMIN_TOTP is on: {staff.username} signs in only after "
+                f"`manyi staff totp {staff.username}`",
+                err=True,
+            )
+
+
+@staff_app.command("set-password")
+def set_password(username: str) -> None:
+    """Give a staff member a new password (from MANYI_STAFF_PASSWORD or a prompt); their
+    open sessions end."""
+    from sqlmodel import Session
+
+    from survey.staff import accounts, audit
+
+    password = _password()
+    _, engine = settings_and_engine()
+    with Session(engine) as session:
+        staff = accounts.find_staff(session, username)
+        if staff is None:
+            raise fail(f"no staff member {username!r}")
+        try:
+            accounts.set_password(session, staff, password)
+        except accounts.StaffError as error:
+            raise fail(str(error)) from None
+        audit.audit(session, None, audit.PASSWORD_CHANGED, staff.username, dict(_VIA))
+        typer.echo(f"new password for {staff.username}; their sessions have ended")
+
+
+@staff_app.command("totp")
+def totp_command(
+    username: str,
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Sign in without a one-time code again.")
+    ] = False,
+) -> None:
+    """Set up one-time codes (TOTP) for a staff member: prints the otpauth:// URI and the
+    secret once, for an authenticator app. Again: a new secret replaces the old one."""
+    from sqlmodel import Session
+
+    from survey.staff import audit, totp
+    from survey.staff.accounts import find_staff
+
+    settings, engine = settings_and_engine()
+    with Session(engine) as session:
+        staff = find_staff(session, username)
+        if staff is None:
+            raise fail(f"no staff member {username!r}")
+        if remove:
+            totp.remove(session, staff)
+            audit.audit(session, None, audit.TOTP_REMOVED, staff.username, dict(_VIA))
+            typer.echo(f"{staff.username} signs in without a one-time code")
+            if staff.role == "admin" and settings.require_admin_totp:
+                typer.echo(
+                    "MANYI_REQUIRE_ADMIN_TOTP is on: this admin cannot sign in until set up again",
+                    err=True,
+                )
+            return
+        secret = totp.enrol(session, staff, settings.secret_key.get_secret_value())
+        # The secret is in neither the audit log nor any log: only here, once.
+        audit.audit(session, None, audit.TOTP_ENROLLED, staff.username, dict(_VIA))
+        typer.echo(totp.provisioning_uri(staff, secret))
+        typer.echo(f"secret: {secret}")
+        typer.echo(
+            f"one-time codes for {staff.username}: add the otpauth:// URI (or the secret) to "
+            "an authenticator app now, it is not shown again. The next sign-in asks for a code.",
+            err=True,
+        )
 
 
 @staff_app.command("disable")

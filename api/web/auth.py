@@ -23,6 +23,8 @@ to: a token from another session, or from before a login, is refused.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
@@ -34,7 +36,7 @@ from fastapi.templating import Jinja2Templates
 
 from api.permissions import Permission, allowed
 from api.settings import Settings
-from api.web.deps import SessionDep, SettingsDep
+from api.web.deps import SessionDep, SettingsDep, settings_of
 from api.web.errors import error_response
 from api.web.headers import HTML_HEADERS
 from survey.db.tables import Staff
@@ -119,10 +121,52 @@ def session_token(request: Request, settings: Settings) -> str | None:
     return unsign(settings, "session", request.cookies.get(session_cookie(settings)))
 
 
-def client_ip(request: Request) -> str | None:
-    # The socket's address: behind a reverse proxy, run uvicorn with --proxy-headers and
-    # --forwarded-allow-ips so that this is the client's, not the proxy's.
-    return request.client.host if request.client else None
+def client_ip(request: Request, settings: Settings | None = None) -> str | None:
+    """The client's address: the socket's peer, unless that peer is one of the trusted
+    proxies (MANYI_TRUSTED_PROXIES; ``settings`` defaults to the application's).
+
+    Behind trusted proxies, X-Forwarded-For is read from the right (each proxy appends the
+    address it was reached from) past every trusted proxy: the first other address is the
+    client. Anything left of it was written by the client, so it is never believed; nor is
+    the header of a peer that is not a trusted proxy (uvicorn must not rewrite the peer from
+    it either: ``manyi serve`` runs it with ``proxy_headers=False``).
+    """
+    peer = request.client.host if request.client else None
+    trusted = _trusted_networks((settings or settings_of(request)).trusted_proxies)
+    if peer is None or not _within(peer, trusted):
+        return peer
+    hops = ",".join(request.headers.getlist("x-forwarded-for")).split(",")
+    client = peer
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            # Not an address a proxy of ours would write: stop at the last one we trust.
+            return client
+        client = str(address)
+        if not _within(client, trusted):
+            return client
+    return client
+
+
+@lru_cache
+def _trusted_networks(entries: tuple[str, ...]) -> tuple[IPv4Network | IPv6Network, ...]:
+    return tuple(ip_network(entry, strict=False) for entry in entries)
+
+
+def _address(text: str) -> IPv4Address | IPv6Address | None:
+    text = text.strip().removeprefix("[").removesuffix("]")
+    try:
+        address = ip_address(text)
+    except ValueError:
+        return None
+    # An IPv4 client of a dual-stack socket shows as ::ffff:a.b.c.d.
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
+def _within(host: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    address = _address(host) if networks else None
+    return address is not None and any(address in network for network in networks)
 
 
 # -- who is asking -------------------------------------------------------------------------

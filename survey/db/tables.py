@@ -321,6 +321,12 @@ class Staff(SQLModel, table=True):
     service_halls: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     active: bool = True
     created_at: datetime = _when()
+    #: The one-time code (TOTP) secret, sealed under the service's key (survey.staff.totp):
+    #: a copy of the database alone cannot make codes. None: signs in without a code.
+    totp_secret: str | None = Field(default=None, max_length=255)
+    #: The time step of the last code accepted: a code of that step or before is refused,
+    #: so a code seen over a shoulder or in a proxy's log cannot be used again.
+    totp_last_step: int | None = None
 
 
 class CallCase(SQLModel, table=True):
@@ -466,7 +472,7 @@ class AuditLog(SQLModel, table=True):
     """
 
     __tablename__ = "audit_log"
-    # Login throttling counts recent failures of one username from one address.
+    # What one username did from one address, e.g. its failed logins, newest first.
     __table_args__ = (Index("ix_audit_log_throttle", "action", "target", "ip", "at"),)
 
     id: int | None = Field(default=None, primary_key=True)
@@ -475,7 +481,28 @@ class AuditLog(SQLModel, table=True):
     action: str = Field(max_length=32)
     target: str | None = Field(default=None, max_length=200)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: The client's address as Manyi believes it: the socket's peer, or the client a trusted
+    #: proxy names (MANYI_TRUSTED_PROXIES).
     ip: str | None = Field(default=None, max_length=45)
+    #: X-Forwarded-For as the request carried it, believed or not: what was claimed, kept
+    #: apart from the address so that a forged header never takes its place.
+    forwarded_for: str | None = Field(default=None, max_length=500)
+
+
+class LoginThrottle(SQLModel, table=True):
+    """Recent failed logins of one key: an account, an account from one address, or an address.
+
+    ``key`` is ``account:USERNAME``, ``pair:USERNAME ADDRESS`` or ``address:ADDRESS``. A count
+    starts at the window's first failure and ends :data:`survey.staff.throttle.LOCKOUT` later.
+    An attempt takes its slot before its password is checked (one atomic upsert per key), so
+    concurrent guesses count (see :mod:`survey.staff.throttle`).
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: str = Field(primary_key=True, max_length=200)
+    window_start: datetime = Field(sa_type=UTCDateTime)
+    failures: int = 0
 
 
 class Analysis(SQLModel, table=True):

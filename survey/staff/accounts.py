@@ -1,8 +1,10 @@
 """Staff accounts: roles, passwords, sign-in sessions, API keys and what a manager may see.
 
 Passwords are hashed with Argon2id (argon2-cffi, RFC 9106 low-memory profile) and rehashed
-at the next login when the parameters change. Session tokens and API keys are 32 random
-bytes; only their SHA-256 is stored, so a copy of the database signs nobody in.
+at the next login when the parameters change; a new one must pass the policy of
+:mod:`survey.staff.passwords`. Session tokens and API keys are 32 random bytes; only their
+SHA-256 is stored, so a copy of the database signs nobody in. Failed logins are throttled by
+:mod:`survey.staff.throttle`; one-time codes are :mod:`survey.staff.totp`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ from sqlmodel import Session, col, select
 from survey.db.tables import ApiKey, Staff, StaffSession, utcnow
 from survey.errors import InvalidRequest
 from survey.signing import same
-from survey.staff import audit as audit_log
+from survey.staff.passwords import MAX_LENGTH, MIN_LENGTH, weakness
+
+# The login throttle's limits, named here too for the callers that know accounts only.
+from survey.staff.throttle import LOCKOUT as LOCKOUT
+from survey.staff.throttle import MAX_FAILURES as MAX_FAILURES
 
 
 class Role(StrEnum):
@@ -38,9 +44,8 @@ ROLES = tuple(role.value for role in Role)
 
 #: Replaced by tests with cheaper parameters; production keeps argon2-cffi's defaults.
 PASSWORD_HASHER = PasswordHasher()
-MIN_PASSWORD_LENGTH = 12
-# Argon2 takes any length, but a megabyte "password" would still cost a request's time.
-MAX_PASSWORD_LENGTH = 256
+MIN_PASSWORD_LENGTH = MIN_LENGTH
+MAX_PASSWORD_LENGTH = MAX_LENGTH
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 
 #: A session ends this long after login, whatever happens; or after this long unused.
@@ -48,10 +53,6 @@ SESSION_LIFETIME = timedelta(hours=12)
 SESSION_IDLE = timedelta(hours=2)
 # last_seen_at is written at most this often: not one write per page view.
 _TOUCH_EVERY = timedelta(minutes=1)
-
-#: Login throttling: this many failures of one username from one address lock that pair.
-MAX_FAILURES = 5
-LOCKOUT = timedelta(minutes=15)
 
 API_KEY_PREFIX = "manyi_"
 # What is kept to recognise a key in lists ("manyi_" and 8 of its 43 random characters).
@@ -102,6 +103,7 @@ def create_staff(
         )
     if find_staff(session, username) is not None:
         raise StaffError(f"username {username!r} is taken")
+    check_password(password, username)
     staff = Staff(
         username=username,
         display_name=(display_name or username).strip()[:100],
@@ -132,12 +134,36 @@ def disable_staff(session: Session, staff: Staff) -> None:
 
 
 def set_password(session: Session, staff: Staff, password: str) -> None:
+    """Give ``staff`` a new password, if it passes the policy (:func:`check_password`).
+
+    Their open sessions end: a password is changed when it may be known to someone else.
+    """
+    check_password(password, staff.username)
+    session.exec(delete(StaffSession).where(col(StaffSession.staff_id) == staff.id))
+    _store_hash(session, staff, password)
+
+
+def _store_hash(session: Session, staff: Staff, password: str) -> None:
     staff.password_hash = hash_password(password)
     session.add(staff)
     session.commit()
 
 
+def signs_in_with_code(staff: Staff, require_admin_totp: bool) -> bool:
+    """Whether ``staff`` needs a one-time code besides the password: enrolled accounts always,
+    admins too when ``require_admin_totp`` (MANYI_REQUIRE_ADMIN_TOTP) says so."""
+    return staff.totp_secret is not None or (require_admin_totp and staff.role == Role.ADMIN)
+
+
 # -- passwords -----------------------------------------------------------------------------
+
+
+def check_password(password: str, username: str = "") -> None:
+    """Refuse a new password for ``username`` that :mod:`survey.staff.passwords` finds weak,
+    saying what is wrong with it and how to choose one."""
+    problem = weakness(password, username)
+    if problem is not None:
+        raise StaffError(problem)
 
 
 def hash_password(password: str) -> str:
@@ -186,30 +212,10 @@ def authenticate(session: Session, username: str, password: str) -> Staff | None
     if not verify_password(staff.password_hash, password):
         return None
     if PASSWORD_HASHER.check_needs_rehash(staff.password_hash or ""):
-        set_password(session, staff, password)
+        # Not set_password: a password that was accepted stays accepted when the policy
+        # grows stricter; only its hash is renewed.
+        _store_hash(session, staff, password)
     return staff
-
-
-def login_locked_until(
-    session: Session, username: str, ip: str | None, now: datetime | None = None
-) -> datetime | None:
-    """Until when logins of ``username`` from ``ip`` are refused, or None if they are not.
-
-    Counted from the audit log, so the lock holds across API processes and restarts:
-    :data:`MAX_FAILURES` failed logins within :data:`LOCKOUT`, none followed by a success,
-    lock the pair until the oldest of them is :data:`LOCKOUT` old. Refused attempts during
-    the lock are logged as ``login_throttled``, not as failures, so they do not extend it.
-    """
-    now = now or utcnow()
-    username = normalise_username(username)
-    since = now - LOCKOUT
-    successes = audit_log.times_of(session, audit_log.LOGIN, username, ip, since)
-    if successes:
-        since = successes[0]
-    failures = audit_log.times_of(session, audit_log.LOGIN_FAILED, username, ip, since)
-    if len(failures) < MAX_FAILURES:
-        return None
-    return failures[MAX_FAILURES - 1] + LOCKOUT
 
 
 # -- sessions ------------------------------------------------------------------------------

@@ -26,11 +26,16 @@ EXPORT = "export"
 PERSONAL_DATA_ACCESS = "personal_data_access"
 STAFF_ADDED = "staff_added"
 STAFF_DISABLED = "staff_disabled"
+PASSWORD_CHANGED = "password_changed"  # noqa: S105 (an action name, no secret)
+#: One-time codes (TOTP) set up for an account, or removed from it; never the secret itself.
+TOTP_ENROLLED = "totp_enrolled"
+TOTP_REMOVED = "totp_removed"
 API_KEY_CREATED = "api_key_created"
 API_KEY_REVOKED = "api_key_revoked"
 
 _ACTION = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _TARGET_LENGTH = 200
+_FORWARDED_LENGTH = 500
 
 
 def audit(
@@ -42,11 +47,14 @@ def audit(
     ip: str | None = None,
     *,
     at: datetime | None = None,
+    forwarded_for: str | None = None,
 ) -> AuditLog:
     """Record ``action`` by ``staff`` (a row, an id, or None when nobody is known).
 
     ``target`` names what was acted on (a username, ``"campaign:12"``, an export's file
-    name); ``detail`` holds anything else as JSON, never a secret or a password.
+    name); ``detail`` holds anything else as JSON, never a secret or a password. ``ip`` is
+    the client's address as the service believes it; ``forwarded_for`` the X-Forwarded-For
+    chain the request claimed, kept apart whether it was believed or not.
 
     The row is committed with whatever else ``session`` holds, before this returns: an access
     to personal data is on record even if showing the data then fails.
@@ -61,24 +69,12 @@ def audit(
         target=target[:_TARGET_LENGTH] if target is not None else None,
         detail=detail or {},
         ip=ip,
+        forwarded_for=forwarded_for[:_FORWARDED_LENGTH] if forwarded_for else None,
     )
     session.add(row)
     session.commit()
     session.refresh(row)
     return row
-
-
-def times_of(
-    session: Session, action: str, target: str, ip: str | None, since: datetime
-) -> list[datetime]:
-    """When ``action`` on ``target`` from ``ip`` happened after ``since``, newest first."""
-    query = select(AuditLog.at).where(
-        AuditLog.action == action,
-        AuditLog.target == target[:_TARGET_LENGTH],
-        col(AuditLog.ip).is_(None) if ip is None else AuditLog.ip == ip,
-        AuditLog.at > since,
-    )
-    return list(session.exec(query.order_by(col(AuditLog.at).desc())))
 
 
 def entries(session: Session, *, action: str | None = None, limit: int = 100) -> list[AuditLog]:

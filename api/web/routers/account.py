@@ -1,19 +1,25 @@
 """Signing in and out, and who am I.
 
 - ``GET /login``: the form (sets a pre-login cookie whose nonce the CSRF field is tied to).
-- ``POST /login``: checks CSRF, then the throttle, then the password; success starts a new
-  session (a fresh token: whatever session the browser had before is ended, so a planted
-  cookie cannot be promoted to a signed-in one) and redirects (303) to ``next``.
+- ``POST /login``: checks CSRF, then takes a throttle slot (:mod:`survey.staff.throttle`:
+  refused at once with 429 when full), then the password. An account that signs in with a
+  one-time code then gets the code form (a second ``POST /login`` with the code and a signed,
+  five-minute proof that the password was right, tied to this browser's login cookie; each
+  code attempt takes a slot too). Success starts a new session (a fresh token: whatever
+  session the browser had before is ended, so a planted cookie cannot be promoted to a
+  signed-in one) and redirects (303) to ``next``.
 - ``POST /logout``: ends the session on the server and clears the cookie.
 - ``GET /me``: name, role, limits and permissions; ``GET /api/v1/me`` the same as JSON
   (for API keys: "which key is this?").
 
-Every login, failed login, throttled login and logout is written to the audit log.
+Every login, failed login, throttled login and logout is written to the audit log, with the
+client's address (:func:`api.web.auth.client_ip`) and, apart, the X-Forwarded-For it claimed.
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -40,18 +46,18 @@ from api.web.auth import (
 from api.web.deps import SessionDep, SettingsDep
 from api.web.errors import error_responses
 from api.web.strict_query import KnownQueryOnly
-from survey.db.tables import utcnow
+from survey.db.tables import Staff, utcnow
 from survey.signing import same
-from survey.staff import audit
+from survey.staff import audit, throttle, totp
 from survey.staff.accounts import (
     SESSION_LIFETIME,
     authenticate,
     describe_scope,
     end_session,
     find_staff,
-    login_locked_until,
     normalise_username,
     session_staff,
+    signs_in_with_code,
     start_session,
 )
 
@@ -61,6 +67,33 @@ LOGIN_COOKIE = "manyi_login"
 # Long enough to type a password after a coffee; the form just reloads when it has passed.
 LOGIN_COOKIE_AGE = 60 * 60
 HOME = "/me"
+# The time between a right password and its one-time code.
+CODE_PROOF_AGE = 5 * 60
+
+EXPIRED = "表单已过期，请重新登录。 The form had expired: please sign in again."
+WRONG = "用户名或密码不正确。 Wrong username or password."
+ENTER_CODE = (
+    "请输入身份验证器应用中的 6 位验证码。 Enter the 6-digit code of your authenticator app."
+)
+WRONG_CODE = "验证码不正确。 Wrong code."
+USED_CODE = "此验证码已使用过，请等待下一个。 This code was used already: wait for the next one."
+
+
+def no_code_yet(username: str) -> str:
+    return (
+        f"管理员须使用一次性验证码登录，此账号尚未设置：请在服务器上运行 "
+        f"manyi staff totp {username}。 Admins sign in with a one-time code, and this account "
+        f"has none yet: run `manyi staff totp {username}` on the server to set it up."
+    )
+
+
+def unreadable_code(username: str) -> str:
+    return (
+        f"无法读取此账号的验证码密钥（MANYI_SECRET_KEY 是否已更改？）：请运行 "
+        f"manyi staff totp {username} 重新设置。 This account's one-time code secret cannot be "
+        f"read (was MANYI_SECRET_KEY changed?): run `manyi staff totp {username}` to set it up "
+        "again."
+    )
 
 
 def safe_next(target: str | None) -> str:
@@ -85,6 +118,7 @@ def _login_page(
     error: str | None = None,
     status_code: int = 200,
     nonce: str | None = None,
+    proof: str | None = None,
 ) -> HTMLResponse:
     nonce = nonce or secrets.token_urlsafe(16)
     response = page(
@@ -95,6 +129,8 @@ def _login_page(
         next=next_,
         username=username,
         error=error,
+        proof=proof,
+        prompt=ENTER_CODE if proof else None,
     )
     set_cookie(response, settings, LOGIN_COOKIE, sign(settings, "login", nonce), LOGIN_COOKIE_AGE)
     return response
@@ -102,6 +138,28 @@ def _login_page(
 
 def _login_nonce(request: Request, settings: Settings) -> str | None:
     return unsign(settings, "login", request.cookies.get(cookie_name(settings, LOGIN_COOKIE)))
+
+
+def _forwarded_for(request: Request) -> str | None:
+    """The X-Forwarded-For chain as the request claimed it, for the audit log only."""
+    chain = ", ".join(request.headers.getlist("x-forwarded-for"))
+    return chain or None
+
+
+def _code_proof(settings: Settings, staff: Staff, nonce: str) -> str:
+    """That ``staff``'s password was right, for the code form of the browser holding ``nonce``."""
+    return sign(settings, "login-code", f"{staff.id}:{nonce}:{int(time.time()) + CODE_PROOF_AGE}")
+
+
+def _proven_staff(session, settings: Settings, proof: str, nonce: str) -> Staff | None:
+    value = unsign(settings, "login-code", proof)
+    if value is None:
+        return None
+    staff_id, proven_nonce, expires = value.split(":")
+    if not same(proven_nonce, nonce) or int(expires) < time.time():
+        return None
+    staff = session.get(Staff, int(staff_id))
+    return staff if staff is not None and staff.active else None
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
@@ -125,24 +183,31 @@ def login(
     settings: SettingsDep,
     username: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
+    code: Annotated[str, Form(max_length=20)] = "",
+    proof: Annotated[str, Form(max_length=300)] = "",
     csrf: Annotated[str, Form(max_length=200)] = "",
     next: Annotated[str, Form(max_length=2000)] = HOME,
 ) -> Response:
     nonce = _login_nonce(request, settings)
     if nonce is None or not same(csrf, login_csrf_token(settings, nonce)):
         # No error page of its own: a fresh form, since the usual cause is an old tab.
-        return _login_page(
-            request, settings, next_=safe_next(next), status_code=403,
-            error="表单已过期，请重新登录。 The form had expired: please sign in again.",
-        )  # fmt: skip
-    ip = client_ip(request)
+        return _login_page(request, settings, next_=safe_next(next), status_code=403,
+                           error=EXPIRED)  # fmt: skip
+    origin = {"ip": client_ip(request, settings), "forwarded_for": _forwarded_for(request)}
+    if proof:
+        staff = _proven_staff(session, settings, proof, nonce)
+        if staff is None:
+            return _login_page(request, settings, next_=safe_next(next), status_code=403,
+                               error=EXPIRED, nonce=nonce)  # fmt: skip
+        username = staff.username
     username = normalise_username(username)
     again = dict(next_=safe_next(next), username=username, nonce=nonce)
 
-    locked_until = login_locked_until(session, username, ip)
-    if locked_until is not None:
-        audit.audit(session, None, audit.LOGIN_THROTTLED, username, ip=ip)
-        minutes = max(1, int((locked_until - utcnow()).total_seconds() // 60) + 1)
+    attempt = throttle.reserve(session, username, origin["ip"])
+    if attempt.refused:
+        audit.audit(session, None, audit.LOGIN_THROTTLED, username,
+                    {"locked": attempt.locked_by}, **origin)  # fmt: skip
+        minutes = max(1, int((attempt.locked_until - utcnow()).total_seconds() // 60) + 1)
         response = _login_page(
             request, settings, status_code=429, **again,
             error=f"失败次数过多，请 {minutes} 分钟后再试。 "
@@ -151,21 +216,55 @@ def login(
         response.headers["Retry-After"] = str(minutes * 60)
         return response
 
+    if proof:
+        return _check_code(request, session, settings, staff, code, attempt, origin, again)
+
     staff = authenticate(session, username, password)
     if staff is None:
         known = find_staff(session, username) if username else None
-        audit.audit(session, known, audit.LOGIN_FAILED, username, ip=ip)
-        return _login_page(
-            request, settings, status_code=401, **again,
-            error="用户名或密码不正确。 Wrong username or password.",
-        )  # fmt: skip
+        audit.audit(session, known, audit.LOGIN_FAILED, username, **origin)
+        return _login_page(request, settings, status_code=401, **again, error=WRONG)
 
+    if signs_in_with_code(staff, settings.require_admin_totp):
+        # The password was right: no failure to count, whatever happens to the code.
+        throttle.give_back(session, attempt)
+        key = settings.secret_key.get_secret_value()
+        if staff.totp_secret is None or totp.unseal(key, staff, staff.totp_secret) is None:
+            # Said only after the right password: a guess learns nothing about the account.
+            missing = staff.totp_secret is None
+            reason = "no one-time code set up" if missing else "one-time code unreadable"
+            error = no_code_yet(username) if missing else unreadable_code(username)
+            audit.audit(session, staff, audit.LOGIN_FAILED, username, {"reason": reason}, **origin)
+            return _login_page(request, settings, status_code=403, **again, error=error)
+        return _login_page(request, settings, **again, proof=_code_proof(settings, staff, nonce))
+    return _signed_in(request, session, settings, staff, attempt, origin, next)
+
+
+def _check_code(request, session, settings, staff, code, attempt, origin, again) -> Response:
+    key = settings.secret_key.get_secret_value()
+    checked = totp.check_code(session, staff, key, code)
+    if checked is totp.CodeCheck.ACCEPTED:
+        return _signed_in(request, session, settings, staff, attempt, origin, again["next_"])
+    audit.audit(session, staff, audit.LOGIN_FAILED, staff.username,
+                {"reason": f"one-time code {checked.value}"}, **origin)  # fmt: skip
+    if checked is totp.CodeCheck.UNREADABLE:
+        return _login_page(request, settings, status_code=403, **again,
+                           error=unreadable_code(staff.username))  # fmt: skip
+    return _login_page(
+        request, settings, status_code=401, **again,
+        error=USED_CODE if checked is totp.CodeCheck.REPLAYED else WRONG_CODE,
+        proof=_code_proof(settings, staff, again["nonce"]),
+    )  # fmt: skip
+
+
+def _signed_in(request, session, settings, staff, attempt, origin, next_) -> Response:
+    throttle.succeeded(session, attempt)
     old = session_token(request, settings)
     if old is not None:
         end_session(session, old)
-    token = start_session(session, staff, ip)
-    audit.audit(session, staff, audit.LOGIN, username, ip=ip)
-    response = RedirectResponse(safe_next(next), status_code=303)
+    token = start_session(session, staff, origin["ip"])
+    audit.audit(session, staff, audit.LOGIN, staff.username, **origin)
+    response = RedirectResponse(safe_next(next_), status_code=303)
     set_cookie(
         response,
         settings,
@@ -186,7 +285,8 @@ def logout(
     if token is not None:
         end_session(session, token)
     if staff is not None:
-        audit.audit(session, staff, audit.LOGOUT, staff.username, ip=client_ip(request))
+        origin = {"ip": client_ip(request, settings), "forwarded_for": _forwarded_for(request)}
+        audit.audit(session, staff, audit.LOGOUT, staff.username, **origin)
     response = RedirectResponse("/login", status_code=303)
     delete_cookie(response, settings, "manyi_session")
     return response

@@ -11,9 +11,9 @@ from sqlalchemy import Column, MetaData, String, Table, insert, select
 from sqlmodel import Session, SQLModel
 
 from survey.db.engine import make_engine
-from survey.db.tables import ApiKey, AuditLog, Staff, StaffSession, utcnow
+from survey.db.tables import ApiKey, AuditLog, LoginThrottle, Staff, StaffSession, utcnow
 from survey.staff import accounts as staff
-from survey.staff import audit
+from survey.staff import audit, throttle
 from survey.staff.accounts import (
     LOCKOUT,
     MAX_FAILURES,
@@ -27,7 +27,6 @@ from survey.staff.accounts import (
     disable_staff,
     end_session,
     in_scope,
-    login_locked_until,
     revoke_api_key,
     scope_clause,
     session_staff,
@@ -137,42 +136,78 @@ def test_a_hash_with_old_parameters_is_replaced_at_the_next_login(session, monke
 
 
 def _fail(session, username, ip, at):
-    audit.audit(session, None, audit.LOGIN_FAILED, username, ip=ip, at=at)
+    """A failed attempt: its slot taken, and kept."""
+    return throttle.reserve(session, username, ip, now=at)
 
 
 def test_five_failures_lock_the_username_and_address_for_fifteen_minutes(session):
     start = utcnow() - timedelta(minutes=5)
-    for minute in range(MAX_FAILURES - 1):
-        _fail(session, "li", "10.0.0.1", start + timedelta(minutes=minute))
-    assert login_locked_until(session, "li", "10.0.0.1") is None
-    _fail(session, "li", "10.0.0.1", start + timedelta(minutes=4))
-    assert login_locked_until(session, "li", "10.0.0.1") == start + LOCKOUT
+    for minute in range(MAX_FAILURES):
+        assert not _fail(session, "li", "10.0.0.1", start + timedelta(minutes=minute)).refused
+    locked = throttle.reserve(session, "li", "10.0.0.1")
+    assert locked.refused and locked.locked_by == "pair"
+    assert locked.locked_until == start + LOCKOUT
     # Another address, or another username, is not locked.
-    assert login_locked_until(session, "li", "10.0.0.2") is None
-    assert login_locked_until(session, "wang", "10.0.0.1") is None
-    # The lock ends when the oldest of the five failures is fifteen minutes old.
-    assert login_locked_until(session, "li", "10.0.0.1", now=start + LOCKOUT) is None
+    assert not throttle.reserve(session, "li", "10.0.0.2").refused
+    assert not throttle.reserve(session, "wang", "10.0.0.1").refused
+    # The lock ends when the window of the first failure is fifteen minutes old.
+    assert not throttle.reserve(session, "li", "10.0.0.1", now=start + LOCKOUT).refused
 
 
-def test_a_successful_login_clears_the_failures_before_it(session):
+def test_a_successful_login_clears_the_failures_of_its_pair(session):
     start = utcnow() - timedelta(minutes=5)
     for minute in range(3):
         _fail(session, "li", "10.0.0.1", start + timedelta(minutes=minute))
-    audit.audit(session, None, audit.LOGIN, "li", ip="10.0.0.1", at=start + timedelta(minutes=3))
-    _fail(session, "li", "10.0.0.1", start + timedelta(minutes=4))
-    _fail(session, "li", "10.0.0.1", start + timedelta(minutes=4))
-    assert login_locked_until(session, "li", "10.0.0.1") is None
+    throttle.succeeded(session, throttle.reserve(session, "li", "10.0.0.1"))
+    for _ in range(MAX_FAILURES):
+        assert not _fail(session, "li", "10.0.0.1", utcnow()).refused
+    assert throttle.reserve(session, "li", "10.0.0.1").refused
 
 
-def test_throttled_attempts_do_not_extend_the_lock(session):
+def test_throttled_attempts_take_no_slot_and_do_not_extend_the_lock(session):
     start = utcnow() - timedelta(minutes=10)
     for _ in range(MAX_FAILURES):
         _fail(session, "li", None, start)
     for minute in range(1, 9):
-        audit.audit(
-            session, None, audit.LOGIN_THROTTLED, "li", at=start + timedelta(minutes=minute)
-        )
-    assert login_locked_until(session, "li", None) == start + LOCKOUT
+        refused = throttle.reserve(session, "li", None, now=start + timedelta(minutes=minute))
+        assert refused.locked_until == start + LOCKOUT
+    # Refused attempts were no guesses: the account's and the address's counts did not grow.
+    counts = {row.key: row.failures for row in session.exec(select(LoginThrottle)).scalars()}
+    assert counts == {"account:li": MAX_FAILURES, "address:-": MAX_FAILURES,
+                      "pair:li -": MAX_FAILURES}  # fmt: skip
+
+
+def test_an_account_is_locked_from_everywhere_after_its_own_higher_threshold(session):
+    now = utcnow()
+    for n in range(throttle.ACCOUNT_MAX_FAILURES):
+        ip = f"10.0.{n // MAX_FAILURES}.1"  # never MAX_FAILURES from one address
+        assert not _fail(session, "admin", ip, now).refused
+    locked = throttle.reserve(session, "admin", "192.0.2.7", now=now)
+    assert locked.refused and locked.locked_by == "account"
+    assert not throttle.reserve(session, "li", "192.0.2.7", now=now).refused
+
+
+def test_one_address_trying_many_usernames_runs_out_of_its_budget(session):
+    now = utcnow()
+    for n in range(throttle.ADDRESS_MAX_FAILURES):
+        assert not _fail(session, f"user{n}", "203.0.113.9", now).refused
+    locked = throttle.reserve(session, "someone.else", "203.0.113.9", now=now)
+    assert locked.refused and locked.locked_by == "address"
+    assert not throttle.reserve(session, "someone.else", "203.0.113.10", now=now).refused
+
+
+def test_a_success_deletes_the_windows_that_have_ended(session):
+    _fail(session, "wang", "10.0.0.9", utcnow() - LOCKOUT - timedelta(minutes=1))
+    throttle.succeeded(session, throttle.reserve(session, "li", "10.0.0.1"))
+    rows = {row.key: row.failures for row in session.exec(select(LoginThrottle)).scalars()}
+    assert rows == {"account:li": 0, "address:10.0.0.1": 0}
+
+
+def test_a_right_password_gives_its_slots_back(session):
+    now = utcnow()
+    for _ in range(MAX_FAILURES + 3):
+        throttle.give_back(session, throttle.reserve(session, "li", "10.0.0.1", now=now))
+    assert not throttle.reserve(session, "li", "10.0.0.1", now=now).refused
 
 
 # -- sessions ------------------------------------------------------------------------------
