@@ -12,6 +12,8 @@ from typing import Any
 
 import pandas as pd
 
+from survey.questionnaire.bounded import read_excel
+
 QUESTIONNAIRE_SUFFIXES = (".yaml", ".yml", ".xlsx")
 DATA_SUFFIXES = (".csv", ".xlsx", ".parquet")
 
@@ -47,7 +49,7 @@ def read_table(path: Path) -> pd.DataFrame:
     if suffix == ".csv":
         return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
     if suffix == ".xlsx":
-        return pd.read_excel(path, dtype=str)
+        return read_excel(path, dtype=str)
     if suffix == ".parquet":
         return pd.read_parquet(path)
     raise ValueError(

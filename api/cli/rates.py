@@ -42,12 +42,14 @@ def read_cases(path: Path):
     """The file as text cells (codes like "2.10" must not become the number 2.1)."""
     import pandas as pd
 
+    from survey.questionnaire.bounded import read_excel
+
     if not path.is_file():
         raise RatesInputError(f"no file at {path}")
     suffix = path.suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm"):
-            table = pd.read_excel(path, dtype=str, keep_default_na=False)
+            table = read_excel(path, dtype=str, keep_default_na=False)
         elif suffix == ".csv":
             # Blank lines are kept so that row numbers match the file's lines.
             table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Annotated
 
 import fastapi_offline
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -32,7 +33,8 @@ from api.web.routers import (
     supervision,
 )
 from survey.db.engine import current_revision, head_revision, make_engine
-from survey.db.tables import Customer, QuestionnaireVersion, Response
+from survey.db.tables import Customer, QuestionnaireVersion, Response, Staff
+from survey.staff.accounts import sees_everywhere
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 #: The API docs' scripts and styles, shipped with fastapi-offline: /docs works on an intranet.
@@ -97,12 +99,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     headers.install(app, settings)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home(request: Request, session: SessionDep):
-        counts = {
-            "questionnaires": _count(session, QuestionnaireVersion),
-            "customers": _count(session, Customer),
-            "responses": _count(session, Response),
-        }
+    def home(
+        request: Request,
+        session: SessionDep,
+        staff: Annotated[Staff | None, Depends(auth.optional_staff)],
+    ):
+        counts = {"questionnaires": _count(session, QuestionnaireVersion)}
+        # The database's totals only for staff who see everything: next to a limited
+        # manager's own count, a total gives the other units' by subtraction.
+        if staff is not None and sees_everywhere(staff):
+            counts |= {
+                "customers": _count(session, Customer),
+                "responses": _count(session, Response),
+            }
         return TEMPLATES.TemplateResponse(request, "home.html", {"counts": counts})
 
     @app.get("/health", tags=["service"])

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
+from pydantic import Field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 from starlette.datastructures import URL
@@ -62,6 +63,10 @@ SessionDep = Annotated[Session, Depends(get_session)]
 MAX_ID = 2**31 - 1
 #: A row id in a path: ``case_id: RowId``.
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
+#: The days a page may ask about (``day: Annotated[Day | None, Query()] = None``): an earlier
+#: or later date is a 422 rather than an overflow when a time zone moves it past year 9999.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2199, 12, 31)
+Day = Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 
 

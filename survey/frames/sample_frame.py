@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from survey.questionnaire.bounded import read_excel
+
 #: Tenure coefficient of the value score: (upper bound in months, coefficient).
 TENURE_COEFFICIENTS: tuple[tuple[float, float], ...] = (
     (12, 1.0),
@@ -147,7 +149,7 @@ def read_frame(path) -> pd.DataFrame:
     """Read a sample frame CSV or XLSX and check it has the columns Manyi needs."""
     path = str(path)
     frame = (
-        pd.read_excel(path, dtype={"customer_id": str, "phone": str})
+        read_excel(path, dtype={"customer_id": str, "phone": str})
         if path.lower().endswith(".xlsx")
         else pd.read_csv(path, dtype={"customer_id": str, "phone": str})
     )

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from survey.questionnaire import Questionnaire
+from survey.questionnaire.bounded import load_yaml, read_text
 
 RESPONSE_COLUMNS = (
     "response_id",
@@ -39,8 +39,7 @@ _IMPROVEMENTS = {
 
 
 def read_truth(path: str | Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as handle:
-        truth = yaml.safe_load(handle)
+    truth = load_yaml(read_text(path), Path(path).name)[0]
     if not isinstance(truth, Mapping) or "paths" not in truth or "loadings" not in truth:
         raise ValueError(f"{path}: not a truth file (it needs paths and loadings)")
     return dict(truth)

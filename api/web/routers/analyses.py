@@ -22,7 +22,7 @@ from api.analysis.result import AnalysisResult, read_result
 from api.analysis.scope import job_visible, scoped_error, scoped_provenance, scoped_result
 from api.permissions import Permission
 from api.web.auth import require_permission
-from api.web.deps import SessionDep
+from api.web.deps import MAX_ID, SessionDep, public_url
 from api.web.errors import error_responses
 from api.web.pagination import Page, PageDep
 from api.web.strict_query import KnownQueryOnly
@@ -102,7 +102,7 @@ def _job(request: Request, job: Analysis, scope: Scope, reused: bool = False) ->
         "id": job.id, "status": job.status, "reused": reused, "request": job.request,
         "origin": job.origin, "created_at": job.created_at, "started_at": job.started_at,
         "finished_at": job.finished_at, "error": error,
-        "url": str(request.url_for("read_analysis", analysis_id=job.id)),
+        "url": public_url(request, request.url_for("read_analysis", analysis_id=job.id)),
     }  # fmt: skip
 
 
@@ -181,7 +181,7 @@ def read_analysis(
     request: Request,
     session: SessionDep,
     scope: ViewerScope,
-    analysis_id: Annotated[int, Path(ge=1, le=2**62, examples=[12])],
+    analysis_id: Annotated[int, Path(ge=1, le=MAX_ID, examples=[12])],
 ):
     """The job; its ``result`` as the caller may see it (a regional manager: their units)."""
     job = session.get(Analysis, analysis_id)

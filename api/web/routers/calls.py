@@ -43,7 +43,7 @@ from api.web.answering_pages import (
     staff_csrf_subject,
 )
 from api.web.auth import CsrfChecked, client_ip, csrf_token, page, require_permission
-from api.web.deps import Now, SessionDep, SettingsDep
+from api.web.deps import Now, RowId, SessionDep, SettingsDep
 from api.web.formats import label, local_time
 from survey.answering.pages import Link, LinkUnavailable, questionnaire_of, stored_answers
 from survey.cati.outcomes import LABELS as CALL_LABELS
@@ -375,7 +375,7 @@ pages = answering_router(PHONE)
 @router.get("/{case_id:int}", response_class=HTMLResponse)
 def show_case(
     request: Request,
-    case_id: int,
+    case_id: RowId,
     staff: Caller,
     session: SessionDep,
     settings: SettingsDep,
@@ -394,7 +394,7 @@ def show_case(
 @router.post("/{case_id:int}/reveal", response_class=HTMLResponse, dependencies=DIALLING)
 def reveal(
     request: Request,
-    case_id: int,
+    case_id: RowId,
     staff: Caller,
     session: SessionDep,
     settings: SettingsDep,
@@ -420,7 +420,7 @@ def reveal(
 
 @router.post("/{case_id:int}/interview")
 def start_interview(
-    case_id: int,
+    case_id: RowId,
     staff: Caller,
     session: SessionDep,
     settings: SettingsDep,
@@ -433,7 +433,7 @@ def start_interview(
 
 @router.post("/{case_id:int}/release")
 def give_back(
-    case_id: int, staff: Caller, session: SessionDep, now: Now, _: CsrfChecked
+    case_id: RowId, staff: Caller, session: SessionDep, now: Now, _: CsrfChecked
 ) -> Response:
     release_case(session, case_id, staff.id, now)
     return _see_other("/calls?m=released")
@@ -513,7 +513,7 @@ def read_outcome(
 @router.post("/{case_id:int}/outcome", response_class=HTMLResponse)
 def record_outcome(
     request: Request,
-    case_id: int,
+    case_id: RowId,
     staff: Caller,
     session: SessionDep,
     settings: SettingsDep,

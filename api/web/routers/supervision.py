@@ -30,7 +30,7 @@ from sqlmodel import Session
 
 from api.permissions import Permission, allowed
 from api.web.auth import CsrfChecked, client_ip, csrf_token, page, require_permission
-from api.web.deps import Now, SessionDep, SettingsDep
+from api.web.deps import Day, Now, SessionDep, SettingsDep
 from api.web.formats import label
 from api.web.formats import local_time as shown
 from survey.cati.outcomes import LABELS as OUTCOME_LABELS
@@ -44,6 +44,7 @@ from survey.cati.reports import (
     team_day,
 )
 from survey.db.tables import CallCase, Staff
+from survey.exports.cells import spreadsheet_text
 from survey.remedy.report import open_follow_ups_of, weekly_report
 from survey.remedy.rules import OUTCOME_LABELS as REMEDY_LABELS
 from survey.remedy.rules import REASON_LABELS, ROOT_CAUSE_LABELS
@@ -54,10 +55,7 @@ router = APIRouter(prefix="/supervision", tags=["supervision"], include_in_schem
 
 Supervisor = Annotated[Staff, Depends(require_permission(Permission.SUPERVISE))]
 RemedyReader = Annotated[Staff, Depends(require_permission(Permission.VIEW_FOLLOW_UPS))]
-DayQuery = Annotated[date | None, Query()]
-# A week becomes two instants of a time zone, and near the first and last dates Python holds
-# there are none: such a week would be an OverflowError, not a page.
-WeekQuery = Annotated[date | None, Query(ge=date(1900, 1, 1), le=date(2999, 12, 31))]
+DayQuery = Annotated[Day | None, Query()]
 
 CASE_REASSIGNED = "case_reassigned"
 CASE_RELEASED = "case_released"
@@ -187,19 +185,14 @@ def release(
     return RedirectResponse("/supervision?m=released", status_code=303)
 
 
-def _cell(value: str) -> str:
-    # A spreadsheet runs a cell starting with = + - @ as a formula: names are typed by people.
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
-
-
 @router.get("/productivity.csv")
 def productivity_csv(
     request: Request,
     staff: Supervisor,
     session: SessionDep,
     settings: SettingsDep,
-    first: Annotated[date, Query(alias="from")],
-    last: Annotated[date, Query(alias="to")],
+    first: Annotated[Day, Query(alias="from")],
+    last: Annotated[Day, Query(alias="to")],
 ) -> Response:
     """One row per interviewer and day with at least one completed questionnaire."""
     try:
@@ -207,10 +200,12 @@ def productivity_csv(
     except ValueError as error:
         return Response(f"{error}\n", status_code=422, media_type="text/plain; charset=utf-8")
     out = io.StringIO()
+    # Names are typed by people: a spreadsheet must never run one as a formula.
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["date", "username", "display_name", "completes"])
     for row in rows:
-        writer.writerow([row.day.isoformat(), row.username, _cell(row.display_name), row.completes])
+        name = spreadsheet_text(row.display_name)
+        writer.writerow([row.day.isoformat(), row.username, name, row.completes])
     audit.audit(
         session, staff, audit.EXPORT, "productivity.csv",
         {"from": first.isoformat(), "to": last.isoformat(), "rows": len(rows),
@@ -233,7 +228,7 @@ def follow_ups(
     session: SessionDep,
     settings: SettingsDep,
     now: Now,
-    week: WeekQuery = None,
+    week: DayQuery = None,
 ) -> HTMLResponse:
     """The weekly remedy report and the open follow-ups, of the reader's scope; the week
     starts on Monday unless ``week`` says otherwise."""
