@@ -84,7 +84,22 @@ def _serve(host: str, port: int) -> None:
 
     typer.echo(f"Manyi is serving on http://{host}:{port}/ (API docs at /docs); Ctrl+C stops")
     # By name: the command line never imports the web layer (see the import contracts).
-    uvicorn.run("api.web.app:create_app", factory=True, host=host, port=port, log_level="info")
+    uvicorn.run(
+        "api.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level="info",
+        # uvicorn's httptools protocol with a deadline and a size limit on a request's head
+        # (api.web.limits; uvicorn has neither). Bodies are limited by the app itself.
+        http="api.web.limits:GuardedHttpToolsProtocol",
+        # Idle between two requests: closed after 5 s. A client that starts the next head
+        # has api.web.limits' head timeout, counted from the previous answer, to finish it.
+        timeout_keep_alive=5,
+        # uvicorn would otherwise believe X-Forwarded-For from any loopback peer: the app
+        # reads it from MANYI_TRUSTED_PROXIES only.
+        proxy_headers=False,
+    )
 
 
 @app.command()

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 
 from api.settings import DEFAULT_SECRET_KEY, Settings, get_settings
-from api.web import auth, errors, headers
+from api.web import auth, errors, headers, limits
 from api.web.deps import SessionDep
 from api.web.routers import (
     account,
@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.mount(headers.STATIC_DOCS, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     headers.install_docs(app, settings, auth.current_staff)
+    limits.install(app)
     # Outermost, so that every answer gets its headers, refusals at the door included.
     headers.install(app, settings)
 

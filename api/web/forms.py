@@ -1,10 +1,11 @@
-"""Posted forms of the hot routes (a respondent's page, a delivery report), read cheaply.
+"""Posted forms of the hot routes (a respondent's page, the SMS provider's webhooks), read
+cheaply.
 
 Browsers and Twilio post ``application/x-www-form-urlencoded`` bodies of a few hundred bytes.
 Starlette parses them with python-multipart's streaming parser and callbacks per byte run,
 which cost more than the rest of the request; :func:`urllib.parse.parse_qsl` on the whole
-(bounded) body gives the same fields. Any other content type (a multipart form) goes through
-Starlette as before.
+(bounded) body gives the same fields. No other content type carries fields here: nothing of
+ours posts multipart, which :mod:`api.web.limits` refuses before a route runs.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from urllib.parse import parse_qsl
 
 from fastapi import HTTPException, Request
 
+from api.web.limits import FORM_MAX_BYTES
+
 __all__ = ["FORM_MAX_BYTES", "FORM_MAX_FIELDS", "form_fields"]
 
-#: Largest urlencoded body read (a page of free-text answers is far below it).
-FORM_MAX_BYTES = 256 * 1024
 #: As many fields as Starlette's own form parser accepts.
 FORM_MAX_FIELDS = 1000
 
@@ -33,10 +34,10 @@ def _content_type(request: Request) -> bytes:
 async def form_fields(request: Request) -> list[tuple[str, str]]:
     """The posted text fields in order, repeated names repeated; 413/400 on abuse."""
     if _content_type(request) != _URLENCODED:
-        form = await request.form()
-        return [(name, value) for name, value in form.multi_items() if isinstance(value, str)]
+        return []
     chunks, size = [], 0
     async for chunk in request.stream():
+        # The middleware refuses a longer body first; the parser stays bounded without it.
         size += len(chunk)
         if size > FORM_MAX_BYTES:
             raise HTTPException(status_code=413, detail="form too large")

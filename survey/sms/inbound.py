@@ -24,11 +24,19 @@ Rules, in order (keywords as :func:`~survey.sms.keywords.classify_reply` reads t
 
 ``handled_as`` records which rule applied: opt_out, opt_in, help, answer, invalid (a
 re-prompt was queued) or ignored.
+
+Senders are phone numbers (:func:`phone_address`): a WhatsApp sender (``whatsapp:+86...``)
+is its number, so its STOP opts that number out, and its replies go out by SMS like all of
+ours. A sender that is no number (another channel's account id, an alphanumeric sender
+name) cannot be answered or opted out: its message is logged and dropped (``refused``),
+never stored, and the provider's webhook is still acknowledged, since a retry would bring
+the same message again.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,9 +48,15 @@ from survey.sms.keywords import InboundReply, ReplyKind, classify_reply
 from survey.sms.outbox import KEYWORD_ANSWERS, insert_once, queue
 from survey.sms.reply_mode import ReplyModeError, open_conversation, take_reply
 
-__all__ = ["TEXTS", "InboundMessage", "InboundOutcome", "receive_sms"]
+__all__ = ["TEXTS", "InboundMessage", "InboundOutcome", "phone_address", "receive_sms"]
 
 log = logging.getLogger(__name__)
+
+#: A phone number as providers write it: E.164 (``+`` and at most 15 digits), or a short
+#: code's digits. Both fit the 20 characters of the phone columns.
+_PHONE = re.compile(r"\+?[0-9]{3,15}")
+#: Channels whose address is a phone number, as Twilio prefixes them.
+_PHONE_CHANNELS = ("whatsapp:",)
 
 #: Answers that do not come from a questionnaire, in the customer's language (zh or en).
 TEXTS = {
@@ -83,6 +97,22 @@ class InboundOutcome:
     invitation_id: int | None = None
 
 
+def phone_address(address: str | None) -> str | None:
+    """The phone number a provider's address names, or None when it names none.
+
+    ``"whatsapp:+8613800138000"`` is ``"+8613800138000"``; ``"+86 138 0013 8000"`` is not a
+    number (providers send E.164 without spaces), nor is ``"messenger:1234"``.
+    """
+    if address is None:
+        return None
+    address = address.strip()
+    for channel in _PHONE_CHANNELS:
+        if address[: len(channel)].lower() == channel:
+            address = address[len(channel) :]
+            break
+    return address if _PHONE.fullmatch(address) else None
+
+
 def receive_sms(
     session: Session, message: InboundMessage, *, timezone: str, now: datetime | None = None
 ) -> InboundOutcome:
@@ -92,13 +122,23 @@ def receive_sms(
     dispatcher that has to send them later.
     """
     now = now or utcnow()
+    sender = phone_address(message.from_phone)
+    if sender is None:
+        channel, colon, _ = message.from_phone.partition(":")
+        log.warning(
+            "inbound SMS %s dropped: its sender is no phone number (%s, %d characters)",
+            message.provider_message_id,
+            f"channel {channel[:20]!r}" if colon else "no channel",
+            len(message.from_phone),
+        )
+        return InboundOutcome("refused")
     inbound_id = insert_once(
         session,
         InboundSms,
         {
             "provider_message_id": message.provider_message_id[:64],
-            "from_phone": message.from_phone[:20],
-            "to_phone": (message.to_phone or None) and message.to_phone[:20],
+            "from_phone": sender,
+            "to_phone": phone_address(message.to_phone),
             "body": message.body,
             "handled_as": "received",
             "received_at": now,
@@ -109,9 +149,7 @@ def receive_sms(
         log.info("inbound SMS %s seen before: not handled again", message.provider_message_id)
         return InboundOutcome("duplicate", duplicate=True)
     reply = classify_reply(message.body)
-    outcome = _act(
-        session, message.from_phone, reply, timezone=timezone, now=now, inbound_id=inbound_id
-    )
+    outcome = _act(session, sender, reply, timezone=timezone, now=now, inbound_id=inbound_id)
     session.execute(
         update(InboundSms)
         .where(InboundSms.id == inbound_id)

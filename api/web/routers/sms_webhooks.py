@@ -11,6 +11,13 @@ Inbound messages are answered with empty TwiML: replies are never put in the HTT
 They are queued in the outbox with the message and handed to the transport right after the
 answer has gone (a background task), so the provider's 15-second webhook timeout never
 depends on the provider's own API.
+
+NUL characters, which no database column of ours can hold, are dropped from the fields
+after the signature (computed over them) is checked; every other route has them refused
+by :mod:`api.web.limits`, but a refused webhook would lose a customer's message. A message
+from a sender that is no phone number is acknowledged and dropped
+(:func:`survey.sms.inbound.phone_address`): the provider retries only what is not
+acknowledged, and a retry would bring the same message.
 """
 
 from __future__ import annotations
@@ -54,7 +61,7 @@ def public_url(settings: Settings, request: Request) -> str:
 
 async def signed_form(request: Request, settings: SettingsDep) -> FormData:
     """The POSTed form, when it is signed by the provider; 403 otherwise."""
-    form = await request.form()
+    form = FormData(await form_fields(request))
     check_signature(request, settings, form)
     return form
 
@@ -80,10 +87,15 @@ SignedForm = Annotated[FormData, Depends(signed_form)]
 
 def _field(form: FormData, *names: str) -> str | None:
     for name in names:
-        value = form.get(name)
-        if isinstance(value, str) and value:
+        value = _text(form, name)
+        if value:
             return value
     return None
+
+
+def _text(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    return value.replace("\x00", "") if isinstance(value, str) else None
 
 
 @router.post("/inbound", response_class=Response)
@@ -98,8 +110,8 @@ def inbound_sms(
     """An SMS from a customer (Twilio's incoming-message webhook)."""
     sid = _field(form, "MessageSid", "SmsMessageSid", "SmsSid")
     sender = _field(form, "From")
-    body = form.get("Body")
-    if sid is None or sender is None or not isinstance(body, str):
+    body = _text(form, "Body")
+    if sid is None or sender is None or body is None:
         raise HTTPException(status_code=400, detail="MessageSid, From and Body are required")
     message = InboundMessage(sid, sender, body, _field(form, "To"))
     outcome = receive_sms(session, message, timezone=settings.timezone)
