@@ -55,7 +55,6 @@ lock, so ``fit_sem`` may be called from several threads.
 from __future__ import annotations
 
 import math
-import re
 from importlib import metadata
 from typing import Any
 
@@ -75,9 +74,6 @@ _FIT_KEYS = (
     "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low", "rmsea_ci_high",
     "srmr", "aic", "bic", "loglik", "baseline_chisq", "baseline_df",
 )  # fmt: skip
-# lavaan operators semopy would misread or reject with an unhelpful message.
-_UNSUPPORTED_OPERATORS = (":=", "<~", "~*~", "|")
-_INTERCEPT = re.compile(r"~\s*1\s*(?=$|[+;#\n])", re.MULTILINE)
 
 
 def fit_sem(
@@ -187,15 +183,17 @@ def fit_sem(
         model = model.to_lavaan()
     elif not isinstance(model, str):
         raise TypeError(f"model must be lavaan text or a PathSpec, got {type(model).__name__}")
-    _check_arguments(model, data, cov, n_obs, estimator, max_iter)
-    built, observed = sem_semopy.build_model(model, estimator)
+    _check_arguments(data, cov, n_obs, estimator, max_iter)
+    # What semopy is given says what lavaan means by the text (see semopy_syntax).
+    description = sem_semopy.semopy_syntax(model, estimator)
+    built, observed = sem_semopy.build_model(description, estimator)
     if estimator == "FIML":
         moments = moments_from_rows(data, observed, keep_missing=True)
     elif data is not None:
         moments = moments_from_rows(data, observed, keep_missing=False)
     else:
         moments = moments_from_cov(cov, means, n_obs, observed)
-    fitted = sem_semopy.fit(built, model, moments, estimator, max_iter)
+    fitted = sem_semopy.fit(built, description, moments, estimator, max_iter)
 
     se, information = sem_estimates.standard_errors(fitted, moments, estimator)
     implied = sem_estimates.variances(fitted)
@@ -220,7 +218,7 @@ def fit_sem(
 # --- input -------------------------------------------------------------------------
 
 
-def _check_arguments(model, data, cov, n_obs, estimator, max_iter) -> None:
+def _check_arguments(data, cov, n_obs, estimator, max_iter) -> None:
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     if (data is None) == (cov is None):
@@ -233,11 +231,6 @@ def _check_arguments(model, data, cov, n_obs, estimator, max_iter) -> None:
         raise ValueError("FIML needs the raw rows (data), not a covariance matrix")
     if not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    for operator in _UNSUPPORTED_OPERATORS:
-        if operator in model:
-            raise ValueError(f"lavaan operator {operator!r} is not supported by the SEM engine")
-    if estimator != "FIML" and _INTERCEPT.search(model):
-        raise ValueError("intercepts (~ 1) need a mean structure; use estimator='FIML'")
 
 
 # --- fit measures and warnings ------------------------------------------------------

@@ -28,8 +28,9 @@ from semopy.parser import parse_desc
 
 from models import sem_fit_measures
 from models.sem_moments import Moments
+from models.syntax import ModelSyntaxError, Statement, Term, read_statements
 
-__all__ = ["OBJECTIVES", "Fitted", "build_model", "fit"]
+__all__ = ["OBJECTIVES", "Fitted", "build_model", "fit", "semopy_syntax"]
 
 # Manyi's estimator name -> semopy's objective name.
 OBJECTIVES = {"ML": "MLW", "GLS": "GLS", "ULS": "ULS", "FIML": "FIML"}
@@ -60,6 +61,129 @@ class Fitted:
     hessian: np.ndarray | None
 
 
+def semopy_syntax(model: str, estimator: str) -> str:
+    """lavaan syntax rewritten so that semopy reads it as lavaan means it.
+
+    semopy reads a pre-multiplier that is not a number as a label, and labels that are
+    equal as one parameter; and it fixes the first loading of a factor only when no loading
+    of that factor has a number, picking the first one *without* a multiplier. So, as
+    written, ``visual =~ NA*x1 + x2 + x3`` would fix x2's loading and tie every ``NA*`` of
+    the model together: a wrong model fitted without a word. Here every term says what
+    lavaan means by it:
+
+    - a factor's first indicator is fixed at 1 (``auto.fix.first``) unless it is given a
+      number or ``NA*``; a label there names that fixed 1, so a label shared with another
+      parameter (which would fix it too) is refused;
+    - ``NA*x`` is a free parameter of its own;
+    - when no loading of a factor is fixed (its first was freed with ``NA*``), every free
+      loading carries a label of its own, so that semopy fixes none;
+    - labels, fixed values and equal labels (equality constraints) pass as they are;
+    - ``y ~ 1`` is an intercept, with ``estimator="FIML"`` (the one with a mean structure).
+
+    Anything the reader cannot take (composites ``<~``, defined parameters, constraints,
+    thresholds, ``start()``) raises :class:`models.syntax.ModelSyntaxError` with its line.
+    """
+    statements, errors = read_statements(model, intercepts=True)
+    if errors:
+        raise errors[0]
+    labels = [t.label for s in statements for t in s.terms if t.label is not None]
+    first: dict[str, str] = {}
+    for statement in statements:
+        if statement.op == "<~":
+            raise ModelSyntaxError(
+                f"{statement.lhs!r} <~ is a composite, which covariance-based SEM does not fit",
+                "Fit composites with the PLS engine, or write the construct as a reflective "
+                f"factor: `{statement.lhs} =~ ...`.",
+                statement.line,
+            )
+        if statement.op == "=~":
+            first.setdefault(statement.lhs, statement.terms[0].name)
+    loadings = {
+        latent: [
+            (statement, term)
+            for statement in statements
+            if statement.op == "=~" and statement.lhs == latent
+            for term in statement.terms
+        ]
+        for latent in first
+    }
+    rendered: dict[tuple[int, str, str], str] = {}
+    for latent, terms in loadings.items():
+        anchored = False
+        for statement, term in terms:
+            is_first = term.name == first[latent] and term is terms[0][1]
+            if term.fixed is not None:
+                text, anchored = f"{term.fixed!r}*{term.name}", True
+            elif is_first and not term.free:
+                if term.label is not None and labels.count(term.label) > 1:
+                    raise ModelSyntaxError(
+                        f"label {term.label!r} is on {latent}'s first indicator "
+                        f"{term.name}, whose loading lavaan fixes at 1, and on another "
+                        "parameter, which the shared label would fix at 1 too",
+                        f"Free the first loading (`NA*{term.name}`, with `{latent} ~~ "
+                        f"1*{latent}`), or put the label on another indicator.",
+                        statement.line,
+                    )
+                text, anchored = f"1.0*{term.name}", True
+            elif term.free:
+                text = f"{_own_label(latent, term.name)}*{term.name}"
+            elif term.label is not None:
+                text = f"{term.label}*{term.name}"
+            else:
+                text = term.name
+            rendered[(statement.line, latent, term.name)] = text
+        if not anchored:
+            # No fixed loading: semopy would fix the first unlabelled one.
+            for statement, term in terms:
+                key = (statement.line, latent, term.name)
+                if rendered[key] == term.name:
+                    rendered[key] = f"{_own_label(latent, term.name)}*{term.name}"
+    lines = []
+    for statement in statements:
+        if statement.op == "=~":
+            parts = [rendered[(statement.line, statement.lhs, t.name)] for t in statement.terms]
+        else:
+            parts = [
+                part
+                for term in statement.terms
+                if (part := _relation_term(statement, term, estimator, set(first))) is not None
+            ]
+        if parts:
+            lines.append(f"{statement.lhs} {statement.op} {' + '.join(parts)}")
+    return "\n".join(lines)
+
+
+def _own_label(lhs: str, rhs: str) -> str:
+    """A label that no other parameter has: a free parameter semopy leaves alone."""
+    return f"free__{lhs}__{rhs}"
+
+
+def _relation_term(
+    statement: Statement, term: Term, estimator: str, latents: set[str]
+) -> str | None:
+    """A ``~`` or ``~~`` term as semopy should read it; None for one it needs no word of."""
+    if term.is_intercept:
+        if estimator != "FIML":
+            raise ModelSyntaxError(
+                f"{statement.lhs} ~ 1 is an intercept, which needs a mean structure",
+                "Use estimator='FIML' (it fits means), or remove the '1' term.",
+                statement.line,
+            )
+        if statement.lhs in latents:
+            raise ModelSyntaxError(
+                f"{statement.lhs} ~ 1 frees a factor's mean, which one group cannot identify",
+                "Remove it: a factor's mean is fixed at 0, and every observed variable's "
+                "intercept is estimated.",
+                statement.line,
+            )
+        return None  # FIML estimates every observed variable's intercept already
+    if term.fixed is not None:
+        return f"{term.fixed!r}*{term.name}"
+    if term.label is not None:
+        return f"{term.label}*{term.name}"
+    return term.name  # NA* on a regression or covariance: free, as it is by default
+
+
 def build_model(model: str, estimator: str):
     """semopy's model for lavaan syntax, and its observed variables.
 
@@ -80,6 +204,10 @@ def build_model(model: str, estimator: str):
         # Heywood case at the bound instead of showing a negative variance.
         for parameter in built.parameters.values():
             parameter.bound = (None, None)
+        # semopy's start_lambda follows first_manifs from a factor to its marker; for a
+        # factor without one (scaled by its variance) the defaultdict answers None for None
+        # for ever. A plain dict ends the walk with a KeyError, which semopy takes as "0".
+        built.first_manifs = dict(built.first_manifs)
         observed = list(built.vars["observed"])
     if estimator == "FIML":
         _reject_fiml_covariates(built)
@@ -168,7 +296,8 @@ def _start_loadings(built, moments: Moments) -> None:
 
     semopy estimates starting loadings by regressing on raw rows and starts at 0 when it
     only has a covariance matrix; S_jm / S_mm is the same slope computed from S, so raw
-    rows and their covariance start (and end) at the same point.
+    rows and their covariance start (and end) at the same point. A factor without a marker
+    starts each loading at sqrt(S_jj / 2).
     """
     index = {c: i for i, c in enumerate(moments.columns)}
     free = [p for p in built.parameters.values() if p.active]
@@ -178,10 +307,16 @@ def _start_loadings(built, moments: Moments) -> None:
         if loc.matrix is not built.mx_lambda:
             continue
         indicator, latent = rows[loc.indices[0]], cols[loc.indices[1]]
-        marker = built.first_manifs[latent] if latent in built.vars["latent"] else None
+        marker = built.first_manifs.get(latent) if latent in built.vars["latent"] else None
         if marker in index and indicator in index:
             m, j = index[marker], index[indicator]
             built.param_vals[position] = moments.cov[j, m] / moments.cov[m, m]
+        elif marker is None and indicator in index:
+            # A factor scaled by its variance (its first loading freed with NA*): no marker
+            # to take slopes from, and at semopy's start of 0 every loading's gradient is 0,
+            # a saddle the optimizer never leaves. Half of each variance as common variance.
+            j = index[indicator]
+            built.param_vals[position] = math.sqrt(moments.cov[j, j] / 2)
 
 
 def _read_back(built, model, moments, estimator, result) -> Fitted:

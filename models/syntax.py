@@ -99,6 +99,10 @@ class ModelSyntaxError(ValueError):
         super().__init__(f"{where}{problem}. {fix}")
 
 
+#: The name of an intercept's term (``y ~ 1``), read only where an engine has means.
+INTERCEPT = "1"
+
+
 @dataclass(frozen=True, slots=True)
 class Term:
     """A variable on the right of an operator, with its optional pre-multiplier.
@@ -111,6 +115,10 @@ class Term:
     fixed: float | None = None
     free: bool = False
     label: str | None = None
+
+    @property
+    def is_intercept(self) -> bool:
+        return self.name == INTERCEPT
 
     def to_lavaan(self) -> str:
         if self.fixed is not None:
@@ -361,7 +369,9 @@ def parse_model(text: str) -> PathSpec:
     return builder.build()
 
 
-def read_statements(text: str) -> tuple[tuple[Statement, ...], tuple[ModelSyntaxError, ...]]:
+def read_statements(
+    text: str, *, intercepts: bool = False
+) -> tuple[tuple[Statement, ...], tuple[ModelSyntaxError, ...]]:
     """Read each statement of lavaan text on its own, collecting every unreadable one.
 
     :func:`parse_model` stops at the first mistake and checks the model as a whole; this
@@ -372,6 +382,9 @@ def read_statements(text: str) -> tuple[tuple[Statement, ...], tuple[ModelSyntax
     ----------
     text : str
         Model in lavaan syntax (see the module docstring); may be empty.
+    intercepts : bool
+        Read ``y ~ 1`` as an intercept term (:attr:`Term.is_intercept`), for an engine with a
+        mean structure; otherwise it is an error, as everywhere else.
 
     Returns
     -------
@@ -395,7 +408,7 @@ def read_statements(text: str) -> tuple[tuple[Statement, ...], tuple[ModelSyntax
     >>> errors[0].line
     2
     """
-    read = _read_all(text)
+    read = _read_all(text, intercepts=intercepts)
     return (
         tuple(s for s in read if isinstance(s, Statement)),
         tuple(s for s in read if isinstance(s, ModelSyntaxError)),
@@ -458,6 +471,10 @@ class _Token:
     line: int
 
 
+# lavaan's modifier functions (start(0.5)*x, equal("a")*x, ...): refused by name.
+_MODIFIER = re.compile(r"\b(start|equal|label|lower|upper|prior|rv|c)\s*\($")
+
+
 def _tokenize(source: str, line: int) -> list[_Token]:
     tokens: list[_Token] = []
     position = 0
@@ -465,6 +482,15 @@ def _tokenize(source: str, line: int) -> list[_Token]:
         match = _TOKEN.match(source, position)
         if match is None:
             char = source[position]
+            modifier = _MODIFIER.search(source[:position + 1])
+            if modifier is not None:
+                raise ModelSyntaxError(
+                    f"lavaan's {modifier.group(1)}() modifier at column "
+                    f"{modifier.start(1) + 1} is not supported",
+                    "Write a label (`a*x1`; equal labels are equal parameters) or a fixed "
+                    "value (`1*x1`, `NA*x1` to free one); starting values are the engine's.",
+                    line,
+                )
             raise ModelSyntaxError(
                 f"unexpected character {char!r} at column {position + 1}",
                 "Variable names may contain letters, digits, '_' and '.'; operators are "
@@ -515,7 +541,7 @@ def _continues(tokens: list[_Token]) -> bool:
 # --- parsing -----------------------------------------------------------------------------
 
 
-def _read_all(text: str) -> list[Statement | ModelSyntaxError]:
+def _read_all(text: str, *, intercepts: bool = False) -> list[Statement | ModelSyntaxError]:
     """Every statement of the text read on its own, or the error that stopped it, in order."""
     read: list[Statement | ModelSyntaxError] = []
     for segment in _statements(text):
@@ -523,13 +549,13 @@ def _read_all(text: str) -> list[Statement | ModelSyntaxError]:
             read.append(segment)
             continue
         try:
-            read.append(_read_statement(*segment))
+            read.append(_read_statement(*segment, intercepts=intercepts))
         except ModelSyntaxError as error:
             read.append(error)
     return read
 
 
-def _read_statement(line: int, tokens: list[_Token]) -> Statement:
+def _read_statement(line: int, tokens: list[_Token], *, intercepts: bool = False) -> Statement:
     ops = [i for i, t in enumerate(tokens) if t.kind == "op"]
     if not ops:
         raise ModelSyntaxError(
@@ -567,7 +593,7 @@ def _read_statement(line: int, tokens: list[_Token]) -> Statement:
             f"List them after the operator, e.g. `{lhs[0].text} {op} x1 + x2`.",
             line,
         )
-    terms = tuple(_read_term(line, op, group) for group in _split_plus(line, rhs))
+    terms = tuple(_read_term(line, op, group, intercepts) for group in _split_plus(line, rhs))
     return Statement(lhs[0].text, op, terms, line)
 
 
@@ -587,11 +613,13 @@ def _split_plus(line: int, tokens: list[_Token]) -> list[list[_Token]]:
     return groups
 
 
-def _read_term(line: int, op: str, tokens: list[_Token]) -> Term:
+def _read_term(line: int, op: str, tokens: list[_Token], intercepts: bool = False) -> Term:
     kinds = [t.kind for t in tokens]
     if kinds == ["name"]:
         return Term(tokens[0].text)
     if kinds == ["number"] and op == "~" and float(tokens[0].text) == 1.0:
+        if intercepts:
+            return Term(INTERCEPT)
         raise ModelSyntaxError(
             "intercepts (`~ 1`) are not supported",
             "Remove the '1' term; PLS and SEM here work on centred data.",
