@@ -15,6 +15,7 @@ it); separate processes are unaffected.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import threading
@@ -98,23 +99,14 @@ def semopy_syntax(model: str, estimator: str) -> str:
             )
         if statement.op == "=~":
             first.setdefault(statement.lhs, statement.terms[0].name)
-    loadings = {
-        latent: [
-            (statement, term)
-            for statement in statements
-            if statement.op == "=~" and statement.lhs == latent
-            for term in statement.terms
-        ]
-        for latent in first
-    }
-    rendered: dict[tuple[int, str, str], str] = {}
-    for latent, terms in loadings.items():
+    rendered: dict[tuple[str, str], str] = {}
+    for latent in first:
+        terms = _merged_loadings(latent, statements)
         anchored = False
-        for statement, term in terms:
-            is_first = term.name == first[latent] and term is terms[0][1]
+        for position, (line, term) in enumerate(terms):
             if term.fixed is not None:
                 text, anchored = f"{term.fixed!r}*{term.name}", True
-            elif is_first and not term.free:
+            elif position == 0 and not term.free:
                 if term.label is not None and labels.count(term.label) > 1:
                     raise ModelSyntaxError(
                         f"label {term.label!r} is on {latent}'s first indicator "
@@ -122,26 +114,28 @@ def semopy_syntax(model: str, estimator: str) -> str:
                         "parameter, which the shared label would fix at 1 too",
                         f"Free the first loading (`NA*{term.name}`, with `{latent} ~~ "
                         f"1*{latent}`), or put the label on another indicator.",
-                        statement.line,
+                        line,
                     )
                 text, anchored = f"1.0*{term.name}", True
+            elif term.label is not None:
+                text = f"{term.label}*{term.name}"  # NA* with a label: free, and named
             elif term.free:
                 text = f"{_own_label(latent, term.name)}*{term.name}"
-            elif term.label is not None:
-                text = f"{term.label}*{term.name}"
             else:
                 text = term.name
-            rendered[(statement.line, latent, term.name)] = text
+            rendered[(latent, term.name)] = text
         if not anchored:
             # No fixed loading: semopy would fix the first unlabelled one.
-            for statement, term in terms:
-                key = (statement.line, latent, term.name)
-                if rendered[key] == term.name:
-                    rendered[key] = f"{_own_label(latent, term.name)}*{term.name}"
+            for _, term in terms:
+                if rendered[(latent, term.name)] == term.name:
+                    rendered[(latent, term.name)] = f"{_own_label(latent, term.name)}*{term.name}"
     lines = []
+    written: set[tuple[str, str]] = set()
     for statement in statements:
         if statement.op == "=~":
-            parts = [rendered[(statement.line, statement.lhs, t.name)] for t in statement.terms]
+            keys = [(statement.lhs, t.name) for t in statement.terms]
+            parts = [rendered[k] for k in dict.fromkeys(keys) if k not in written]
+            written.update(keys)
         else:
             parts = [
                 part
@@ -151,6 +145,50 @@ def semopy_syntax(model: str, estimator: str) -> str:
         if parts:
             lines.append(f"{statement.lhs} {statement.op} {' + '.join(parts)}")
     return "\n".join(lines)
+
+
+def _merged_loadings(latent: str, statements) -> list[tuple[int, Term]]:
+    """The indicators of ``latent`` in order, each once, with the line it is on.
+
+    One statement may name an indicator twice to combine a label with a value or ``NA``
+    (``l1*x1 + NA*x1``: free, and named ``l1``), as in lavaan; conflicting modifiers, or an
+    indicator named again in another statement, are refused (lavaan refuses a duplicated
+    element too).
+    """
+    merged: dict[str, tuple[int, Term]] = {}
+    for statement in statements:
+        if statement.op != "=~" or statement.lhs != latent:
+            continue
+        for term in statement.terms:
+            if term.name not in merged:
+                merged[term.name] = (statement.line, term)
+                continue
+            line, seen = merged[term.name]
+            if line != statement.line:
+                raise ModelSyntaxError(
+                    f"{term.name} is an indicator of {latent} on line {line} and again here",
+                    f"Name each indicator once; combine its modifiers in one statement, "
+                    f"e.g. `{latent} =~ l1*{term.name} + NA*{term.name}`.",
+                    statement.line,
+                )
+            merged[term.name] = (line, _combined(latent, seen, term, line))
+    return list(merged.values())
+
+
+def _combined(latent: str, seen: Term, term: Term, line: int) -> Term:
+    fixed = {t.fixed for t in (seen, term) if t.fixed is not None}
+    labels = {t.label for t in (seen, term) if t.label is not None}
+    free = seen.free or term.free
+    if len(fixed) > 1 or len(labels) > 1 or (fixed and free):
+        raise ModelSyntaxError(
+            f"{latent} =~ {term.name} is given conflicting modifiers "
+            f"({seen.to_lavaan()} and {term.to_lavaan()})",
+            "Give an indicator at most one value (a number or NA) and one label.",
+            line,
+        )
+    return Term(
+        term.name, fixed=next(iter(fixed), None), free=free, label=next(iter(labels), None)
+    )
 
 
 def _own_label(lhs: str, rhs: str) -> str:
@@ -184,6 +222,10 @@ def _relation_term(
     return term.name  # NA* on a regression or covariance: free, as it is by default
 
 
+def _no_fixed_loadings(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("No fixed loadings")
+
+
 def build_model(model: str, estimator: str):
     """semopy's model for lavaan syntax, and its observed variables.
 
@@ -192,12 +234,19 @@ def build_model(model: str, estimator: str):
     """
     with _LOCK:
         try:
-            if estimator == "FIML":
-                built = ModelMeans(model, mimic_lavaan=True)
-            else:
-                # mimic_lavaan: correlate residuals of observed outcomes as lavaan's sem()
-                # does (auto.cov.y), so df and fit match lavaan for path models too.
-                built = semopy.Model(model, mimic_lavaan=True)
+            root = logging.getLogger()
+            # semopy logs "No fixed loadings for f" on the root logger for a factor scaled
+            # by its variance, which semopy_syntax writes on purpose.
+            root.addFilter(_no_fixed_loadings)
+            try:
+                if estimator == "FIML":
+                    built = ModelMeans(model, mimic_lavaan=True)
+                else:
+                    # mimic_lavaan: correlate residuals of observed outcomes as lavaan's sem()
+                    # does (auto.cov.y), so df and fit match lavaan for path models too.
+                    built = semopy.Model(model, mimic_lavaan=True)
+            finally:
+                root.removeFilter(_no_fixed_loadings)
         except (SyntaxError, KeyError, NotImplementedError, IndexError) as error:
             raise ValueError(f"semopy could not read the model syntax: {error}") from error
         # lavaan leaves variances unbounded; semopy bounds them at 0, which would hide a
@@ -304,6 +353,13 @@ def _start_loadings(built, moments: Moments) -> None:
     rows, cols = built.names_lambda
     for position, parameter in enumerate(free):
         loc = parameter.locations[0]
+        if loc.matrix is built.mx_beta:
+            # A loading on a lower-order factor (semopy keeps it with the regressions): of a
+            # factor without a marker it starts at 0.5, away from the saddle at 0.
+            cause = built.names_beta[0][loc.indices[1]]
+            if cause in built.vars["latent"] and built.first_manifs.get(cause) is None:
+                built.param_vals[position] = 0.5
+            continue
         if loc.matrix is not built.mx_lambda:
             continue
         indicator, latent = rows[loc.indices[0]], cols[loc.indices[1]]

@@ -29,7 +29,18 @@ models <- list(
                 textual =~ x4 + x5 + x6
                 speed =~ x7 + x8 + x9
                 visual ~~ 0*speed
-                visual ~~ NA*textual"
+                visual ~~ NA*textual",
+  # A label and NA* on the same indicator: lavaan's way to free a loading and name it.
+  na_label = "visual =~ l1*x1 + NA*x1 + x2 + x3
+               textual =~ x4 + x5 + x6
+               speed =~ x7 + x8 + x9
+               visual ~~ 1*visual",
+  # A second-order factor scaled by its variance: its loadings are on latent indicators.
+  second_order = "visual =~ x1 + x2 + x3
+                   textual =~ x4 + x5 + x6
+                   speed =~ x7 + x8 + x9
+                   g =~ NA*visual + textual + speed
+                   g ~~ 1*g"
 )
 
 for (name in names(models)) {
@@ -41,6 +52,6 @@ for (name in names(models)) {
               m[["cfi"]], m[["rmsea"]]))
   cat(sprintf("  %s=~%s est=%.6f se=%.6f\n", loadings$lhs, loadings$rhs, loadings$est, loadings$se),
       sep = "")
-  variances <- pe[pe$op == "~~" & pe$lhs == pe$rhs & pe$lhs %in% c("visual", "textual", "speed"), ]
+  variances <- pe[pe$op == "~~" & pe$lhs == pe$rhs & pe$lhs %in% c("visual", "textual", "speed", "g"), ]
   cat(sprintf("  %s~~%s est=%.6f\n", variances$lhs, variances$rhs, variances$est), sep = "")
 }

@@ -52,6 +52,17 @@ LAVAAN = {
         114.128437, 25, 0.899045, 0.108832,
         {("visual", "x2"): (0.577431, 0.109453), ("speed", "x9"): (0.849038, 0.119882)},
     ),
+    "na_label": (
+        "visual =~ l1*x1 + NA*x1 + x2 + x3\n" + THREE + "visual ~~ 1*visual",
+        85.305522, 24, 0.930560, 0.092121,
+        {("visual", "x1"): (0.899620, 0.080847), ("visual", "x2"): (0.497939, 0.077455)},
+    ),
+    "second_order": (
+        "visual =~ x1 + x2 + x3\n" + THREE + "g =~ NA*visual + textual + speed\ng ~~ 1*g",
+        85.305522, 24, 0.930560, 0.092121,
+        {("g", "visual"): (0.785501, 0.116479), ("g", "textual"): (0.519709, 0.087551),
+         ("g", "speed"): (0.333831, 0.066420), ("visual", "x2"): (0.553501, 0.099665)},
+    ),
 }  # fmt: skip
 
 
@@ -110,6 +121,9 @@ def test_what_semopy_is_given_says_what_lavaan_means():
         ("f =~ x1 + x2 + x3\nx1 ~ 1", 2, "intercept"),
         ("f =~ x1 + x2 + x3\nd := a*b", 2, "defined parameters"),
         ("f =~ a*x1 + x2 + x3\ng =~ x4 + a*x5 + x6", 1, "fixes at 1"),
+        ("f =~ x1 + x2 + x3\nf =~ NA*x1", 2, "indicator of f on line 1 and again"),
+        ("f =~ 1*x1 + NA*x1 + x2 + x3", 1, "conflicting modifiers"),
+        ("f =~ a*x1 + b*x1 + x2 + x3", 1, "conflicting modifiers"),
     ],
 )
 def test_forms_the_engine_cannot_take_are_refused_with_their_line(hs, model, line, words):
