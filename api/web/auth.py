@@ -155,6 +155,10 @@ def _trusted_networks(entries: tuple[str, ...]) -> tuple[IPv4Network | IPv6Netwo
 
 def _address(text: str) -> IPv4Address | IPv6Address | None:
     text = text.strip().removeprefix("[").removesuffix("]")
+    # A scope id (fe80::1%eth0) names an interface of the host that wrote it, not a client,
+    # and is text of any length: kept, str() of the address would not fit the audit log's
+    # ip column (45 characters, the longest address without one).
+    text = text.split("%", 1)[0]
     try:
         address = ip_address(text)
     except ValueError:

@@ -7,7 +7,8 @@ no more than the limit are ever checked; an attempt that finds a key full is ref
 without a check and takes nothing (its transaction is rolled back). A failure keeps its
 slot; a success gives its slots back (a success is not a failure) and clears its pair.
 
-Three keys, each counted over a window of :data:`LOCKOUT` that starts at its first failure:
+Three keys, each counted over a window of :data:`LOCKOUT` that starts at its first failure
+(an address is an IPv4 address or an IPv6 /64 network: see :func:`keys_of`):
 
 - ``pair`` (an account from one address): :data:`MAX_FAILURES`. The lock a person mistyping
   meets; an attacker at one address gets no more.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from ipaddress import ip_address, ip_network
 
 from sqlalchemy import case, delete, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -64,10 +66,33 @@ class Attempt:
 
 def keys_of(username: str, ip: str | None) -> dict[str, str]:
     """The throttle keys of an attempt on ``username`` (normalised) from ``ip``."""
-    address = (ip or "-")[:_PART]
+    address = _network(ip)[:_PART]
     name = username[:_PART]
     return {"account": f"account:{name}", "pair": f"pair:{name} {address}",
             "address": f"address:{address}"}  # fmt: skip
+
+
+def _network(ip: str | None) -> str:
+    """What one client is, as far as counting goes: an IPv4 address, or an IPv6 /64.
+
+    One subscriber is routinely given a whole IPv6 /64 (RFC 6177; SLAAC needs it), and can
+    pick any of its 2**64 addresses for each request: counted per /128, every guess would
+    come from a fresh address and the pair and address limits would never be reached. An
+    IPv4-mapped IPv6 address (``::ffff:a.b.c.d``, a dual-stack socket's IPv4 client) is the
+    IPv4 address it maps. A scope id (``%eth0``) names a local interface, not a client.
+    """
+    if ip is None:
+        return "-"
+    try:
+        address = ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return ip
+    mapped = getattr(address, "ipv4_mapped", None)
+    if mapped is not None:
+        return str(mapped)
+    if address.version == 6:
+        return str(ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def reserve(

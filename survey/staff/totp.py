@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import secrets
 from datetime import datetime
 from enum import StrEnum
@@ -31,7 +32,7 @@ from survey.signing import mac, same
 ISSUER = "Manyi 满意"
 #: Steps either side of now whose codes are accepted.
 WINDOW = 1
-_SEALED = "v1"
+_SEALED = "v2"
 _NONCE_BYTES = 16
 
 
@@ -101,16 +102,24 @@ def check_code(
 
 # -- the sealed secret ---------------------------------------------------------------------
 # Encrypt-then-MAC from HMAC-SHA256 alone (survey.signing): a keystream of HMAC blocks
-# under a random nonce, and a tag over the account, nonce and ciphertext, both under a key
-# of their own derived from the service's key. The standard library has no cipher, and a
-# secret of 32 characters needs one block.
+# under a random nonce, and a tag over the account, nonce and ciphertext. The keystream
+# and the tag each have a key of their own, derived from the service's key by HKDF
+# (RFC 5869, extract then expand, with a label of its own for each): a key used for both
+# could let one output stand for the other. The derivation's HMACs are keyed by a constant
+# salt, not by the service's key, and its labels start with a NUL byte: no signature of
+# survey.signing ("purpose:value" under the service's key, a purpose never starting with
+# NUL) is one of these keys. The standard library has no cipher, and a secret of 32
+# characters needs one block. "v1" secrets (one key for both, derived as a signature) are
+# refused: their accounts enrol again.
 
 
 def seal(key: str, staff: Staff, secret: str) -> str:
+    encryption, authentication = _sealing_keys(key)
     nonce = secrets.token_bytes(_NONCE_BYTES)
     plain = secret.encode()
-    sealed = bytes(a ^ b for a, b in zip(plain, _keystream(key, nonce, len(plain)), strict=True))
-    tag = _tag(key, staff, nonce, sealed)
+    stream = _keystream(encryption, nonce, len(plain))
+    sealed = bytes(a ^ b for a, b in zip(plain, stream, strict=True))
+    tag = _tag(authentication, staff, nonce, sealed)
     return f"{_SEALED}:" + base64.urlsafe_b64encode(nonce + sealed + tag).decode()
 
 
@@ -122,24 +131,41 @@ def unseal(key: str, staff: Staff, stored: str | None) -> str | None:
         raw = base64.urlsafe_b64decode(stored[len(_SEALED) + 1 :])
     except ValueError:
         return None
+    encryption, authentication = _sealing_keys(key)
     nonce, sealed, tag = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:-32], raw[-32:]
-    if len(raw) <= _NONCE_BYTES + 32 or not same(tag.hex(), _tag(key, staff, nonce, sealed).hex()):
+    expected = _tag(authentication, staff, nonce, sealed)
+    if len(raw) <= _NONCE_BYTES + 32 or not hmac.compare_digest(tag, expected):
         return None
-    stream = _keystream(key, nonce, len(sealed))
-    return bytes(a ^ b for a, b in zip(sealed, stream, strict=True)).decode()
+    stream = _keystream(encryption, nonce, len(sealed))
+    try:
+        return bytes(a ^ b for a, b in zip(sealed, stream, strict=True)).decode()
+    except UnicodeDecodeError:
+        return None
 
 
-def _sealing_key(key: str) -> bytes:
-    return mac(key, "totp:sealing-key")
+#: HKDF's salt: public, fixed, and the key of every HMAC of the extraction.
+_HKDF_SALT = b"\x00manyi totp sealing salt"
+_ENCRYPTION = b"\x00manyi totp sealing: encryption"
+_AUTHENTICATION = b"\x00manyi totp sealing: authentication"
 
 
-def _keystream(key: str, nonce: bytes, length: int) -> bytes:
-    sealing = _sealing_key(key)
-    blocks = (mac(sealing, f"stream:{nonce.hex()}:{n}") for n in range(length // 32 + 1))
+def _sealing_keys(key: str) -> tuple[bytes, bytes]:
+    """The keystream's key and the tag's key, two different keys from the service's key."""
+    pseudorandom = hmac.new(_HKDF_SALT, key.encode(), hashlib.sha256).digest()
+    return _expand(pseudorandom, _ENCRYPTION), _expand(pseudorandom, _AUTHENTICATION)
+
+
+def _expand(pseudorandom: bytes, info: bytes) -> bytes:
+    # HKDF-Expand for one block (32 bytes): T(1) = HMAC(PRK, info || 0x01).
+    return hmac.new(pseudorandom, info + b"\x01", hashlib.sha256).digest()
+
+
+def _keystream(encryption: bytes, nonce: bytes, length: int) -> bytes:
+    blocks = (mac(encryption, f"stream:{nonce.hex()}:{n}") for n in range(length // 32 + 1))
     return b"".join(blocks)[:length]
 
 
-def _tag(key: str, staff: Staff, nonce: bytes, sealed: bytes) -> bytes:
+def _tag(authentication: bytes, staff: Staff, nonce: bytes, sealed: bytes) -> bytes:
     # The account's id is under the tag: a sealed secret copied to another row does not open.
     digest = hashlib.sha256(sealed).hexdigest()
-    return mac(_sealing_key(key), f"tag:{staff.id}:{nonce.hex()}:{digest}")
+    return mac(authentication, f"tag:{staff.id}:{nonce.hex()}:{digest}")

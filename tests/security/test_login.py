@@ -225,6 +225,58 @@ def test_client_ip_walks_the_chain_from_the_right_past_trusted_proxies(peer, cha
     assert client_ip(request, Settings(trusted_proxies=())) == peer
 
 
+@pytest.mark.usefixtures("cheap_hashing")
+def test_guesses_from_many_addresses_of_one_ipv6_64_share_one_pair_lock(engine, database_url):
+    # Whoever has a /64 can use a fresh address for every guess: the /64 is the client.
+    add(engine, "li.na")
+    statuses = []
+    for n in range(MAX_FAILURES + 1):
+        with make_client(database_url, peer=f"2001:db8:5:6::{n + 1:x}") as client:
+            page = client.get("/login")
+            statuses.append(post_login(client, page.text, username="li.na",
+                                       password="not the password").status_code)  # fmt: skip
+    assert statuses == [401] * MAX_FAILURES + [429]
+    # Another /64 is another client; the audit log keeps each full address.
+    with make_client(database_url, peer="2001:db8:5:7::1") as client:
+        page = client.get("/login")
+        assert post_login(client, page.text, username="li.na", password=PASSWORD).status_code == 303
+    failed = audit_rows(engine, "login_failed")
+    assert [row.ip for row in failed] == [f"2001:db8:5:6::{n + 1:x}" for n in range(MAX_FAILURES)]
+
+
+@pytest.mark.usefixtures("cheap_hashing")
+def test_a_forwarded_scope_id_is_dropped_and_the_audit_address_fits_its_column(
+    engine, database_url
+):
+    add(engine, "li.na")
+    chain = "fe80::1%" + "x" * 80 + ", 10.0.0.9"
+    with make_client(database_url, trusted_proxies=("198.51.100.0/24", "10.0.0.0/8")) as client:
+        page = client.get("/login")
+        form = {"username": "li.na", "password": PASSWORD, "csrf": field(page.text, "csrf")}
+        response = client.post("/login", headers={"X-Forwarded-For": chain}, data=form,
+                               follow_redirects=False)  # fmt: skip
+        assert response.status_code == 303
+    [row] = audit_rows(engine, "login")
+    assert row.ip == "fe80::1" and len(row.ip) <= 45
+
+
+@pytest.mark.parametrize(
+    "hop",
+    ["fe80::1%eth0", "[fe80::1%" + "9" * 200 + "]", "fe80::1%", "ffff:" * 7 + "ffff%zz"],
+)
+def test_client_ip_never_returns_a_scope_id_nor_more_than_45_characters(hop):
+    from starlette.requests import Request
+
+    from api.web.auth import client_ip
+
+    settings = Settings(trusted_proxies=("198.51.100.0/24",))
+    request = Request({"type": "http", "client": (PEER, 1),
+                       "headers": [(b"x-forwarded-for", hop.encode())]})  # fmt: skip
+    ip = client_ip(request, settings)
+    assert "%" not in ip and len(ip) <= 45
+    assert ip == hop.strip("[]").split("%")[0]
+
+
 # -- the password policy ---------------------------------------------------------------------
 
 
