@@ -6,9 +6,10 @@ Two places enforce them, because two places see the bytes:
 - :class:`GuardedHttpToolsProtocol`, the HTTP protocol ``manyi serve`` gives uvicorn (by
   name, see ``api.cli.main``): a request's head (request line and headers) must arrive within
   :data:`HEADER_TIMEOUT_SECONDS` of the connection opening or the previous response ending,
-  and hold at most :data:`HEADER_MAX_BYTES`. uvicorn's httptools protocol has neither: a
-  connection that dribbles a header byte a second is kept for ever, and headers grow
-  without bound.
+  and hold at most :data:`HEADER_MAX_BYTES`, counted as the parser reports the request line
+  and each header, so the limit holds however the head is split across writes. uvicorn's
+  httptools protocol has neither: a connection that dribbles a header byte a second is
+  kept for ever, and headers grow without bound.
 - :class:`RequestLimits`, an ASGI middleware (:func:`install`), for bodies. Each path has a
   :class:`BodyLimit` (:data:`LIMITS`): a body whose ``Content-Length`` is over it is refused
   (413) before a byte of it is read; one sent chunked, or longer than it said, is counted as
@@ -16,10 +17,14 @@ Two places enforce them, because two places see the bytes:
   refused body never reaches memory or a temporary file. A body must arrive within
   :data:`BODY_TIMEOUT_SECONDS` of its head (408). ``multipart/form-data`` is refused (415):
   no route takes a file, and Starlette's multipart parser spools large parts to disk. NUL
-  bytes, raw or escaped (``%00`` in a form, ``\\u0000`` in JSON), in a path, query string or
-  body are refused (400), before a route could hand them to the database; the SMS
-  provider's webhooks take them and drop them after checking the signature (they are
-  signed, and a refused message would be lost).
+  bytes, raw or escaped (``%00`` in a urlencoded form, ``\\u0000`` in JSON), in a path,
+  query string or body are refused (400), before a route could hand them to the database;
+  the SMS provider's webhooks take them and drop them after checking the signature (they
+  are signed, and a refused message would be lost). An escape is looked for only in the
+  body type that decodes it: ``%00`` in JSON is text ("50%00 off"), and so is a
+  backslash-u0000 in a form. A request without a body, or with ``Content-Length: 0``, has
+  none to wait for, and a body's deadline ends when the answer starts: an application that
+  answers without reading its body is not timed out.
 
 Every refusal closes the connection (``Connection: close``): the rest of a refused body is
 never read. The two timeouts can be shortened for tests with ``MANYI_HEADER_TIMEOUT_SECONDS``
@@ -46,6 +51,7 @@ __all__ = [
     "HEADER_TIMEOUT_SECONDS",
     "JSON_MAX_BYTES",
     "LIMITS",
+    "WEBHOOK_MAX_BYTES",
     "BodyLimit",
     "GuardedHttpToolsProtocol",
     "RequestLimits",
@@ -63,17 +69,21 @@ def _seconds(name: str, default: float) -> float:
     return seconds
 
 
-#: A form's or a webhook's body. The biggest page of the sample questionnaires with its
-#: free text at the 2,000-character limit, all Chinese, percent-encoded (9 bytes a
-#: character), is about 18 KB; this is three such answers, with room for the other fields.
-FORM_MAX_BYTES = 64 * 1024
+#: A form's body. A grouped page may hold four text items at TEXT_MAX (2,000 characters),
+#: all Chinese, percent-encoded at 9 bytes a character: 4 x 2,000 x 9 = 72 KB. 256 KiB
+#: keeps room for bigger pages and the other fields; less would refuse (413) a finished
+#: page, and the respondent's answers with it.
+FORM_MAX_BYTES = 256 * 1024
+#: A webhook's body: the SMS provider's posts are a few fields and one message (at most
+#: 1,600 characters, about 15 KB percent-encoded), so they keep a smaller limit.
+WEBHOOK_MAX_BYTES = 64 * 1024
 #: A JSON body of the API (an analysis request is under 2 KB).
 JSON_MAX_BYTES = 1024 * 1024
 #: A request's head: request line and headers (h11's own default; ours are under 2 KB).
 HEADER_MAX_BYTES = 16 * 1024
 #: From a connection's opening, or its previous response's end, to the end of the next head.
 HEADER_TIMEOUT_SECONDS = _seconds("MANYI_HEADER_TIMEOUT_SECONDS", 20.0)
-#: From a request's head to the end of its body: 64 KiB in that time is 2 KB/s.
+#: From a request's head to the end of its body: a 72 KB page in that time is 2.4 KB/s.
 BODY_TIMEOUT_SECONDS = _seconds("MANYI_BODY_TIMEOUT_SECONDS", 30.0)
 
 
@@ -89,10 +99,14 @@ class BodyLimit:
 #: Limits by path prefix, the first match applies; every other path takes a form's.
 LIMITS: tuple[tuple[str, BodyLimit], ...] = (
     ("/api/", BodyLimit(JSON_MAX_BYTES)),
-    ("/sms/", BodyLimit(FORM_MAX_BYTES, refuse_nul=False)),
+    ("/sms/", BodyLimit(WEBHOOK_MAX_BYTES, refuse_nul=False)),
 )
 _FORM = BodyLimit(FORM_MAX_BYTES)
 
+#: The escapes of a NUL by how a body is decoded (none in other bodies, where they are text).
+_FORM_NUL = (b"\x00", b"%00")
+_JSON_NUL = (b"\x00", b"\\u0000")
+_RAW_NUL = (b"\x00",)
 #: Longest escape of a NUL searched for, less one: the bytes kept across a chunk boundary.
 _NUL_TAIL = len(b"\\u0000") - 1
 
@@ -112,8 +126,21 @@ def limit_of(path: str) -> BodyLimit:
     return _FORM
 
 
-def _has_nul(data: bytes) -> bool:
-    return b"\x00" in data or b"%00" in data or b"\\u0000" in data
+def nul_escapes(content_type: bytes | None) -> tuple[bytes, ...]:
+    """What stands for a NUL in a body of ``content_type`` (the header's value, or None)."""
+    if content_type is None:
+        # FastAPI reads a body without a content type as JSON.
+        return _JSON_NUL
+    media = content_type.split(b";", 1)[0].strip().lower()
+    if media == b"application/x-www-form-urlencoded":
+        return _FORM_NUL
+    if media == b"application/json" or media.endswith(b"+json"):
+        return _JSON_NUL
+    return _RAW_NUL
+
+
+def _has_nul(data: bytes, escapes: tuple[bytes, ...]) -> bool:
+    return any(escape in data for escape in escapes)
 
 
 class Refused(Exception):
@@ -146,13 +173,20 @@ async def refuse(scope: Scope, send: Send, status: int) -> None:
 class _Body:
     """One request's ``receive`` and ``send``, counting its body."""
 
-    __slots__ = ("_receive", "_send", "scope", "limit", "deadline", "received", "tail",
-                 "done", "refused", "started", "answered")  # fmt: skip
+    __slots__ = ("_receive", "_send", "scope", "limit", "escapes", "deadline", "received",
+                 "tail", "done", "refused", "started", "answered")  # fmt: skip
 
     def __init__(
-        self, scope: Scope, receive: Receive, send: Send, limit: BodyLimit, deadline: float
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        limit: BodyLimit,
+        escapes: tuple[bytes, ...],
+        deadline: float,
     ) -> None:
         self._receive, self._send, self.scope, self.limit = receive, send, scope, limit
+        self.escapes = escapes
         self.deadline = deadline
         self.received = 0
         self.tail = b""
@@ -182,7 +216,7 @@ class _Body:
                 raise Refused(413)
             if self.limit.refuse_nul:
                 window = self.tail + body if self.tail else body
-                if _has_nul(window):
+                if _has_nul(window, self.escapes):
                     self.refused = 400
                     raise Refused(400)
                 self.tail = window[-_NUL_TAIL:]
@@ -230,7 +264,13 @@ class _Watchdog:
 
     def _tick(self) -> None:
         now = self.loop.time()
-        for body in [b for b in self.bodies if b.deadline <= now and not b.done]:
+        for body in list(self.bodies):
+            if body.done or body.started:
+                # Read, or answered without it: no deadline left to keep.
+                self.bodies.discard(body)
+                continue
+            if body.deadline > now:
+                continue
             self.bodies.discard(body)
             body.refused = 408
             task = self.loop.create_task(body.answer_refusal())
@@ -255,7 +295,7 @@ class RequestLimits:
         if "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
             await refuse(scope, send, 400)
             return
-        length = None
+        length = content_type = None
         has_body = multipart = False
         for name, value in scope["headers"]:
             if name == b"content-length":
@@ -263,9 +303,11 @@ class RequestLimits:
             elif name == b"transfer-encoding":
                 has_body = True
             elif name == b"content-type":
+                content_type = value
                 multipart = value[:10].lower() == b"multipart/"
-        if not has_body:
-            # HTTP/1.1 without Content-Length or Transfer-Encoding: no body to guard.
+        if length == b"0" or not has_body:
+            # HTTP/1.1 without Content-Length or Transfer-Encoding, or with a length of 0:
+            # no body to guard, nor to wait for (a deadline would time out the answer).
             await self.app(scope, receive, send)
             return
         limit = limit_of(scope["path"])
@@ -280,7 +322,9 @@ class RequestLimits:
         watchdog = self.watchdog
         if watchdog is None or watchdog.loop is not loop:
             watchdog = self.watchdog = _Watchdog(loop)
-        body = _Body(scope, receive, send, limit, loop.time() + BODY_TIMEOUT_SECONDS)
+        escapes = nul_escapes(content_type) if limit.refuse_nul else _RAW_NUL
+        deadline = loop.time() + BODY_TIMEOUT_SECONDS
+        body = _Body(scope, receive, send, limit, escapes, deadline)
         watchdog.watch(body)
         try:
             await self.app(scope, body.receive, body.send)
@@ -309,10 +353,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     (where uvicorn arms its keep-alive timeout, which any byte received cancels); it ends
     when the parser has the headers. A client still short of them at the deadline, or past
     :data:`HEADER_MAX_BYTES`, is answered 408 or 431 and disconnected.
+
+    The size is counted twice, and either count over the limit refuses the head: the bytes
+    the parser reports (``on_url``, ``on_header``), checked before the head's last header
+    reaches ``on_headers_complete``, whatever else the write that completes it holds; and
+    every byte of the writes that leave the head unfinished, since httptools holds a header
+    in its own buffer until the next one begins and would otherwise grow without a count.
     """
 
     _head_timer: asyncio.TimerHandle | None = None
+    #: Bytes of the writes received while the head is unfinished.
     _head_bytes = 0
+    #: Bytes of the request line and headers the parser has reported for this request.
+    _head_parsed = 0
+    #: Set once a head is refused: the connection is closing, and nothing of what the
+    #: parser still reads from the refused write may start a request.
+    _head_refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -323,6 +379,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._head_refused:
+            return
         awaiting = self._head_timer is not None
         super().data_received(data)
         if awaiting and self._head_timer is not None:
@@ -331,9 +389,44 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             if self._head_bytes > HEADER_MAX_BYTES:
                 self._refuse_head(431)
 
+    def send_400_response(self, msg: str) -> None:
+        # The parser's complaint about the rest of a refused write: the refusal was the answer.
+        if not self._head_refused:
+            super().send_400_response(msg)
+
+    def on_message_begin(self) -> None:
+        self._head_parsed = 0
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        # The parser may report the URL in pieces; the method and version are a few bytes.
+        self._count_parsed(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # ": " and CRLF around them.
+        self._count_parsed(len(name) + len(value) + 4)
+        if not self._head_refused:
+            super().on_header(name, value)
+
     def on_headers_complete(self) -> None:
+        if self._head_refused:
+            return
         self._head_received()
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._head_refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._head_refused:
+            super().on_message_complete()
+
+    def _count_parsed(self, size: int) -> None:
+        self._head_parsed += size
+        if self._head_parsed > HEADER_MAX_BYTES and not self._head_refused:
+            self._refuse_head(431)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -360,6 +453,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse_head(self, status: int) -> None:
         self._head_received()
+        self._head_refused = True
         if self.transport.is_closing():
             return
         self.logger.warning("request head refused (%d): %s", status, MESSAGES[status])

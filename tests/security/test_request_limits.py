@@ -10,6 +10,7 @@ types refuse a NUL and its ``varchar(20)`` refuses a WhatsApp address.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import select
@@ -23,10 +24,21 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select as select_rows
 from sqlmodel import Session
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from api.settings import Settings
+from api.web import limits
 from api.web.app import create_app
-from api.web.limits import FORM_MAX_BYTES, HEADER_MAX_BYTES, JSON_MAX_BYTES
+from api.web.limits import (
+    FORM_MAX_BYTES,
+    HEADER_MAX_BYTES,
+    JSON_MAX_BYTES,
+    WEBHOOK_MAX_BYTES,
+    limit_of,
+)
 from survey.answering.links import invitation_token
 from survey.campaigns.lifecycle import change_status, create_campaign, invite
 from survey.db.tables import Answer, Customer, InboundSms, Invitation, OptOut
@@ -242,7 +254,7 @@ def test_a_request_announcing_1_gb_is_answered_at_once(server):
 def test_a_body_that_stops_short_of_its_length_is_answered_408_at_the_timeout(server, path):
     with connect(server) as sock:
         headers = {"Content-Type": "application/x-www-form-urlencoded",
-                   "Content-Length": str(FORM_MAX_BYTES - 1)}  # fmt: skip
+                   "Content-Length": str(limit_of(path).max_bytes - 1)}  # fmt: skip
         sock.sendall(head("POST", path, headers) + b"csrf=x")
         started = time.monotonic()
         assert status_of(sock, BODY_TIMEOUT + SLACK) == 408
@@ -312,6 +324,37 @@ def test_headers_past_the_limit_are_refused_431(server):
         assert status_of(sock, SLACK) == 431
 
 
+def test_a_60000_byte_header_in_one_write_is_refused_431(server):
+    # The write that completes the head is counted too, not only the ones before it.
+    with connect(server) as sock:
+        sock.sendall(head("GET", "/health", {"X-Padding": "p" * 60_000}))
+        assert status_of(sock, SLACK) == 431
+
+
+def test_a_60000_byte_header_with_a_request_after_it_in_one_write_starts_neither(server):
+    with connect(server) as sock:
+        sock.sendall(head("GET", "/health", {"X-Padding": "p" * 60_000})
+                     + head("GET", "/health", {}))  # fmt: skip
+        sock.settimeout(SLACK)
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert answer.count(b"HTTP/1.1 ") == 1
+
+
+def test_a_page_sized_form_of_100_kb_is_not_refused_by_the_server(server):
+    # Four text items of 2,000 Chinese characters, percent-encoded, with room: about 100 KB.
+    body = b"csrf=x&" + b"&".join(b"q%d=" % i + b"%E8%AF%9D" * 3_000 for i in range(4))
+    assert 100_000 < len(body) < FORM_MAX_BYTES
+    with connect(server) as sock:
+        headers = {"Content-Type": "application/x-www-form-urlencoded",
+                   "Content-Length": str(len(body)), "Connection": "close"}  # fmt: skip
+        sock.sendall(head("POST", "/s/unknown/p/1", headers) + body)
+        status = status_of(sock, SLACK)
+    assert status is not None and status not in (400, 408, 413)
+
+
 def test_a_forwarded_for_header_from_a_loopback_peer_is_not_believed_by_the_server(server):
     with connect(server) as sock:
         sock.sendall(head("GET", "/health", {"X-Forwarded-For": "203.0.113.77",
@@ -334,6 +377,98 @@ def client(tmp_path):
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'manyi.db'}", secret_key=SECRET)
     with TestClient(create_app(settings), follow_redirects=False) as client:
         yield client
+
+
+# -- the middleware alone, around a small application --------------------------------------------
+
+
+async def _echo(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(str(len(await request.body())))
+
+
+async def _late(request: Request) -> PlainTextResponse:
+    # Answers without reading its body, after the body's deadline.
+    await asyncio.sleep(limits._Watchdog.TICK_SECONDS * 2)
+    return PlainTextResponse("late")
+
+
+@pytest.fixture
+def guarded(monkeypatch):
+    monkeypatch.setattr(limits, "BODY_TIMEOUT_SECONDS", 0.1)
+    app = Starlette(routes=[Route("/echo", _echo, methods=["POST"]),
+                            Route("/late", _late, methods=["POST"])])  # fmt: skip
+    limits.install(app)
+    with TestClient(app) as client:
+        yield client
+
+
+def test_the_form_limit_holds_a_grouped_page_of_four_long_chinese_answers():
+    assert FORM_MAX_BYTES >= 4 * 2_000 * 9 * 3
+    assert limit_of("/s/x/p/1").max_bytes == FORM_MAX_BYTES
+    assert limit_of("/sms/inbound").max_bytes == WEBHOOK_MAX_BYTES < FORM_MAX_BYTES
+
+
+def test_a_page_sized_form_of_100_kb_is_read_whole(guarded):
+    body = b"csrf=x&" + b"&".join(b"q%d=" % i + b"%E8%AF%9D" * 3_000 for i in range(4))
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    answer = guarded.post("/echo", content=body, headers=headers)
+    assert answer.status_code == 200 and answer.text == str(len(body))
+
+
+@pytest.mark.parametrize("headers", [{}, {"Content-Length": "0"}])
+def test_a_request_without_a_body_is_not_timed_out_by_a_slow_answer(guarded, headers):
+    answer = guarded.post("/late", headers=headers)
+    assert (answer.status_code, answer.text) == (200, "late")
+
+
+def test_an_unread_body_is_not_timed_out_once_the_answer_has_started(monkeypatch):
+    monkeypatch.setattr(limits, "BODY_TIMEOUT_SECONDS", 0.1)
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await asyncio.sleep(limits._Watchdog.TICK_SECONDS * 2)
+        await send({"type": "http.response.body", "body": b"done"})
+
+    # Without a lifespan (the bare application has none).
+    answer = TestClient(limits.RequestLimits(app)).post("/", content=b"abc")
+    assert (answer.status_code, answer.text) == (200, "done")
+
+
+@pytest.mark.parametrize(
+    "content_type, body",
+    [
+        ("application/json", b'{"a": "50%00 off"}'),
+        ("application/x-www-form-urlencoded", b"a=\\u0000&b=%5Cu0000"),
+        ("text/plain", b"50%00 off \\u0000"),
+    ],
+)
+def test_an_escape_that_is_text_in_its_body_type_is_accepted(guarded, content_type, body):
+    answer = guarded.post("/echo", content=body, headers={"Content-Type": content_type})
+    assert (answer.status_code, answer.text) == (200, str(len(body)))
+
+
+@pytest.mark.parametrize(
+    "content_type, body",
+    [
+        ("application/json", b'{"a": "x\\u0000"}'),
+        ("application/json; charset=utf-8", b'{"a": "x\\u0000"}'),
+        ("application/x-www-form-urlencoded", b"a=x%00"),
+        ("application/x-www-form-urlencoded; charset=UTF-8", b"a=x%00"),
+        ("text/plain", b"a\x00"),
+    ],
+)
+def test_a_nul_in_its_body_type_is_refused_400(guarded, content_type, body):
+    answer = guarded.post("/echo", content=body, headers={"Content-Type": content_type})
+    assert answer.status_code == 400
+
+
+def test_a_nul_escape_split_across_chunks_is_refused(guarded):
+    def stream():
+        yield b"a=x%0"
+        yield b"0"
+
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert guarded.post("/echo", content=stream(), headers=headers).status_code == 400
 
 
 def test_an_upload_is_refused_415(client):
