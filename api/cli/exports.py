@@ -3,7 +3,7 @@
 The same export as ``GET /api/v1/exports/responses``, for operators on the server (who can
 read the database anyway, so the command has no role): phone numbers are a keyed hash unless
 ``--with-phone`` is given, and every run is audited, ``--with-phone`` also as an access to
-personal data. The file is written as the download is (:mod:`survey.exports.cells`).
+personal data. The file is written as the download is (:mod:`survey.spreadsheets`).
 """
 
 from __future__ import annotations

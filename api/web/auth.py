@@ -132,6 +132,11 @@ def client_ip(request: Request, settings: Settings | None = None) -> str | None:
     it either: ``manyi serve`` runs it with ``proxy_headers=False``).
     """
     peer = request.client.host if request.client else None
+    if peer is not None:
+        # A link-local peer may carry its interface ("fe80::1%eth0"): the address alone is
+        # what the audit log and sessions keep (45 characters at most).
+        address = _address(peer)
+        peer = str(address) if address is not None else peer[:45]
     trusted = _trusted_networks((settings or settings_of(request)).trusted_proxies)
     if peer is None or not _within(peer, trusted):
         return peer

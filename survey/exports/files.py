@@ -6,7 +6,7 @@ XLSX as a second sheet, SPSS as variable labels, value labels and user-missing c
 SPSS users expect to find in the file itself), Parquet in the file's key-value metadata.
 
 Each writer first makes the text what its format can hold and, for CSV and XLSX, what a
-spreadsheet shows as text (:mod:`survey.exports.cells`); the codebook counts what that
+spreadsheet shows as text (:mod:`survey.spreadsheets`); the codebook counts what that
 changed per column, and SPSS, which has no codebook table, says it in the file's documents.
 """
 
@@ -25,13 +25,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from survey.exports.cells import (
+from survey.exports.responses import ResponseExport, is_numeric, missing_codes
+from survey.spreadsheets import (
     SPREADSHEETS,
     clean_text,
     record_cleaning,
     spreadsheet_codebook,
 )
-from survey.exports.responses import ResponseExport, is_numeric, missing_codes
 
 FORMATS = ("csv", "xlsx", "sav", "parquet")
 MEDIA_TYPES = {
@@ -48,7 +48,7 @@ SPSS_DOCUMENT_LINE = 80
 
 
 def as_written(export: ResponseExport, fmt: str) -> ResponseExport:
-    """``export`` as ``fmt`` holds it (:mod:`survey.exports.cells`), its codebook counting
+    """``export`` as ``fmt`` holds it (:mod:`survey.spreadsheets`), its codebook counting
     what changed. Each writer calls it once, on the export it was given."""
     cleaned = clean_text(export.data, fmt)
     book = record_cleaning(export.codebook, cleaned, fmt)

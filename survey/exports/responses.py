@@ -60,7 +60,7 @@ PHONE_LABELS = {
 CODEBOOK_COLUMNS = (
     "variable", "kind", "label_zh", "label_en", "type", "construct", "reverse_scored",
     "value_labels", "missing_codes", "form_id", "version",
-    # What writing one file did to the column (survey.exports.cells): cells given a leading '
+    # What writing one file did to the column (survey.spreadsheets): cells given a leading '
     # against formulas, characters the format cannot hold replaced, and a sentence saying so.
     "cells_prefixed", "characters_replaced", "cleaning_zh", "cleaning_en",
 )  # fmt: skip

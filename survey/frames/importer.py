@@ -31,6 +31,7 @@ from survey.errors import InvalidRequest
 from survey.frames.sample_frame import FRAME_COLUMNS
 from survey.frames.store import store_frame
 from survey.questionnaire.bounded import MAX_ROWS, MAX_WORKBOOK_BYTES, RefusedFile, read_excel
+from survey.spreadsheets import csv_cell
 
 #: Header spellings accepted per column (compared lower-case, with spaces, dashes and
 #: underscores alike); the first is the column's name in Manyi.
@@ -340,9 +341,14 @@ def import_frame(
 
 
 def write_report(problems: Iterable[RowProblem], path: str | Path) -> None:
-    """Write the problems as a CSV (UTF-8 with BOM, so Excel shows Chinese correctly)."""
+    """Write the problems as a CSV (UTF-8 with BOM, so Excel shows Chinese correctly).
+
+    The values quoted come from the frame's file, which someone outside the analysts'
+    trust prepared: each is a cell a spreadsheet must not run (:func:`csv_cell`).
+    """
     with open(path, "w", newline="", encoding="utf-8-sig") as handle:
         writer = csv.writer(handle)
         writer.writerow(REPORT_COLUMNS)
         for p in problems:
-            writer.writerow([p.row, p.column, p.code, p.value, p.problem, p.fix])
+            writer.writerow([p.row, p.column, p.code, csv_cell(p.value), csv_cell(p.problem),
+                             p.fix])  # fmt: skip

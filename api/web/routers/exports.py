@@ -7,7 +7,7 @@ their regions' and service halls' responses. Phone numbers are in the file only 
 may also see them (``view_phone_numbers``, which no exporting role has today); everyone else
 gets a keyed hash, so that two exports can be linked by customer. Every export is audited.
 
-Files are safe to open (:mod:`survey.exports.cells`): in CSV and XLSX a text cell that a
+Files are safe to open (:mod:`survey.spreadsheets`): in CSV and XLSX a text cell that a
 spreadsheet would run as a formula starts with ``'``, and a character a format cannot hold
 (a NUL, most control characters in XLSX) is U+FFFD; the codebook counts both per column.
 """

@@ -38,6 +38,7 @@ from api.web.deps import (
     SettingsDep,
     SmsTransportDep,
     get_group_commit,
+    public_url,
     settings_of,
 )
 from api.web.forms import form_fields
@@ -51,12 +52,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/sms", tags=["sms"])
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-
-
-def public_url(settings: Settings, request: Request) -> str:
-    """The URL the provider called and signed: the public base URL, not the one we see."""
-    url = str(settings.public_base_url).rstrip("/") + request.url.path
-    return f"{url}?{request.url.query}" if request.url.query else url
 
 
 async def signed_form(request: Request, settings: SettingsDep) -> FormData:
@@ -76,7 +71,8 @@ def check_signature(request: Request, settings: Settings, form: FormData) -> Non
         )
         raise HTTPException(status_code=403, detail="signature required")
     if not verify_twilio_signature(
-        token.get_secret_value(), public_url(settings, request), form, signature
+        # The URL the provider called and signed: the public base URL, not the one we see.
+        token.get_secret_value(), public_url(request, request.url), form, signature
     ):
         log.warning("webhook %s refused: missing or invalid signature", request.url.path)
         raise HTTPException(status_code=403, detail="invalid signature")

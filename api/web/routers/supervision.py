@@ -30,7 +30,7 @@ from sqlmodel import Session
 
 from api.permissions import Permission, allowed
 from api.web.auth import CsrfChecked, client_ip, csrf_token, page, require_permission
-from api.web.deps import Day, Now, SessionDep, SettingsDep
+from api.web.deps import MAX_ID, Day, Now, SessionDep, SettingsDep
 from api.web.formats import label
 from api.web.formats import local_time as shown
 from survey.cati.outcomes import LABELS as OUTCOME_LABELS
@@ -44,10 +44,10 @@ from survey.cati.reports import (
     team_day,
 )
 from survey.db.tables import CallCase, Staff
-from survey.exports.cells import spreadsheet_text
 from survey.remedy.report import open_follow_ups_of, weekly_report
 from survey.remedy.rules import OUTCOME_LABELS as REMEDY_LABELS
 from survey.remedy.rules import REASON_LABELS, ROOT_CAUSE_LABELS
+from survey.spreadsheets import csv_cell
 from survey.staff import audit
 from survey.staff.accounts import describe_scope
 
@@ -144,8 +144,8 @@ def reassign(
     settings: SettingsDep,
     now: Now,
     _: CsrfChecked,
-    case_id: Annotated[int, Form()],
-    to: Annotated[int, Form()],
+    case_id: Annotated[int, Form(ge=1, le=MAX_ID)],
+    to: Annotated[int, Form(ge=1, le=MAX_ID)],
 ) -> Response:
     earlier = session.get(CallCase, case_id)
     previous = earlier.held_by if earlier is not None else None
@@ -170,7 +170,7 @@ def release(
     settings: SettingsDep,
     now: Now,
     _: CsrfChecked,
-    case_id: Annotated[int, Form()],
+    case_id: Annotated[int, Form(ge=1, le=MAX_ID)],
 ) -> Response:
     try:
         holder = force_release(session, case_id, staff.id, now)
@@ -204,7 +204,7 @@ def productivity_csv(
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["date", "username", "display_name", "completes"])
     for row in rows:
-        name = spreadsheet_text(row.display_name)
+        name = csv_cell(row.display_name)
         writer.writerow([row.day.isoformat(), row.username, name, row.completes])
     audit.audit(
         session, staff, audit.EXPORT, "productivity.csv",

@@ -1,4 +1,4 @@
-"""What a text cell of an export may hold, per format.
+"""What a text cell of a file a spreadsheet opens may hold, per format (exports, reports).
 
 Text in an export was typed by someone outside the analysts' trust: customers (text answers),
 interviewers (their id and the hall of an intercept interview) and whoever prepared an
@@ -93,6 +93,12 @@ class CleanedData:
     prefixed: dict[str, int]
     #: Column -> characters replaced with U+FFFD.
     replaced: dict[str, int]
+
+
+def csv_cell(text: str) -> str:
+    """One text cell of a CSV a person opens in a spreadsheet (a report, a list): the
+    characters CSV cannot hold replaced, and a formula neutralised."""
+    return spreadsheet_text(REFUSED["csv"].sub(REPLACEMENT, text))
 
 
 def clean_text(data: pd.DataFrame, fmt: str) -> CleanedData:

@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from survey.exports.cells import (
+from survey.exports.files import _document_lines, write_export
+from survey.exports.responses import METADATA, ResponseExport, codebook
+from survey.spreadsheets import (
     REFUSED,
     clean_text,
     record_cleaning,
     spreadsheet_text,
     starts_formula,
 )
-from survey.exports.files import _document_lines, write_export
-from survey.exports.responses import METADATA, ResponseExport, codebook
 from tests.questionnaires import hotline_questionnaire
 
 pyreadstat = pytest.importorskip("pyreadstat")
