@@ -11,8 +11,6 @@ run), no deadline (the first export of a run also warms pandas and pyarrow up).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 import pandas as pd
 import pytest
 import schemathesis
@@ -28,6 +26,7 @@ from survey.frames.sample_frame import read_frame
 from survey.frames.store import store_frame
 from survey.questionnaire.publish import publish
 from survey.staff.accounts import create_api_key
+from tests.app_under_test import AppUnderTest
 from tests.common import SAMPLES
 
 SECRET = "a-test-secret-that-is-long-enough-for-the-test-env"
@@ -36,22 +35,6 @@ EXAMPLES_PER_OPERATION = 30
 
 def openapi_document() -> dict:
     return create_app(Settings(database_url="sqlite://", env="test", secret_key=SECRET)).openapi()
-
-
-class AppUnderTest:
-    """An ASGI app that forwards to the app the ``world`` fixture builds.
-
-    The schema is read at collection time, so that pytest lists one test per operation; the
-    app itself needs the database that only a fixture makes. Schemathesis sends every request,
-    including its own second ones (the same request without the key, ...), to this object.
-    """
-
-    def __init__(self) -> None:
-        self.app: Callable[..., Awaitable[None]] | None = None
-
-    async def __call__(self, scope, receive, send) -> None:
-        assert self.app is not None, "the world fixture builds the app"
-        await self.app(scope, receive, send)
 
 
 APP = AppUnderTest()

@@ -14,7 +14,6 @@ phone), call cases, 40 imported responses and one account per role.
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Callable
 
 import pandas as pd
 import pytest
@@ -35,6 +34,7 @@ from survey.frames.sample_frame import read_frame
 from survey.frames.store import store_frame
 from survey.questionnaire.publish import publish
 from survey.staff.accounts import create_staff, start_session
+from tests.app_under_test import AppUnderTest, routes
 from tests.common import SAMPLES
 
 SECRET = "a-test-secret-that-is-long-enough-for-the-test-env"
@@ -53,15 +53,6 @@ ROLE_OF_PREFIX = {
 
 def settings_for(url: str) -> Settings:
     return Settings(database_url=url, env="test", secret_key=SECRET)
-
-
-def routes(app):
-    """Every route of the app, those of included routers too (FastAPI keeps them nested)."""
-    for route in app.routes:
-        if hasattr(route, "effective_route_contexts"):
-            yield from route.effective_route_contexts()
-        else:
-            yield route
 
 
 def page_routes(app) -> list[APIRoute]:
@@ -90,18 +81,6 @@ def pages_document() -> dict:
         for operation in item.values():
             operation.pop("security", None)
     return document
-
-
-class AppUnderTest:
-    """An ASGI app that forwards to the app the ``world`` fixture builds (the schema is read
-    at collection time, the database only exists in the fixture)."""
-
-    def __init__(self) -> None:
-        self.app: Callable[..., Awaitable[None]] | None = None
-
-    async def __call__(self, scope, receive, send) -> None:
-        assert self.app is not None, "the world fixture builds the app"
-        await self.app(scope, receive, send)
 
 
 APP = AppUnderTest()

@@ -19,6 +19,7 @@ from api.web.app import create_app
 from survey.questionnaire import questionnaire_from_document
 from survey.questionnaire.publish import publish
 from survey.staff.accounts import create_staff
+from tests.app_under_test import routes
 from tests.integration.staff_login import PASSWORD, log_in
 
 pytestmark = pytest.mark.usefixtures("cheap_hashing")
@@ -43,15 +44,6 @@ def production(database_url: str, **overrides) -> Settings:
 def staff(engine):
     with Session(engine) as session:
         create_staff(session, "wang", "researcher", PASSWORD)
-
-
-def routes(app):
-    """Every route of the app, those of included routers too (FastAPI keeps them nested)."""
-    for route in app.routes:
-        if hasattr(route, "effective_route_contexts"):
-            yield from route.effective_route_contexts()
-        else:
-            yield route
 
 
 def paths(app) -> set[str]:
