@@ -48,7 +48,10 @@ def _whole_number(value: object) -> object:
 
 
 WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
-Name = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+#: A region, hall, channel or construct: no control characters (a NUL cannot even be stored).
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
 #: At most this many values per filter.
 MAX_FILTER_VALUES = 500
 

@@ -18,7 +18,7 @@ Two places enforce them, because two places see the bytes:
   :data:`BODY_TIMEOUT_SECONDS` of its head (408). ``multipart/form-data`` is refused (415):
   no route takes a file, and Starlette's multipart parser spools large parts to disk. NUL
   bytes, raw or escaped (``%00`` in a urlencoded form, ``\\u0000`` in JSON), in a path,
-  query string or body are refused (400), before a route could hand them to the database;
+  query string or body are refused (422), before a route could hand them to the database;
   the SMS provider's webhooks take them and drop them after checking the signature (they
   are signed, and a refused message would be lost). An escape is looked for only in the
   body type that decodes it: ``%00`` in JSON is text ("50%00 off"), and so is a
@@ -92,7 +92,7 @@ class BodyLimit:
     """What the routes under a path accept as a body."""
 
     max_bytes: int
-    #: NUL bytes refused (400) before the route sees them; False where a route drops them.
+    #: NUL bytes refused (422) before the route sees them; False where a route drops them.
     refuse_nul: bool = True
 
 
@@ -111,7 +111,8 @@ _RAW_NUL = (b"\x00",)
 _NUL_TAIL = len(b"\\u0000") - 1
 
 MESSAGES = {
-    400: "the request holds a NUL character",
+    # 422, not 400: the JSON API documents 422 for input it cannot take, and a NUL is that.
+    422: "the request holds a NUL character",
     408: "the request's body did not arrive in time",
     413: "the request's body is too large",
     415: "multipart bodies are not accepted",
@@ -217,8 +218,8 @@ class _Body:
             if self.limit.refuse_nul:
                 window = self.tail + body if self.tail else body
                 if _has_nul(window, self.escapes):
-                    self.refused = 400
-                    raise Refused(400)
+                    self.refused = 422
+                    raise Refused(422)
                 self.tail = window[-_NUL_TAIL:]
         if not message.get("more_body", False):
             self.done = True
@@ -293,7 +294,7 @@ class RequestLimits:
             return
         query = scope["query_string"]
         if "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
-            await refuse(scope, send, 400)
+            await refuse(scope, send, 422)
             return
         length = content_type = None
         has_body = multipart = False
