@@ -25,7 +25,9 @@ Estimators exposed (``estimator=``) and why:
     are dropped (lavaan's ``missing="listwise"``). Validated against lavaan 0.6.
 ``"GLS"``
     Normal-theory generalized least squares (Browne 1974), semopy's ``"GLS"``; also from
-    the covariance matrix. Chi-square ``N F_GLS / 2``; no log-likelihood, so no AIC/BIC.
+    the covariance matrix. Chi-square ``(N - 1) F_GLS / 2`` and standard errors from the
+    GLS information ``(N - 1)/2 tr(∂_iΣ S⁻¹ ∂_jΣ S⁻¹)``, as lavaan 0.6 computes them; no
+    log-likelihood, so no AIC/BIC.
 ``"ULS"``
     Unweighted least squares, semopy's ``"ULS"``: makes no use of the inverse covariance,
     so it survives near-singular item sets. Standard errors are normal-theory sandwich
@@ -137,9 +139,10 @@ def fit_sem(
     -----
     ML minimises ``F = log|Σ(θ)| + tr(S Σ(θ)⁻¹) − log|S| − p`` with S the biased sample
     covariance; ``χ² = N F``. Standard errors come from the expected information
-    ``I_ij = N/2 tr(Σ⁻¹ ∂_iΣ Σ⁻¹ ∂_jΣ)`` (lavaan's default). GLS and ULS use the
-    normal-theory sandwich ``(2/N) A⁻¹ B A⁻¹`` with ``A_ij = tr(∂_iΣ W ∂_jΣ W)`` and
-    ``B_ij = tr(∂_iΣ G ∂_jΣ G)``, ``G = W Σ W``, W = S⁻¹ (GLS) or I (ULS). The
+    ``I_ij = N/2 tr(Σ⁻¹ ∂_iΣ Σ⁻¹ ∂_jΣ)`` (lavaan's default). GLS uses its own information
+    with W = S⁻¹ and N − 1 (lavaan's). ULS uses the normal-theory sandwich
+    ``(2/N) A⁻¹ B A⁻¹`` with ``A_ij = tr(∂_iΣ W ∂_jΣ W)`` and ``B_ij = tr(∂_iΣ G ∂_jΣ G)``,
+    ``G = W Σ W``, W = I. The
     log-likelihood is ``logL = logL_H1 − χ²/2`` with
     ``logL_H1 = −N/2 (p log 2π + log|S| + p)``; AIC and BIC count the free parameters,
     not the covariates fixed at their sample moments (lavaan's ``fixed.x``).
@@ -257,14 +260,18 @@ def _fit_measures(fitted: sem_semopy.Fitted, moments: Moments, estimator: str) -
         df = n_moments - fitted.n_free
         baseline_chisq, baseline_df = fm.ml_baseline(moments.cov, n, fitted.fixed_x)
     elif estimator == "GLS":
-        chisq = n * fitted.objective / 2.0
+        # lavaan 0.6 scales the GLS statistic by N - 1, not N (as its information does):
+        # the test, the baseline and the RMSEA with it.
+        n_test = n - 1
+        chisq = n_test * fitted.objective / 2.0
         df = n_moments - fitted.n_free
-        baseline_chisq, baseline_df = fm.gls_baseline(moments.cov, n, fitted.fixed_x)
+        baseline_chisq, baseline_df = fm.gls_baseline(moments.cov, n_test, fitted.fixed_x)
     else:  # ULS: no normal-theory test statistic
         chisq, baseline_chisq = math.nan, math.nan
         df = n_moments - fitted.n_free
         baseline_df = n_moments - (p - k)
-    low, high = fm.rmsea_ci(chisq, df, n)
+    n_rmsea = n - 1 if estimator == "GLS" else n
+    low, high = fm.rmsea_ci(chisq, df, n_rmsea)
     aic, bic = fm.information_criteria(loglik, fitted.n_free, n)
     values = {
         "chisq": chisq,
@@ -272,7 +279,7 @@ def _fit_measures(fitted: sem_semopy.Fitted, moments: Moments, estimator: str) -
         "pvalue": fm.chisq_pvalue(chisq, df),
         "cfi": fm.cfi(chisq, df, baseline_chisq, baseline_df),
         "tli": fm.tli(chisq, df, baseline_chisq, baseline_df),
-        "rmsea": fm.rmsea(chisq, df, n),
+        "rmsea": fm.rmsea(chisq, df, n_rmsea),
         "rmsea_ci_low": low,
         "rmsea_ci_high": high,
         "srmr": fm.srmr(sample_cov, fitted.sigma, sample_mean, fitted.implied_mean),

@@ -41,10 +41,14 @@ def standard_errors(
             "ULS": lambda: np.eye(len(moments.columns)),
         }[estimator]()
         a = _trace_products(deltas, weight)
-        information = moments.n_obs / 2.0 * a
+        # GLS: lavaan 0.6's information is the GLS weight's, with N - 1 (its test statistic
+        # uses N - 1 too), and no sandwich. Checked against lavaan on HS39.
+        n = moments.n_obs - 1 if estimator == "GLS" else moments.n_obs
+        information = n / 2.0 * a
         acov = _inverse_or_none(information, fitted)
-        if acov is not None and estimator != "ML":
-            # Under ML, B = A and the sandwich collapses to the inverse information.
+        if acov is not None and estimator == "ULS":
+            # ULS weighs by I, not by the model's information: the normal-theory sandwich.
+            # (Under ML, B = A and it would collapse to the inverse information.)
             b = _trace_products(deltas, weight @ fitted.sigma @ weight)
             acov = acov @ (moments.n_obs / 2.0 * b) @ acov
     if acov is None:

@@ -578,3 +578,19 @@ def test_column_order_of_the_data_changes_nothing(estimator):
     pd.testing.assert_frame_equal(a.estimates, b.estimates, rtol=1e-6)
     if estimator == "ML":  # with FIML's mean structure the mean residuals enter SRMR too
         assert a.fit["srmr"] == pytest.approx(0.065, abs=1e-3)
+
+
+def test_gls_follows_lavaan_fit_and_standard_errors(hs_data):
+    """lavaan 0.6-14, estimator="GLS" on HS39 (tests/reference/lavaan_gls.R): the statistic
+    and the information use N - 1 (77.471, where N would give 77.729, a p-value 9% off)."""
+    result = fit_sem(HS_MODEL, hs_data, estimator="GLS")
+    lavaan = {"chisq": 77.470723, "cfi": 0.779039, "tli": 0.668558, "rmsea": 0.086177,
+              "rmsea_ci_low": 0.065156, "rmsea_ci_high": 0.108003, "srmr": 0.087545,
+              "baseline_chisq": 277.991188}  # fmt: skip
+    for key, value in lavaan.items():
+        assert result.fit[key] == pytest.approx(value, rel=1e-4), key
+    assert (result.fit["df"], result.fit["baseline_df"]) == (24, 36)
+    table = result.estimates.set_index(["lhs", "op", "rhs"])
+    for rhs, (estimate, se) in {"x2": (0.481127, 0.110118), "x3": (0.702249, 0.115484)}.items():
+        assert table.loc[("visual", "=~", rhs), "estimate"] == pytest.approx(estimate, abs=1e-4)
+        assert table.loc[("visual", "=~", rhs), "se"] == pytest.approx(se, abs=1e-4)
