@@ -47,7 +47,20 @@ def read_table(path: Path) -> pd.DataFrame:
         raise FileNotFoundError(f"no data file at {path}")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        try:
+            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        except pd.errors.EmptyDataError:
+            raise ValueError(
+                f"{path}: the file is empty; expected a CSV with a header row of item names "
+                "and one row per response"
+            ) from None
+        except UnicodeDecodeError:
+            raise ValueError(
+                f"{path}: not UTF-8 text; expected a CSV "
+                "saved as UTF-8 (in Excel: Save As, CSV UTF-8), or use .xlsx or .parquet"
+            ) from None
+        except pd.errors.ParserError as error:
+            raise ValueError(f"{path}: not a readable CSV ({error})") from None
     if suffix == ".xlsx":
         return read_excel(path, dtype=str)
     if suffix == ".parquet":

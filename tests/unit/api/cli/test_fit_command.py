@@ -162,3 +162,21 @@ def test_consistent_pls_disattenuates_the_paths(pls_report):
     key = ("loyalty", "satisfaction")
     assert plain[key] < plsc[key]
     assert plsc[key] == pytest.approx(0.62, abs=0.04)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        (b"", "the file is empty; expected a CSV with a header row"),
+        ("满意度".encode("gb18030") * 50, "not UTF-8 text; expected a CSV saved as UTF-8"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "not UTF-8 text"),
+    ],
+    ids=["empty", "gb18030", "binary"],
+)
+def test_an_unreadable_data_file_is_one_message_naming_it(tmp_path, content, words):
+    data = tmp_path / "responses.csv"
+    data.write_bytes(content)
+    result = runner.invoke(app, ["fit", str(QUESTIONNAIRE), str(data)])
+    assert result.exit_code == 2
+    message = " ".join(result.output.split())  # one message, however the terminal wraps it
+    assert message.startswith(f"error: {data}: {words}")
