@@ -7,10 +7,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-import fastapi_offline
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,8 +35,6 @@ from survey.db.tables import Customer, QuestionnaireVersion, Response, Staff
 from survey.staff.accounts import sees_everywhere
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
-#: The API docs' scripts and styles, shipped with fastapi-offline: /docs works on an intranet.
-DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 log = logging.getLogger("manyi")
 
@@ -93,7 +89,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(analyses.router)
     auth.install(app)
     errors.install(app)
-    app.mount(headers.STATIC_DOCS, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     headers.install_docs(app, settings, auth.current_staff)
     limits.install(app)
     # Outermost, so that every answer gets its headers, refusals at the door included.

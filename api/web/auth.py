@@ -42,6 +42,7 @@ from api.web.headers import HTML_HEADERS
 from survey.db.tables import Staff
 from survey.signing import same, signature
 from survey.staff.accounts import Role, api_key_staff, session_staff, session_token_digest
+from survey.staff.scope import Scope, scope_of
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 
@@ -248,6 +249,18 @@ def require_role(*roles: Role | str) -> Callable[[Staff], Staff]:
         return staff
 
     return dependency
+
+
+def _viewer_scope(
+    session: SessionDep,
+    staff: Annotated[Staff, Depends(require_permission(Permission.VIEW_ANALYSES))],
+) -> Scope:
+    return scope_of(session, staff)
+
+
+#: A reader of analyses (``view_analyses``), as the scope they read in: the dashboard and the
+#: analyses API cut what they show with it.
+ViewerScope = Annotated[Scope, Depends(_viewer_scope)]
 
 
 # -- CSRF ----------------------------------------------------------------------------------

@@ -20,11 +20,14 @@ import base64
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 
 from api.settings import Settings
 
@@ -81,15 +84,15 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.hosts = allowed_hosts(settings)
+        hosts = allowed_hosts(settings)
+        # Brackets off once here, as _host_name's are per request: "[::1]" names "::1".
+        self.hosts = None if hosts is None else frozenset(h.strip("[]") for h in hosts)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.hosts is not None and _host_name(scope).strip("[]") not in {
-            host.strip("[]") for host in self.hosts
-        }:
+        if self.hosts is not None and _host_name(scope).strip("[]") not in self.hosts:
             refusal = PlainTextResponse(
                 "400 Bad Request: unknown Host (set MANYI_PUBLIC_BASE_URL or MANYI_ALLOWED_HOSTS)",
                 status_code=400,
@@ -114,6 +117,8 @@ class SecurityHeaders:
 
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
 STATIC_DOCS = "/static-offline-docs"
+#: The docs' scripts and styles, shipped with fastapi-offline: /docs works on an intranet.
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
 
 
 def _docs_policy(body: bytes) -> str:
@@ -139,7 +144,8 @@ def install_docs(app: FastAPI, settings: Settings, staff_only: Callable[..., Any
     """``/docs``, ``/redoc`` and ``/openapi.json`` as ``settings.docs_access`` says: for
     anybody, for signed-in staff (``staff_only``, a dependency), or not at all.
 
-    The app is made without FastAPI's own docs routes (``docs_url=None``, ``redoc_url=None``,
+    The scripts and styles the pages load are served under :data:`STATIC_DOCS`. The app is
+    made without FastAPI's own docs routes (``docs_url=None``, ``redoc_url=None``,
     ``openapi_url=None``) so that these are the only ones.
     """
     access = settings.docs_access
@@ -147,6 +153,7 @@ def install_docs(app: FastAPI, settings: Settings, staff_only: Callable[..., Any
         return
     dependencies = [Depends(staff_only)] if access == "staff" else []
     title = app.title
+    app.mount(STATIC_DOCS, StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=dependencies)
     def openapi() -> JSONResponse:

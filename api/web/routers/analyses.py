@@ -21,7 +21,7 @@ from api.analysis.request import AnalysisRequest
 from api.analysis.result import AnalysisResult, read_result
 from api.analysis.scope import job_visible, scoped_error, scoped_provenance, scoped_result
 from api.permissions import Permission
-from api.web.auth import require_permission
+from api.web.auth import ViewerScope, require_permission
 from api.web.deps import MAX_ID, SessionDep, public_url
 from api.web.errors import error_responses
 from api.web.pagination import Page, PageDep
@@ -35,16 +35,9 @@ from survey.staff.scope import Scope, scope_of
 router = APIRouter(prefix="/api/v1/analyses", tags=["analyses"], dependencies=[KnownQueryOnly])
 
 Runner = Annotated[Staff, Depends(require_permission(Permission.RUN_ANALYSES))]
-Viewer = Annotated[Staff, Depends(require_permission(Permission.VIEW_ANALYSES))]
 Status = Annotated[str | None, Query(description="Only jobs in this state", examples=["done"],
                                      pattern="^(queued|running|done|failed)$")]  # fmt: skip
 
-
-def viewer_scope(session: SessionDep, staff: Viewer) -> Scope:
-    return scope_of(session, staff)
-
-
-ViewerScope = Annotated[Scope, Depends(viewer_scope)]
 
 
 _JOB_EXAMPLE = {

@@ -31,7 +31,7 @@ from api.analysis import dashboard as data
 from api.analysis.result import AnalysisResult
 from api.permissions import Permission, allowed
 from api.web import matrix_svg
-from api.web.auth import page, require_permission
+from api.web.auth import ViewerScope, page, require_permission
 from api.web.deps import Now, SessionDep, SettingsDep
 from api.web.formats import label
 from api.web.formats import local_time as shown
@@ -40,20 +40,13 @@ from survey.questionnaire.publish import find_reference
 from survey.remedy.report import open_follow_ups_of, weekly_report
 from survey.remedy.rules import REASON_LABELS
 from survey.staff.accounts import sees_everywhere
-from survey.staff.scope import Scope, scope_of
+from survey.staff.scope import Scope
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 
-Viewer = Annotated[Staff, Depends(require_permission(Permission.VIEW_ANALYSES))]
 RemedyReader = Annotated[Staff, Depends(require_permission(Permission.VIEW_FOLLOW_UPS))]
 Text = Annotated[str, Query(max_length=200)]
 
-
-def viewer_scope(session: SessionDep, staff: Viewer) -> Scope:
-    return scope_of(session, staff)
-
-
-ViewerScope = Annotated[Scope, Depends(viewer_scope)]
 
 NOT_IN_SCOPE = (
     "这一分组不在您的权限范围内，或没有这一分组的结果。",
