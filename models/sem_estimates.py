@@ -22,7 +22,14 @@ if TYPE_CHECKING:
     from models.sem_moments import Moments
     from models.sem_semopy import Fitted
 
-__all__ = ["estimate_table", "free_labels", "r_squared", "standard_errors", "variances"]
+__all__ = [
+    "estimate_table",
+    "free_labels",
+    "r_squared",
+    "standard_errors",
+    "standardize",
+    "variances",
+]
 
 
 def standard_errors(
@@ -95,7 +102,7 @@ def variances(fitted: Fitted) -> dict[str, dict[str, float]]:
     return {"total": total, "residual": residual, "inner_cov": inner_cov}
 
 
-def _standardize(lhs: str, op: str, rhs: str, value: float, implied) -> float:
+def standardize(lhs: str, op: str, rhs: str, value: float, implied) -> float:
     """lavaan's std.all for one parameter (cov.std = TRUE)."""
     total, residual = implied["total"], implied["residual"]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -124,7 +131,7 @@ def estimate_table(fitted: Fitted, se: np.ndarray, implied, ci_level: float) -> 
                 "op": op,
                 "rhs": rhs,
                 "estimate": value,
-                "std_estimate": _standardize(lhs, op, rhs, value, implied),
+                "std_estimate": standardize(lhs, op, rhs, value, implied),
                 "se": error,
                 "z": z,
                 "p_value": 2.0 * stats.norm.sf(abs(z)) if np.isfinite(z) else math.nan,

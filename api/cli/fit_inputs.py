@@ -119,3 +119,19 @@ def load_fit_inputs(model_path: Path, data_path: Path, missing: str | None) -> F
     table = read_table(data_path)
     data = to_scores(table, questionnaire, spec.observed, parse_missing_codes(missing))
     return FitInputs(text, data, str(model_path), table, questionnaire)
+
+
+def load_group_inputs(
+    model_path: Path, data_path: Path, missing: str | None, group: str
+) -> FitInputs:
+    """The inputs of a multi-group fit: item scores plus the group column as text."""
+    inputs = load_fit_inputs(model_path, data_path, missing)
+    table = inputs.table
+    if group not in table.columns:
+        raise ValueError(
+            f"--group {group}: {data_path} has no such column; its columns are "
+            + ", ".join(map(str, table.columns))
+        )
+    labels = table[group].map(lambda v: None if pd.isna(v) else _code(v))
+    data = inputs.data.assign(**{group: labels})
+    return FitInputs(inputs.model, data, inputs.source, table, inputs.questionnaire)

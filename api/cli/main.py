@@ -330,6 +330,21 @@ def fit(
             "--allow-improper", help="Exit 0 even for a non-converged or improper solution."
         ),
     ] = False,
+    group: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine sem: a column whose values are groups (region, hall, tier); "
+            "one model fitted in every group at once (lavaan's group=)."
+        ),
+    ] = None,
+    equal: Annotated[
+        str | None,
+        typer.Option(
+            help="With --group: what is held equal across groups, lavaan's group.equal, e.g. "
+            "loadings,intercepts (also means, residuals, residual.covariances, "
+            "lv.variances, lv.covariances, regressions)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Fit a structural equation model and check its measurement quality.
@@ -342,6 +357,18 @@ def fit(
         raise fail(f"--engine {engine!r}: use pls or sem", 2)
     if scheme not in ("path", "centroid", "factorial"):
         raise fail(f"--scheme {scheme!r}: use path, centroid or factorial", 2)
+    if equal is not None and group is None:
+        raise fail("--equal needs --group COLUMN: it says what is equal across the groups", 2)
+    if group is not None:
+        if engine != "sem" or estimator.upper() != "ML":
+            raise fail(
+                "--group fits a multi-group model by ML: use it with --engine sem and the "
+                "default --estimator ML (for PLS, groups are compared by MICOM)",
+                2,
+            )
+        result = _fit_groups(model, data, missing, group, equal)
+        _report(result, as_json, allow_improper)
+        return
     from api.cli.fit_inputs import load_fit_inputs
     from models.fit import fit_model
     from models.syntax import ModelSyntaxError
@@ -361,17 +388,74 @@ def fit(
         )
     except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
         raise fail(str(error), 2) from None
+    _report(result, as_json, allow_improper, result.result.warnings)
+
+
+def _report(result, as_json: bool, allow_improper: bool, warnings=None) -> None:
+    """Print a fit as text or JSON; exit 1 on an unusable solution unless allowed."""
     if as_json:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
         typer.echo(result.summary())
     if not result.proper and not allow_improper:
-        problems = [w for w in result.result.warnings if w.severity == "error"]
+        problems = [w for w in (warnings or result.warnings) if w.severity == "error"]
         named = "; ".join(f"[{w.code}] {w.message}" for w in problems) or "[not-converged]"
         raise fail(
             f"the solution is not usable: {named}. Fix the model or data, or pass "
             "--allow-improper to keep it anyway."
         )
+
+
+def _fit_groups(model: Path, data: Path, missing: str | None, group: str, equal: str | None):
+    from api.cli.fit_inputs import load_group_inputs
+    from models.sem_groups import fit_multigroup
+    from models.syntax import ModelSyntaxError
+    from survey.questionnaire import QuestionnaireError
+
+    constraints = [name.strip() for name in (equal or "").split(",") if name.strip()]
+    try:
+        inputs = load_group_inputs(model, data, missing, group)
+        return fit_multigroup(inputs.model, inputs.data, group, group_equal=constraints)
+    except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
+        raise fail(str(error), 2) from None
+
+
+@app.command()
+def invariance(
+    model: Annotated[
+        Path, typer.Argument(help="lavaan syntax text file, or a questionnaire (.yaml/.xlsx).")
+    ],
+    data: Annotated[Path, typer.Argument(help="Responses: .csv, .xlsx or .parquet.")],
+    group: Annotated[
+        str, typer.Option(help="The column whose groups are compared (region, hall, tier).")
+    ],
+    missing: Annotated[
+        str | None, typer.Option(help="Answer codes meaning missing, e.g. 6,9.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Test measurement invariance across groups: configural, metric, scalar, strict.
+
+    Each level is a multi-group ML model (lavaan's group.equal) tested against the one
+    before by the chi-square difference and the change in CFI. The highest level is the
+    last one reached before the first step with p < .05 or a CFI drop beyond .01; latent
+    means are compared only when scalar invariance holds. Exits 2 when the inputs cannot
+    be used.
+    """
+    from api.cli.fit_inputs import load_group_inputs
+    from models.invariance import invariance as test_invariance
+    from models.syntax import ModelSyntaxError
+    from survey.questionnaire import QuestionnaireError
+
+    try:
+        inputs = load_group_inputs(model, data, missing, group)
+        result = test_invariance(inputs.model, inputs.data, group)
+    except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
+        raise fail(str(error), 2) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(result.summary())
 
 
 @app.command()

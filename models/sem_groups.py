@@ -1,0 +1,791 @@
+"""Multi-group covariance-based SEM by normal-theory ML, as lavaan's ``group=``, ``group.equal=``.
+
+semopy fits one group at a time and cannot hold a parameter equal across groups, so this
+module is its own engine: lavaan's parameter table built from the same syntax, the
+model-implied moments of every group in RAM form, and the multi-group ML discrepancy
+minimised by Fisher scoring. It imports no semopy, so it costs no sympy either.
+
+What lavaan does, and so this does (``cfa()``/``sem()`` defaults, ``meanstructure=TRUE``
+as every multi-group fit has):
+
+- the first loading of each factor is fixed at 1 (``auto.fix.first``) unless written
+  ``NA*x``; a factor with one indicator fixes that indicator's residual variance at 0
+  (``auto.fix.single``);
+- every observed variable and every factor has a free (residual) variance; exogenous
+  factors covary (``auto.cov.lv.x``) and so do the residuals of pure outcomes
+  (``auto.cov.y``);
+- observed intercepts are free in each group and factor means are 0; with
+  ``intercepts`` in ``group_equal`` and ``means`` not, factor means are free in every group
+  but the first, which is how the latent mean differences are identified;
+- a label (``a*x2``) names one parameter across all groups, so it is equal in every group;
+  a fixed value (``0.2*x5``) is fixed in every group.
+
+Groups are taken in order of first appearance in the data, as lavaan does. Rows with a
+missing value in a model variable or in the group column are dropped (listwise), and the
+count is reported. Not here, and refused with the reason: composites (``<~``), observed
+exogenous predictors (lavaan fixes them at their sample moments), missing-data FIML.
+
+Notes
+-----
+With ``S_g`` the biased (divisor ``N_g``) covariance matrix and ``x̄_g`` the mean of group
+g, lavaan's discrepancy is ``F = Σ_g (N_g/N) F_g / 2`` with
+``F_g = log|Σ_g| + tr(S_g Σ_g⁻¹) − log|S_g| − p + (x̄_g − μ_g)' Σ_g⁻¹ (x̄_g − μ_g)``, and
+``χ² = 2 N F``. Standard errors come from the expected information
+``Σ_g (N_g/N) [½ tr(Σ_g⁻¹ ∂_iΣ_g Σ_g⁻¹ ∂_jΣ_g) + ∂_iμ_g' Σ_g⁻¹ ∂_jμ_g]`` divided into N.
+RMSEA and its interval are multiplied by √G (Steiger 1998), as lavaan 0.6 does. SRMR is
+the N_g-weighted mean of the groups' SRMR with their mean residuals (lavaan's
+``srmr_bentler``). The baseline is the independence model with free means and variances
+in every group. Validated against lavaan 0.6-14 (``tests/reference/lavaan_multigroup.R``).
+
+References
+----------
+Jöreskog, K. G. (1971). Simultaneous factor analysis in several populations.
+*Psychometrika*, 36(4), 409-426. doi:10.1007/BF02291366
+
+Steiger, J. H. (1998). A note on multiple sample extensions of the RMSEA fit index.
+*Structural Equation Modeling*, 5(4), 411-419. doi:10.1080/10705519809540115
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from models import sem_checks, sem_fit_measures
+from models.diagnostics import ModelWarning
+from models.sem_estimates import standardize
+from models.sem_result import json_number
+from models.syntax import ModelSyntaxError, Statement, read_statements
+from models.vocabulary import ESTIMATE_COLUMNS
+
+__all__ = ["GROUP_EQUAL", "MultiGroupResult", "fit_multigroup"]
+
+#: lavaan's ``group.equal`` names, and which parameters each holds equal across groups.
+GROUP_EQUAL: dict[str, str] = {
+    "loadings": "factor loadings (=~)",
+    "intercepts": "intercepts of observed variables (~1)",
+    "means": "means of factors (~1)",
+    "residuals": "residual variances of observed variables",
+    "residual.covariances": "residual covariances of observed variables",
+    "lv.variances": "(residual) variances of factors",
+    "lv.covariances": "(residual) covariances of factors",
+    "regressions": "regression coefficients (~)",
+}
+_FIT_KEYS = (
+    "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low", "rmsea_ci_high",
+    "srmr", "aic", "bic", "loglik", "baseline_chisq", "baseline_df", "npar",
+)  # fmt: skip
+_MAX_ITERATIONS = 500
+# Fisher scoring stops when the largest step is below this (parameters are O(1)).
+_STEP_TOLERANCE = 1e-10
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One row of the parameter table, the same in every group."""
+
+    lhs: str
+    op: str  # "=~", "~", "~~" or "~1"
+    rhs: str
+    fixed: float | None  # the value, when the parameter is fixed
+    label: str | None
+    category: str  # the group.equal name that covers it
+
+
+@dataclass(frozen=True)
+class _Structure:
+    """The parameter table and where each entry sits in the RAM matrices."""
+
+    observed: list[str]
+    latents: list[str]
+    entries: list[_Entry]
+
+    @property
+    def variables(self) -> list[str]:
+        return self.observed + self.latents
+
+
+@dataclass(frozen=True)
+class MultiGroupResult:
+    """A multi-group SEM fitted by ML.
+
+    Attributes
+    ----------
+    model : str
+        The lavaan syntax fitted.
+    group : str
+        The column whose values define the groups.
+    groups : tuple of str
+        Group labels in order of first appearance.
+    n_obs : dict
+        Rows used per group.
+    group_equal : tuple of str
+        The ``group.equal`` constraints imposed.
+    estimates : DataFrame
+        One row per parameter and group: ``group`` then :data:`ESTIMATE_COLUMNS`.
+    fit : dict
+        lavaan's fit measures of the whole model (``chisq, df, pvalue, cfi, tli, rmsea,
+        rmsea_ci_low, rmsea_ci_high, srmr, aic, bic, loglik, baseline_chisq, baseline_df,
+        npar``).
+    converged, proper : bool
+    warnings : tuple of ModelWarning
+    dropped : int
+        Rows dropped for a missing value.
+    """
+
+    model: str
+    group: str
+    groups: tuple[str, ...]
+    n_obs: dict[str, int]
+    group_equal: tuple[str, ...]
+    estimates: pd.DataFrame
+    fit: dict[str, float]
+    converged: bool
+    proper: bool
+    warnings: tuple[ModelWarning, ...]
+    dropped: int = 0
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def group_estimates(self, label: str) -> pd.DataFrame:
+        """The estimates of one group, without the ``group`` column."""
+        rows = self.estimates[self.estimates["group"] == label]
+        return rows.drop(columns="group").reset_index(drop=True)
+
+    def summary(self) -> str:
+        f = self.fit
+        equal = ", ".join(self.group_equal) or "none (configural)"
+        lines = [
+            f"Multi-group SEM (ML) by {self.group}: "
+            + ", ".join(f"{g} (N = {self.n_obs[g]})" for g in self.groups),
+            f"  equal across groups: {equal}; converged: {self.converged}, proper: {self.proper}",
+            f"  chi-square {f['chisq']:.3f} on {f['df']} df, p = {f['pvalue']:.3f}",
+            f"  CFI {f['cfi']:.3f}  TLI {f['tli']:.3f}  SRMR {f['srmr']:.3f}",
+            f"  RMSEA {f['rmsea']:.3f} [{f['rmsea_ci_low']:.3f}, {f['rmsea_ci_high']:.3f}]",
+            f"  logL {f['loglik']:.3f}  AIC {f['aic']:.3f}  BIC {f['bic']:.3f}",
+        ]
+        for label in self.groups:
+            table = self.group_estimates(label)
+            lines += ["", f"Group {label}:", table.to_string(index=False, float_format=_three)]
+        lines += [f"[{w.severity}] {w.code}: {w.message}" for w in self.warnings]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        fit = "".join(f"<tr><th>{k}</th><td>{v:.3f}</td></tr>" for k, v in self.fit.items())
+        parts = [f"<p>Multi-group SEM by {html.escape(self.group)}</p><table>{fit}</table>"]
+        for label in self.groups:
+            parts.append(f"<h4>{html.escape(label)}</h4>")
+            parts.append(self.group_estimates(label).to_html(index=False, float_format=_three))
+        return "".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``fit`` of the whole model, ``groups`` with each group's estimates."""
+        return {
+            "model": self.model,
+            "group": self.group,
+            "group_equal": list(self.group_equal),
+            "fit": {k: json_number(v) for k, v in self.fit.items()},
+            "groups": [
+                {
+                    "group": label,
+                    "n_obs": self.n_obs[label],
+                    "estimates": [
+                        {k: json_number(v) for k, v in row.items()}
+                        for row in self.group_estimates(label).to_dict(orient="records")
+                    ],
+                }
+                for label in self.groups
+            ],
+            "dropped": self.dropped,
+            "converged": self.converged,
+            "proper": self.proper,
+            "warnings": [w.to_dict() for w in self.warnings],
+            "provenance": dict(self.provenance),
+        }
+
+
+def _three(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def fit_multigroup(
+    model: str,
+    data: pd.DataFrame,
+    group: str,
+    *,
+    group_equal: tuple[str, ...] | list[str] = (),
+    ci_level: float = 0.95,
+) -> MultiGroupResult:
+    """Fit one lavaan model in every group of ``data[group]`` by ML.
+
+    Parameters
+    ----------
+    model : str
+        lavaan syntax: ``=~``, ``~``, ``~~``, ``~1``, fixed values, ``NA*`` and labels.
+    data : DataFrame
+        Raw rows: the model's observed variables and the group column.
+    group : str
+        Column whose values are the groups (at least two).
+    group_equal : sequence of str
+        Names from :data:`GROUP_EQUAL`, held equal across groups.
+    ci_level : float
+        Coverage of the Wald intervals.
+
+    Returns
+    -------
+    MultiGroupResult
+
+    Raises
+    ------
+    ValueError
+        An unknown constraint, a missing column, fewer than two groups, a group whose
+        covariance matrix is singular (named), or a model this engine does not fit.
+    ModelSyntaxError
+        Unreadable syntax, with its line.
+
+    Examples
+    --------
+    >>> from semopy.examples import holzinger39
+    >>> hs = holzinger39.get_data()
+    >>> text = "visual =~ x1 + x2 + x3\\ntextual =~ x4 + x5 + x6\\nspeed =~ x7 + x8 + x9"
+    >>> result = fit_multigroup(text, hs, "school", group_equal=["loadings"])
+    >>> round(result.fit["chisq"], 3), result.fit["df"]
+    (124.044, 54)
+    """
+    unknown = [name for name in group_equal if name not in GROUP_EQUAL]
+    if unknown:
+        raise ValueError(
+            f"unknown group.equal constraint {', '.join(map(repr, unknown))}: use "
+            + ", ".join(GROUP_EQUAL)
+        )
+    equal = tuple(dict.fromkeys(group_equal))
+    structure = _structure(model)
+    labels, samples, dropped = _samples(data, group, structure.observed)
+    parameters = _Parameters(structure, len(labels), equal)
+    theta = parameters.start(samples)
+    theta, converged, iterations = _fisher_scoring(parameters, samples, theta)
+
+    n_total = sum(s.n for s in samples)
+    implied = [parameters.implied(theta, g) for g in range(len(samples))]
+    information = _information(parameters, samples, implied, theta)
+    se, singular = _standard_errors(information, n_total)
+    fit = _fit_measures(samples, implied, parameters.n_free, n_total)
+    estimates = _estimates(parameters, theta, se, implied, labels, ci_level)
+    warnings = _warnings(converged, iterations, singular, fit, estimates, parameters, labels)
+    if dropped:
+        warnings.append(
+            ModelWarning(
+                "listwise-deletion",
+                f"{dropped} rows with a missing model variable or {group} were dropped.",
+                "info",
+            )
+        )
+    return MultiGroupResult(
+        model=model,
+        group=group,
+        groups=tuple(labels),
+        n_obs={label: s.n for label, s in zip(labels, samples, strict=True)},
+        group_equal=equal,
+        estimates=estimates,
+        fit=fit,
+        converged=converged,
+        proper=not any(w.severity == "error" for w in warnings),
+        warnings=tuple(warnings),
+        dropped=dropped,
+        provenance={
+            "engine": "manyi multi-group ML",
+            "estimator": "ML",
+            "iterations": iterations,
+        },  # fmt: skip
+    )
+
+
+# --- the parameter table ---------------------------------------------------------------
+
+
+def _structure(model: str) -> _Structure:
+    statements, errors = read_statements(model, intercepts=True)
+    if errors:
+        raise errors[0]
+    if not statements:
+        raise ModelSyntaxError("the model is empty", "Write at least one `factor =~ items`.")
+    for s in statements:
+        if s.op == "<~":
+            raise ModelSyntaxError(
+                f"{s.lhs} <~ is a composite, which multi-group ML does not fit",
+                "Write it as a reflective factor (=~), or compare groups with PLS (MICOM).",
+                s.line,
+            )
+    latents = list(dict.fromkeys(s.lhs for s in statements if s.op == "=~"))
+    latent_set = set(latents)
+    named = [s.lhs for s in statements] + [t.name for s in statements for t in s.terms]
+    observed = [n for n in dict.fromkeys(named) if n not in latent_set and n != "1"]
+    indicators = {t.name for s in statements if s.op == "=~" for t in s.terms}
+    outcomes = {s.lhs for s in statements if s.op == "~" and not _is_intercepts(s)}
+    predictors = {t.name for s in statements if s.op == "~" for t in s.terms if not t.is_intercept}
+    exogenous_observed = [
+        n for n in observed if n in predictors and n not in indicators and n not in outcomes
+    ]
+    if exogenous_observed:
+        line = next(
+            s.line for s in statements if any(t.name in exogenous_observed for t in s.terms)
+        )
+        raise ModelSyntaxError(
+            f"{', '.join(exogenous_observed)} predict(s) but are observed and exogenous, "
+            "which lavaan fixes at their sample moments; multi-group ML here does not",
+            "Measure it by a single-indicator factor (`f =~ x`), or fit the groups one at a time.",
+            line,
+        )
+
+    entries: dict[tuple[str, str, str], _Entry] = {}
+
+    def add(lhs: str, op: str, rhs: str, fixed: float | None, label: str | None) -> None:
+        key = (lhs, op, rhs)
+        if op == "~~" and (rhs, op, lhs) in entries:
+            key = (rhs, op, lhs)
+        entries[key] = _Entry(*key, fixed, label, _category(op, key[0], key[2], latent_set))
+
+    for s in statements:
+        for position, t in enumerate(s.terms):
+            if s.op == "=~":
+                first = position == 0 and not any(
+                    e.lhs == s.lhs and e.op == "=~" for e in entries.values()
+                )
+                fixed = t.fixed if t.fixed is not None else (1.0 if first and not t.free else None)
+                add(s.lhs, "=~", t.name, fixed, t.label)
+            elif t.is_intercept:
+                add(s.lhs, "~1", "", t.fixed, t.label)
+            else:
+                add(s.lhs, s.op, t.name, t.fixed, t.label)
+
+    def present(lhs: str, op: str, rhs: str) -> bool:
+        return (lhs, op, rhs) in entries or (rhs, op, lhs) in entries
+
+    # auto.var, with auto.fix.single: a factor's only indicator has no residual variance.
+    counts = pd.Series([e.rhs for e in entries.values() if e.op == "=~"]).value_counts()
+    single = {
+        e.rhs
+        for e in entries.values()
+        if e.op == "=~"
+        and sum(1 for f in entries.values() if f.op == "=~" and f.lhs == e.lhs) == 1
+        and counts[e.rhs] == 1
+        and e.rhs not in latent_set
+    }
+    for name in observed + latents:
+        if not present(name, "~~", name):
+            add(name, "~~", name, 0.0 if name in single else None, None)
+    lv_x = [v for v in latents if v not in indicators and v not in outcomes]
+    pure_y = [v for v in latents + observed if v in outcomes and v not in indicators | predictors]
+    for a, b in (*combinations(lv_x, 2), *combinations(pure_y, 2)):
+        if not present(a, "~~", b):
+            add(a, "~~", b, None, None)
+    for name in observed + latents:
+        if (name, "~1", "") not in entries:
+            add(name, "~1", "", 0.0 if name in latent_set else None, None)
+    ordered = sorted(entries.values(), key=lambda e: _lavaan_order(e, latent_set))
+    return _Structure(observed, latents, ordered)
+
+
+def _is_intercepts(statement: Statement) -> bool:
+    return all(t.is_intercept for t in statement.terms)
+
+
+def _category(op: str, lhs: str, rhs: str, latents: set[str]) -> str:
+    if op == "=~":
+        return "loadings"
+    if op == "~":
+        return "regressions"
+    if op == "~1":
+        return "means" if lhs in latents else "intercepts"
+    if lhs in latents:
+        return "lv.variances" if lhs == rhs else "lv.covariances"
+    return "residuals" if lhs == rhs else "residual.covariances"
+
+
+def _lavaan_order(entry: _Entry, latents: set[str]) -> int:
+    # parameterEstimates' order: loadings, regressions, residual covariances, variances
+    # (observed, then factors), factor covariances, intercepts.
+    if entry.op == "=~":
+        return 0
+    if entry.op == "~":
+        return 1
+    if entry.op == "~1":
+        return 6
+    if entry.lhs in latents:
+        return 4 if entry.lhs == entry.rhs else 5
+    return 3 if entry.lhs == entry.rhs else 2
+
+
+# --- data ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Sample:
+    n: int
+    cov: np.ndarray  # divisor n
+    mean: np.ndarray
+
+
+def _samples(
+    data: pd.DataFrame, group: str, observed: list[str]
+) -> tuple[list[str], list[_Sample], int]:
+    absent = [c for c in [group, *observed] if c not in data.columns]
+    if absent:
+        raise ValueError(f"the data has no column(s) {', '.join(absent)}")
+    frame = data[[group, *observed]].dropna()
+    dropped = len(data) - len(frame)
+    labels = [str(v) for v in pd.unique(frame[group].astype(str))]
+    if len(labels) < 2:
+        raise ValueError(
+            f"{group} has {len(labels)} group(s) with complete rows; a multi-group model "
+            "needs at least two"
+        )
+    keys = frame[group].astype(str)
+    samples = []
+    for label in labels:
+        rows = frame.loc[keys == label, observed].to_numpy(dtype=float)
+        n = len(rows)
+        mean = rows.mean(axis=0)
+        centred = rows - mean
+        cov = centred.T @ centred / n
+        if n <= len(observed) or np.linalg.eigvalsh(_correlation(cov))[0] < 1e-10:
+            raise ValueError(
+                f"group {label!r} of {group}: its {n} rows give a singular covariance matrix "
+                f"of the {len(observed)} model variables (too few rows, a constant item or "
+                "items that repeat each other); merge it with another group or drop it"
+            )
+        samples.append(_Sample(n, cov, mean))
+    return labels, samples, dropped
+
+
+def _correlation(cov: np.ndarray) -> np.ndarray:
+    sd = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
+    return cov / np.outer(sd, sd)
+
+
+# --- parameters and implied moments ----------------------------------------------------
+
+
+class _Parameters:
+    """The free parameters of all groups and the cells of each group's RAM matrices."""
+
+    def __init__(self, structure: _Structure, n_groups: int, equal: tuple[str, ...]) -> None:
+        self.structure = structure
+        self.n_groups = n_groups
+        names = structure.variables
+        self.index = {v: i for i, v in enumerate(names)}
+        self.n_vars = len(names)
+        self.n_obs = len(structure.observed)
+        latents = set(structure.latents)
+        free_means = "intercepts" in equal and "means" not in equal
+        keys: dict[Any, int] = {}
+        # cells[g]: (entry, parameter index or None, fixed value)
+        self.cells: list[list[tuple[_Entry, int | None, float]]] = []
+        for g in range(n_groups):
+            cells = []
+            for entry in structure.entries:
+                fixed = entry.fixed
+                if (
+                    free_means and g > 0 and entry.op == "~1" and entry.lhs in latents
+                    and entry.fixed == 0.0 and entry.label is None
+                ):  # fmt: skip
+                    fixed = None
+                    key: Any = ("mean", entry.lhs, g)
+                elif entry.label is not None:
+                    key = ("label", entry.label)
+                elif entry.category in equal:
+                    key = ("equal", entry.lhs, entry.op, entry.rhs)
+                else:
+                    key = ("own", entry.lhs, entry.op, entry.rhs, g)
+                if fixed is not None:
+                    cells.append((entry, None, fixed))
+                    continue
+                if key not in keys:
+                    keys[key] = len(keys)
+                cells.append((entry, keys[key], math.nan))
+            self.cells.append(cells)
+        self.n_free = len(keys)
+        self.names = [_name(k) for k in keys]
+        self.locals = [self.local(g) for g in range(n_groups)]
+
+    def start(self, samples: list[_Sample]) -> np.ndarray:
+        """lavaan-like starting values: loadings 1, half the observed variances as
+        residual variances, 0.05 for factor variances, the sample means as intercepts."""
+        theta = np.zeros(self.n_free)
+        seen = set()
+        for g, sample in enumerate(samples):
+            variance = dict(zip(self.structure.observed, np.diag(sample.cov), strict=True))
+            mean = dict(zip(self.structure.observed, sample.mean, strict=True))
+            for entry, k, _ in self.cells[g]:
+                if k is None or k in seen:
+                    continue
+                seen.add(k)
+                if entry.op == "=~":
+                    theta[k] = 1.0
+                elif entry.op == "~~" and entry.lhs == entry.rhs:
+                    theta[k] = 0.5 * variance[entry.lhs] if entry.lhs in variance else 0.05
+                elif entry.op == "~1":
+                    theta[k] = mean.get(entry.lhs, 0.0)
+        return theta
+
+    def matrices(self, theta: np.ndarray, g: int):
+        v = self.n_vars
+        a, s, m = np.zeros((v, v)), np.zeros((v, v)), np.zeros(v)
+        for entry, k, fixed in self.cells[g]:
+            value = fixed if k is None else theta[k]
+            i, j = self.index[entry.lhs], self.index.get(entry.rhs, -1)
+            if entry.op == "=~":
+                a[j, i] = value
+            elif entry.op == "~":
+                a[i, j] = value
+            elif entry.op == "~~":
+                s[i, j] = s[j, i] = value
+            else:
+                m[i] = value
+        return a, s, m
+
+    def implied(self, theta: np.ndarray, g: int) -> dict[str, np.ndarray]:
+        a, s, m = self.matrices(theta, g)
+        b = np.linalg.inv(np.eye(self.n_vars) - a)
+        full = b @ s @ b.T
+        p = self.n_obs
+        return {"b": b, "s": s, "m": m, "full": full, "mean_full": b @ m,
+                "sigma": full[:p, :p], "mu": (b @ m)[:p]}  # fmt: skip
+
+    def local(self, g: int) -> np.ndarray:
+        """The free parameters that appear in group g (a group's Jacobian is zero elsewhere)."""
+        return np.array(sorted({k for _, k, _ in self.cells[g] if k is not None}), dtype=int)
+
+    def jacobian(self, implied: dict[str, np.ndarray], g: int, local: np.ndarray):
+        """∂Σ_g/∂θ (len(local) × p × p) and ∂μ_g/∂θ (len(local) × p) for ``local``'s θ."""
+        p = self.n_obs
+        b, mean_full = implied["b"], implied["mean_full"]
+        b_obs = b[:p]
+        # B S B', rows of the full implied covariance restricted to observed columns.
+        bsb = implied["full"]
+        position = {k: n for n, k in enumerate(local)}
+        d_sigma = np.zeros((len(local), p, p))
+        d_mu = np.zeros((len(local), p))
+        for entry, k, _ in self.cells[g]:
+            if k is None:
+                continue
+            k = position[k]
+            i, j = self.index[entry.lhs], self.index.get(entry.rhs, -1)
+            if entry.op == "=~":
+                i, j = j, i  # the indicator is the row of A
+            if entry.op in ("=~", "~"):
+                piece = np.outer(b_obs[:, i], bsb[j, :p])
+                d_sigma[k] += piece + piece.T
+                d_mu[k] += b_obs[:, i] * mean_full[j]
+            elif entry.op == "~~":
+                piece = np.outer(b_obs[:, i], b_obs[:, j])
+                d_sigma[k] += piece if i == j else piece + piece.T
+            else:
+                d_mu[k] += b_obs[:, i]
+        return d_sigma, d_mu
+
+
+def _name(key: tuple) -> str:
+    if key[0] == "label":
+        return key[1]
+    if key[0] == "mean":
+        return f"{key[1]} ~1 (group {key[2] + 1})"
+    return f"{key[1]} {key[2]} {key[3]}".strip()
+
+
+# --- estimation ------------------------------------------------------------------------
+
+
+def _discrepancy(samples, implied) -> float:
+    """lavaan's F = Σ (N_g/N) F_g / 2 (inf where Σ_g is not positive definite)."""
+    n_total = sum(s.n for s in samples)
+    total = 0.0
+    for sample, moments in zip(samples, implied, strict=True):
+        sigma = moments["sigma"]
+        sign, logdet = np.linalg.slogdet(sigma)
+        if sign <= 0:
+            return math.inf
+        inverse = np.linalg.inv(sigma)
+        d = sample.mean - moments["mu"]
+        _, logdet_s = np.linalg.slogdet(sample.cov)
+        value = logdet + np.trace(sample.cov @ inverse) - logdet_s - len(d) + d @ inverse @ d
+        total += sample.n / n_total * value / 2.0
+    return total
+
+
+def _gradient_and_information(parameters, samples, implied, theta):
+    n_total = sum(s.n for s in samples)
+    gradient = np.zeros(parameters.n_free)
+    information = np.zeros((parameters.n_free, parameters.n_free))
+    for g, (sample, moments) in enumerate(zip(samples, implied, strict=True)):
+        weight = sample.n / n_total
+        local = parameters.locals[g]
+        d_sigma, d_mu = parameters.jacobian(moments, g, local)
+        inverse = np.linalg.inv(moments["sigma"])
+        d = sample.mean - moments["mu"]
+        g_sigma = inverse - inverse @ (sample.cov + np.outer(d, d)) @ inverse
+        g_mu = -2.0 * inverse @ d
+        count, p = len(local), len(d)
+        gradient[local] += (
+            weight * 0.5 * (d_sigma.reshape(count, -1) @ g_sigma.ravel() + d_mu @ g_mu)
+        )
+        # tr(Σ⁻¹ ∂_kΣ Σ⁻¹ ∂_lΣ) = vec(Σ⁻¹ ∂_kΣ Σ⁻¹) · vec(∂_lΣ), one matrix product for all k, l.
+        sandwiched = (inverse @ d_sigma @ inverse).reshape(count, p * p)
+        block = 0.5 * sandwiched @ d_sigma.reshape(count, p * p).T + d_mu @ inverse @ d_mu.T
+        information[np.ix_(local, local)] += weight * block
+    return gradient, information
+
+
+def _fisher_scoring(parameters, samples, theta):
+    implied = [parameters.implied(theta, g) for g in range(len(samples))]
+    value = _discrepancy(samples, implied)
+    for iteration in range(1, _MAX_ITERATIONS + 1):
+        gradient, information = _gradient_and_information(parameters, samples, implied, theta)
+        try:
+            step = -np.linalg.solve(information, gradient)
+        except np.linalg.LinAlgError:
+            step = -np.linalg.lstsq(information, gradient, rcond=None)[0]
+        length = 1.0
+        while True:
+            candidate = theta + length * step
+            trial = [parameters.implied(candidate, g) for g in range(len(samples))]
+            trial_value = _discrepancy(samples, trial)
+            if trial_value <= value + 1e-14 * abs(value) or length < 1e-8:
+                break
+            length /= 2.0
+        if not math.isfinite(trial_value):
+            return theta, False, iteration
+        theta, implied, previous, value = candidate, trial, value, trial_value
+        if np.max(np.abs(length * step)) < _STEP_TOLERANCE or (
+            abs(previous - value) < 1e-15 and np.max(np.abs(gradient)) < 1e-9
+        ):
+            return theta, True, iteration
+    return theta, False, _MAX_ITERATIONS
+
+
+def _information(parameters, samples, implied, theta) -> np.ndarray:
+    return _gradient_and_information(parameters, samples, implied, theta)[1]
+
+
+def _standard_errors(information: np.ndarray, n_total: int) -> tuple[np.ndarray, int | None]:
+    """SEs from the expected information, and the index of a parameter the data cannot
+    pin down when the information is singular."""
+    scale = np.sqrt(np.clip(np.diag(information), 1e-300, None))
+    unit = information / np.outer(scale, scale)
+    values, vectors = np.linalg.eigh(unit)
+    if values[0] < 1e-9:
+        return np.full(len(scale), math.nan), int(np.argmax(np.abs(vectors[:, 0])))
+    covariance = np.linalg.inv(information) / n_total
+    return np.sqrt(np.clip(np.diag(covariance), 0.0, None)), None
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+def _fit_measures(samples, implied, n_free: int, n_total: int) -> dict[str, float]:
+    groups = len(samples)
+    p = len(samples[0].mean)
+    chisq = 2.0 * n_total * _discrepancy(samples, implied)
+    df = groups * (p * (p + 1) // 2 + p) - n_free
+    unrestricted = sum(sem_fit_measures.saturated_loglik(s.cov, s.n) for s in samples)
+    loglik = unrestricted - chisq / 2.0
+    baseline = sum(
+        s.n * (float(np.sum(np.log(np.diag(s.cov)))) - float(np.linalg.slogdet(s.cov)[1]))
+        for s in samples
+    )
+    baseline_df = groups * p * (p - 1) // 2
+    low, high = sem_fit_measures.rmsea_ci(chisq, df, n_total)
+    aic, bic = sem_fit_measures.information_criteria(loglik, n_free, n_total)
+    srmr = sum(
+        s.n / n_total * sem_fit_measures.srmr(s.cov, m["sigma"], s.mean, m["mu"])
+        for s, m in zip(samples, implied, strict=True)
+    )
+    root_g = math.sqrt(groups)
+    measures = {
+        "chisq": chisq,
+        "df": df,
+        "pvalue": sem_fit_measures.chisq_pvalue(chisq, df),
+        "cfi": sem_fit_measures.cfi(chisq, df, baseline, baseline_df),
+        "tli": sem_fit_measures.tli(chisq, df, baseline, baseline_df),
+        "rmsea": sem_fit_measures.rmsea(chisq, df, n_total) * root_g,
+        "rmsea_ci_low": low * root_g,
+        "rmsea_ci_high": high * root_g,
+        "srmr": srmr,
+        "aic": aic,
+        "bic": bic,
+        "loglik": loglik,
+        "baseline_chisq": baseline,
+        "baseline_df": baseline_df,
+        "npar": n_free,
+    }
+    return {k: measures[k] for k in _FIT_KEYS}
+
+
+def _estimates(parameters, theta, se, implied, labels, ci_level) -> pd.DataFrame:
+    z_crit = float(stats.norm.ppf(0.5 + ci_level / 2.0))
+    names = parameters.structure.variables
+    records = []
+    for g, label in enumerate(labels):
+        full = implied[g]["full"]
+        variances = {
+            "total": dict(zip(names, np.diag(full), strict=True)),
+            "residual": dict(zip(names, np.diag(implied[g]["s"]), strict=True)),
+        }
+        for entry, k, fixed in parameters.cells[g]:
+            value = fixed if k is None else float(theta[k])
+            error = float(se[k]) if k is not None else math.nan
+            z = value / error if k is not None and error > 0 else math.nan
+            records.append(
+                {
+                    "group": label,
+                    "lhs": entry.lhs,
+                    "op": entry.op,
+                    "rhs": entry.rhs,
+                    "estimate": value,
+                    "std_estimate": standardize(entry.lhs, entry.op, entry.rhs, value, variances),
+                    "se": error,
+                    "z": z,
+                    "p_value": 2.0 * stats.norm.sf(abs(z)) if np.isfinite(z) else math.nan,
+                    "ci_low": value - z_crit * error,
+                    "ci_high": value + z_crit * error,
+                }
+            )
+    return pd.DataFrame.from_records(records, columns=["group", *ESTIMATE_COLUMNS])
+
+
+def _warnings(converged, iterations, singular, fit, estimates, parameters, labels):
+    found = sem_checks.check_convergence(converged, "Fisher scoring", iterations)
+    if fit["df"] < 0 or singular is not None:
+        which = parameters.names[singular] if singular is not None else None
+        found.append(
+            ModelWarning(
+                "under-identified",
+                (
+                    f"The model has {fit['df']} degrees of freedom: more free parameters "
+                    "than sample moments."
+                    if fit["df"] < 0
+                    else f"The information matrix is singular: {which} cannot be told apart "
+                    "from the other parameters. Fix a loading or a variance to identify it."
+                ),
+                "error",
+                which,
+            )
+        )
+    for label in labels:
+        rows = estimates[estimates["group"] == label]
+        for warning in sem_checks.check_variances(rows) + sem_checks.check_standardized(rows):
+            found.append(
+                ModelWarning(
+                    warning.code,
+                    f"group {label}: {warning.message}",
+                    warning.severity,
+                    warning.subject,
+                )
+            )
+    return found
