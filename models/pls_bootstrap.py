@@ -16,15 +16,13 @@ values, and its covariances follow in closed form from three weighted sums (see
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-
-# scipy.special, not scipy.stats: the normal cdf/quantile without a ~1 s import.
-from scipy.special import ndtr, ndtri
 
 from models.diagnostics import ModelWarning
 from models.pls_algorithm import Layout, PLSFit, Scheme, estimate, flatten, parameter_labels
@@ -34,9 +32,13 @@ from models.plsc import inadmissible
 FloatArray = npt.NDArray[np.float64]
 
 # Memory bounds, in float64 cells: the row-frequency matrix of one batch of replicates
-# (batch x n) and the products x_a * x_b of one chunk of rows (chunk x p^2). About 32 MB
-# and 16 MB whatever the sample size; small samples still get batches of 500.
-_COUNT_CELLS = 4_000_000
+# (batch x n, about 256 MB at most), the row indices drawn at once while it is filled
+# (about 32 MB), and the products x_a * x_b of one chunk of rows (chunk x p^2, 16 MB).
+# Every batch streams the products of all rows once, so on large samples few big batches
+# beat many small ones: 200 resamples of 200,000 rows take 2 passes instead of 10.
+# Small samples still get batches of 500.
+_COUNT_CELLS = 32_000_000
+_DRAW_CELLS = 4_000_000
 _PRODUCT_CELLS = 2_000_000
 _MAX_BATCH = 500
 
@@ -66,6 +68,12 @@ class CenteredData:
     def n(self) -> int:
         return int(self.values.shape[0])
 
+    @cached_property
+    def missing_rows(self) -> list[npt.NDArray[np.intp]]:
+        """For each item, the rows where it is missing."""
+        assert self.missing is not None
+        return [np.flatnonzero(column) for column in self.missing.T]
+
 
 def batch_size(n: int) -> int:
     """Replicates per batch for ``n`` rows (bounds the frequency matrix's memory)."""
@@ -80,10 +88,16 @@ def bootstrap_counts(rng: np.random.Generator, n: int, n_boot: int) -> npt.NDArr
     resamples exactly, and successive calls continue the same stream (batching does
     not change the resamples).
     """
-    indices = rng.integers(0, n, size=(n_boot, n), dtype=np.intp)
-    offsets = (np.arange(n_boot, dtype=np.intp) * n)[:, None]
-    counts = np.bincount((indices + offsets).ravel(), minlength=n_boot * n)
-    return counts.reshape(n_boot, n).astype(np.float64)
+    counts = np.empty((n_boot, n))
+    step = max(1, _DRAW_CELLS // max(n, 1))
+    for start in range(0, n_boot, step):
+        size = min(step, n_boot - start)
+        indices = rng.integers(0, n, size=(size, n), dtype=np.intp)
+        indices += (np.arange(size, dtype=np.intp) * n)[:, None]
+        counts[start : start + size] = np.bincount(
+            indices.ravel(), minlength=size * n
+        ).reshape(size, n)
+    return counts
 
 
 def bootstrap_batches(
@@ -168,8 +182,8 @@ def replicate_correlations(
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = sum_x / observed
         mean = np.where(observed > 0, mean, 0.0)
-        x_m = _weighted_products(counts, x0, miss)  # [k, a, b] = sum c x0_a m_b
-        m_m = _weighted_products(counts, miss, miss)
+        x_m = _products_with_missing(counts, x0, data.missing_rows)  # sum c x0_a m_b
+        m_m = _products_with_missing(counts, miss, data.missing_rows)
         cross = (
             _weighted_products(counts, x0, x0)
             + x_m * mean[:, None, :]
@@ -192,15 +206,37 @@ def replicate_correlations(
 
 
 def _weighted_products(counts: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
-    """``out[k, i, j] = sum_r counts[k, r] * a[r, i] * b[r, j]`` as chunked GEMMs."""
+    """``out[k, i, j] = sum_r counts[k, r] * a[r, i] * b[r, j]`` as chunked GEMMs.
+
+    With ``a is b`` the result is symmetric, so only the pairs i <= j are multiplied
+    (p(p+1)/2 columns instead of p²) and mirrored.
+    """
     k, (n, p) = counts.shape[0], a.shape
-    out = np.zeros((k, p * p))
-    chunk = max(1, _PRODUCT_CELLS // (p * p))
+    left, right = np.triu_indices(p) if a is b else np.indices((p, p)).reshape(2, -1)
+    out = np.zeros((k, len(left)))
+    chunk = max(1, _PRODUCT_CELLS // len(left))
     for start in range(0, n, chunk):
         rows = slice(start, start + chunk)
-        products = (a[rows, :, None] * b[rows, None, :]).reshape(-1, p * p)
-        out += counts[:, rows] @ products
-    return out.reshape(k, p, p)
+        out += counts[:, rows] @ (a[rows][:, left] * b[rows][:, right])
+    full = np.empty((k, p, p))
+    full[:, left, right] = out
+    full[:, right, left] = out
+    return full
+
+
+def _products_with_missing(
+    counts: FloatArray, a: FloatArray, missing_rows: list[npt.NDArray[np.intp]]
+) -> FloatArray:
+    """``out[k, i, j] = sum_r counts[k, r] * a[r, i] * missing[r, j]``.
+
+    Only the rows where item j is missing contribute to column j, so the cost follows the
+    number of missing cells (a few percent of a survey) instead of n·p².
+    """
+    out = np.zeros((counts.shape[0], a.shape[1], len(missing_rows)))
+    for j, rows in enumerate(missing_rows):
+        if rows.size:
+            out[:, :, j] = counts[:, rows] @ a[rows]
+    return out
 
 
 def percentile_interval(draws: FloatArray, level: float) -> tuple[FloatArray, FloatArray]:
@@ -249,6 +285,9 @@ def bca_interval(
     n_boot = draws.shape[0]
     below = (draws < estimate).sum(axis=0) + 0.5 * (draws == estimate).sum(axis=0)
     share = below / n_boot
+    # Imported here: scipy.special costs a command-line fit 0.14 s, and only BCa needs it.
+    from scipy.special import ndtr, ndtri
+
     with np.errstate(divide="ignore", invalid="ignore"):
         z0 = ndtri(share)
         deviation = jackknife.mean(axis=0) - jackknife
@@ -285,7 +324,10 @@ class PLSBootstrap:
         One row per successful resample; columns a MultiIndex ``(table, lhs, rhs)`` with
         table in ``{"paths", "loadings", "weights", "total", "r2"}``.
     jackknife : pandas.DataFrame
-        Jackknife replicates (same columns), used for the BCa acceleration.
+        Jackknife replicates (same columns), used for the BCa acceleration. Computed on
+        first use: up to 1,000 delete-a-group fits cost more than the bootstrap itself on
+        large samples (95 s of a 200-resample bootstrap on 200,000 rows), and percentile
+        intervals never need them.
     estimates : pandas.Series
         Full-sample estimates, indexed like the columns of ``draws``.
     n_boot : int
@@ -302,13 +344,21 @@ class PLSBootstrap:
     """
 
     draws: pd.DataFrame
-    jackknife: pd.DataFrame
     estimates: pd.Series
     n_boot: int
     n_failed: int
     n_not_converged: int
     seed: int | None
     n_inadmissible: int = 0
+    replicate_jackknife: Callable[[], pd.DataFrame] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    @cached_property
+    def jackknife(self) -> pd.DataFrame:
+        if self.replicate_jackknife is None:
+            raise ValueError("this bootstrap has no data to take jackknife replicates from")
+        return self.replicate_jackknife()
 
     def se(self) -> pd.Series:
         """Bootstrap standard errors (sd of the draws, n-1 denominator)."""
@@ -371,12 +421,16 @@ def run_bootstrap(
     batches = bootstrap_batches(rng, centred.n, n_boot)
     settings = (layout, scheme, tol, max_iter, consistent)
     draws, converged, improper = _replicate(centred, batches, *settings)
-    jack, _, _ = _replicate(centred, jackknife_batches(centred.n), *settings)
     labels = pd.MultiIndex.from_tuples(parameter_labels(layout), names=["table", "lhs", "rhs"])
+
+    def replicate_jackknife() -> pd.DataFrame:
+        jack, _, _ = _replicate(centred, jackknife_batches(centred.n), *settings)
+        return pd.DataFrame(jack[~np.isnan(jack).any(axis=1)], columns=labels)
+
     kept = ~np.isnan(draws).any(axis=1)
     result = PLSBootstrap(
         draws=pd.DataFrame(draws[kept], columns=labels),
-        jackknife=pd.DataFrame(jack[~np.isnan(jack).any(axis=1)], columns=labels),
+        replicate_jackknife=replicate_jackknife,
         estimates=pd.Series(flatten(fit, layout)[0], index=labels),
         n_boot=n_boot,
         n_failed=int((~kept).sum()),

@@ -121,6 +121,22 @@ def _block_vector(matrix: pd.DataFrame, construct: str, items: list[str], name: 
 # --------------------------------------------------------------------------- moments
 
 
+def _complete_moments(data: pd.DataFrame, *, correlation: bool) -> pd.DataFrame | None:
+    """The same matrix as pandas' pairwise one when no cell is missing, by one BLAS product
+    (pandas' pairwise loop takes 40 ms per call on 200,000 rows); None otherwise."""
+    values = data.to_numpy(dtype=np.float64, na_value=np.nan)
+    if len(values) < _MIN_PAIRWISE_N or np.isnan(values).any():
+        return None
+    centred = values - values.mean(axis=0)
+    matrix = centred.T @ centred / (len(values) - 1)
+    if correlation:
+        sd = np.sqrt(np.diag(matrix))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            matrix = np.where(np.outer(sd, sd) > 0, matrix / np.outer(sd, sd), np.nan)
+        np.fill_diagonal(matrix, np.where(sd > 0, 1.0, np.nan))
+    return pd.DataFrame(matrix, index=data.columns, columns=data.columns)
+
+
 def _undefined_pair(matrix: pd.DataFrame) -> tuple[str, str] | None:
     """The first pair of indicators whose covariance/correlation is NaN, if any."""
     rows, cols = np.nonzero(matrix.isna().to_numpy())
@@ -131,7 +147,9 @@ def _undefined_pair(matrix: pd.DataFrame) -> tuple[str, str] | None:
 
 def _correlations(data: pd.DataFrame) -> pd.DataFrame:
     """Pairwise-complete Pearson correlations, refusing cells that are undefined."""
-    corr = data.corr(min_periods=_MIN_PAIRWISE_N)
+    corr = _complete_moments(data, correlation=True)
+    if corr is None:
+        corr = data.corr(min_periods=_MIN_PAIRWISE_N)
     pair = _undefined_pair(corr)
     if pair is not None:
         a, b = pair
@@ -146,7 +164,9 @@ def _correlations(data: pd.DataFrame) -> pd.DataFrame:
 
 def _covariances(data: pd.DataFrame) -> pd.DataFrame:
     """Pairwise-complete covariances (n - 1 denominator), refusing undefined cells."""
-    cov = data.cov(min_periods=_MIN_PAIRWISE_N)
+    cov = _complete_moments(data, correlation=False)
+    if cov is None:
+        cov = data.cov(min_periods=_MIN_PAIRWISE_N)
     pair = _undefined_pair(cov)
     if pair is not None:
         raise ValueError(

@@ -25,6 +25,7 @@ from api.analysis.result import AnalysisResult
 from survey.db.tables import Analysis, Campaign, QuestionnaireVersion, utcnow
 from survey.exports.responses import export_responses
 from survey.questionnaire import Questionnaire
+from survey.questionnaire.scores import item_scores
 
 #: Fewest completed responses a fit is attempted on (the PLS bootstrap and the SEM fit
 #: measures are unreliable below it; a segment has its own ``min_n``).
@@ -44,17 +45,6 @@ class AnalysisFailed(Exception):
 class Outcome:
     result: AnalysisResult
     provenance: dict[str, Any]
-
-
-def item_scores(data: pd.DataFrame, questionnaire: Questionnaire, items) -> pd.DataFrame:
-    """Scores of ``items``: answer codes through the questionnaire (missing codes -> NaN)."""
-    scores = {}
-    for name in items:
-        item = questionnaire.item(name)
-        scores[name] = data[name].map(
-            lambda v, item=item: None if pd.isna(v) else item.score(str(v))
-        )
-    return pd.DataFrame(scores, index=data.index).astype(float)
 
 
 def select_rows(data: pd.DataFrame, request: AnalysisRequest) -> pd.DataFrame:
@@ -101,7 +91,7 @@ def run_analysis(session: Session, job: Analysis) -> Outcome:
             f"{', '.join(blocks)}"
         )
     items = [name for block in blocks.values() for name in block]
-    scores = item_scores(data, questionnaire, items)
+    scores = item_scores(data, items, questionnaire)
     syntax = questionnaire.lavaan_syntax()
     fit = fit_model(syntax, scores, engine="pls", consistent=request.engine == "plsc")
     reported = fit if request.engine != "sem" else fit_model(syntax, scores, engine="sem")

@@ -330,6 +330,14 @@ def fit(
             "--allow-improper", help="Exit 0 even for a non-converged or improper solution."
         ),
     ] = False,
+    quality_data: Annotated[
+        str,
+        typer.Option(
+            help="Data of the reliability and validity checks: estimation (what the model "
+            "is estimated on, as seminr and SmartPLS) or pairwise (raw answers, each "
+            "correlation over the respondents who answered both items)."
+        ),
+    ] = "estimation",
     group: Annotated[
         str | None,
         typer.Option(
@@ -357,6 +365,8 @@ def fit(
         raise fail(f"--engine {engine!r}: use pls or sem", 2)
     if scheme not in ("path", "centroid", "factorial"):
         raise fail(f"--scheme {scheme!r}: use path, centroid or factorial", 2)
+    if quality_data not in ("estimation", "pairwise"):
+        raise fail(f"--quality-data {quality_data!r}: use estimation or pairwise", 2)
     if equal is not None and group is None:
         raise fail("--equal needs --group COLUMN: it says what is equal across the groups", 2)
     if group is not None:
@@ -385,6 +395,7 @@ def fit(
             random_state=seed,
             consistent=consistent,
             estimator=estimator.upper(),
+            quality_data=quality_data,  # type: ignore[arg-type]
         )
     except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
         raise fail(str(error), 2) from None

@@ -22,7 +22,6 @@ from api.analysis.result import (
     parse_result,
     read_result,
 )
-from api.analysis.run import item_scores
 from api.analysis.worker import SCHEDULED_SEGMENTS, schedule, scheduled_periods, work, work_once
 from api.cli.rates import compute_campaign
 from api.settings import Settings
@@ -36,6 +35,7 @@ from survey.db.tables import Analysis, Customer, QuestionnaireVersion, Staff, ut
 from survey.frames.sample_frame import read_frame
 from survey.frames.store import store_frame
 from survey.questionnaire.publish import publish
+from survey.questionnaire.scores import item_scores
 from survey.staff.accounts import create_api_key
 from tests.common import SAMPLES
 from tests.integration.staff_keys import staff_with_keys
@@ -131,7 +131,7 @@ def test_the_stored_indexes_equal_a_fit_of_the_same_responses_read_from_the_file
     table = world["responses"].head(N)
     blocks = sample_questionnaire.construct_items()
     items = [name for block in blocks.values() for name in block]
-    scores = item_scores(table, sample_questionnaire, items)
+    scores = item_scores(table, items, sample_questionnaire)
     fit = fit_model(sample_questionnaire.lavaan_syntax(), scores, engine="pls")
     expected = construct_indexes(fit, scores, sample_questionnaire, n_boot=0)
     stored = {row["construct"]: row["index"] for row in result["indexes"]["indexes"]}

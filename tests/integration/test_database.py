@@ -13,7 +13,6 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, SQLModel, select
 
-from api.analysis.run import item_scores
 from api.cli.demo import prepare_demo
 from survey.answering.bulk_import import import_responses
 from survey.db.engine import current_revision, downgrade, head_revision, make_engine, upgrade
@@ -23,6 +22,7 @@ from survey.frames.sample_frame import generate_frame
 from survey.frames.store import store_frame
 from survey.questionnaire import build_questionnaire
 from survey.questionnaire.publish import VersionConflict, find_version, load_version, publish
+from survey.questionnaire.scores import item_scores
 
 
 def test_migrations_create_exactly_the_tables_of_the_code(engine):
@@ -106,7 +106,7 @@ def test_sample_data_loads_once_and_exports_scores_with_cannot_answer_as_nan(eng
         export = export_responses(session, version)  # what the analyses read
         phones = session.exec(select(Customer.phone_e164)).all()
     items = [i.name for i in export.questionnaire.items if i.construct or i.type == "nps"]
-    scores = item_scores(export.data, export.questionnaire, items).join(
+    scores = item_scores(export.data, items, export.questionnaire).join(
         export.data[["customer_id", "tier", "channel"]]
     )
     assert len(scores) == 5000

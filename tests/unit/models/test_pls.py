@@ -490,10 +490,17 @@ def test_jackknife_batches_delete_one_then_groups_above_cap() -> None:
     np.testing.assert_array_equal((1 - grouped).sum(axis=0), np.ones(10))
 
 
-def test_bootstrap_batches_for_large_n_keep_the_resample_stream() -> None:
-    n = 20_001  # batches of 199 resamples
+def test_bootstrap_batches_for_large_n_keep_the_resample_stream(monkeypatch) -> None:
+    from models import pls_bootstrap
+
+    # Memory bounds scaled down 10x, so that 20,001 rows behave as 200,001 would:
+    # batches of 159 resamples, each filled 19 resamples at a time.
+    monkeypatch.setattr(pls_bootstrap, "_COUNT_CELLS", 3_200_000)
+    monkeypatch.setattr(pls_bootstrap, "_DRAW_CELLS", 400_000)
+    n = 20_001
     batched = list(bootstrap_batches(np.random.default_rng(1), n, 200))
-    assert len(batched) > 1
+    assert [len(b) for b in batched] == [159, 41]
+    monkeypatch.setattr(pls_bootstrap, "_DRAW_CELLS", 10**9)  # all drawn at once
     whole = bootstrap_counts(np.random.default_rng(1), n, 200)
     np.testing.assert_array_equal(np.concatenate(batched), whole)
 

@@ -138,13 +138,16 @@ def test_text_codes_without_missing_option_are_explained(tmp_path):
     assert result.exit_code == 2
 
 
-def test_fit_command_never_imports_the_web_stack(tmp_path):
+def test_a_pls_fit_imports_neither_the_web_stack_nor_an_sem_engine(tmp_path):
+    # semopy brings sympy and scikit-learn (1.6 s); scipy.special is needed only for BCa.
+    heavy = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "sqlmodel", "semopy", "sympy",
+             "scipy.special", "scipy.stats")  # fmt: skip
     code = (
         "import sys; from typer.testing import CliRunner; from api.cli.main import app; "
-        f"r = CliRunner().invoke(app, ['fit', {str(QUESTIONNAIRE)!r}, {str(RESPONSES)!r}]); "
+        f"r = CliRunner().invoke(app, ['fit', {str(QUESTIONNAIRE)!r}, {str(RESPONSES)!r}, "
+        "'--bootstrap', '20']); "
         "assert r.exit_code == 0, r.output; "
-        "print(sorted(m for m in ('fastapi', 'starlette', 'uvicorn', 'sqlalchemy', 'sqlmodel') "
-        "if m in sys.modules))"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=False)  # fmt: skip
