@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Hashable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -496,9 +496,15 @@ class SegmentBlock:
     n: int
     matrix: PriorityMatrix | None = None
     message: str = ""
+    #: Whether its indexes are comparable with the other segments' (MICOM step 2,
+    #: :mod:`scoring.invariance`); None when not checked.
+    comparable: bool | None = None
+    not_comparable_on: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        head: dict[str, Any] = {"segment": self.segment, "status": self.status}
+        head: dict[str, Any] = {"segment": self.segment, "status": self.status,
+                                "comparable": self.comparable,
+                                "not_comparable_on": list(self.not_comparable_on)}  # fmt: skip
         if self.matrix is not None:
             return {**head, **self.matrix.to_dict()}
         return {**head, "n": self.n, "message": self.message}
@@ -533,6 +539,10 @@ class SegmentedPriorities(_report.TextReport):
         parts = []
         for b in self.blocks:
             title = f"== {self.by} = {b.segment} (n = {b.n}) =="
+            if b.comparable is False:
+                title += (f"\nNOT COMPARABLE with the other segments: the items of "
+                          f"{', '.join(b.not_comparable_on)} combine differently here "
+                          "(MICOM compositional invariance fails)")  # fmt: skip
             body = b.matrix.summary() if b.matrix is not None else f"{b.status}: {b.message}"
             parts.append(f"{title}\n{body}")
         return _report.summary_text(parts, self.warnings)
@@ -547,6 +557,7 @@ def segment_priorities(
     by: str,
     period: str | None = None,
     min_n: int = MIN_SEGMENT_N,
+    permutations: int = 0,
     **options: Any,
 ) -> SegmentedPriorities:
     """The priority matrix of each segment, refitting the model inside each one.
@@ -566,6 +577,11 @@ def segment_priorities(
         Cut a date column into local calendar months ("2026-01") or quarters ("2026Q1").
     min_n : int
         Segments with fewer responses get a ``"too-few-responses"`` block, no matrix.
+    permutations : int
+        Permutations of the check that the segments' indexes are comparable
+        (:func:`scoring.invariance.unit_comparability`, MICOM step 2 of each segment
+        against the rest); each block then says whether it is, and a ``not-comparable``
+        warning names each segment that is not. 0 (default) skips the check.
     **options
         ``method``, ``level``, ``dimension``, ``weights``, ``crosshair``, ``n_boot``,
         ``ci_level``, ``decisive``, ``random_state`` as in :func:`priority_matrix`.
@@ -584,7 +600,7 @@ def segment_priorities(
     """
     views = segment_priority_views(
         model, frame, bounds, target, by=by, views={"": {}}, period=period, min_n=min_n,
-        **options,
+        permutations=permutations, **options,
     )  # fmt: skip
     return views[""]
 
@@ -599,6 +615,7 @@ def segment_priority_views(
     views: Mapping[str, Mapping[str, Any]],
     period: str | None = None,
     min_n: int = MIN_SEGMENT_N,
+    permutations: int = 0,
     **options: Any,
 ) -> dict[str, SegmentedPriorities]:
     """:func:`segment_priorities` for several views of one segmentation at once.
@@ -655,6 +672,24 @@ def segment_priority_views(
                 )
                 continue
             blocks[name].append(SegmentBlock(segment, STATUS_OK, len(part), matrix))
+    if permutations:
+        from scoring.invariance import unit_comparability  # MICOM: only when asked for
+
+        check = unit_comparability(
+            result.spec, frame.assign(**{by: labels}), by, min_n=min_n,
+            n_permutations=permutations, random_state=options.get("random_state"),
+        )  # fmt: skip
+        verdicts = {str(unit): row for unit, row in check.table.iterrows()}
+        blocks = {
+            name: [
+                replace(b, comparable=verdicts[b.segment]["comparable"],
+                        not_comparable_on=tuple(verdicts[b.segment]["not_comparable_on"]))
+                if b.segment in verdicts else b
+                for b in found
+            ]
+            for name, found in blocks.items()
+        }  # fmt: skip
+        warnings += tuple(check.warnings())
     return {
         name: SegmentedPriorities(by, period, int(min_n), tuple(found), warnings)
         for name, found in blocks.items()

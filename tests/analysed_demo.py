@@ -51,8 +51,9 @@ def template() -> Path:
             version = find_version(session, *VERSION.split("@"))
             assert version is not None
             for period, segment in JOBS:
+                # 300 permutations: enough to flag one of the 7 regions (more than 7/0.05).
                 request = AnalysisRequest(version=VERSION, period=period, segment=segment,
-                                          bootstrap=20)  # fmt: skip
+                                          bootstrap=20, permutations=300)  # fmt: skip
                 analyses.submit(session, version.id, request.canonical())
         work(engine, once=True)
         with Session(engine) as session:

@@ -116,6 +116,12 @@ class AnalysisRequest(BaseModel):
         default="satisfaction", description="The construct whose drivers are ranked"
     )
     bootstrap: WholeNumber = Field(default=200, ge=0, le=5000, description="Bootstrap resamples")
+    permutations: WholeNumber = Field(
+        default=1000, ge=0, le=10_000,
+        description="Permutations of the check that units' indexes are comparable (MICOM "
+        "compositional invariance of each region, hall and segment against the rest); 0 "
+        "skips it. Flagging one of k units needs more than k/0.05 of them",
+    )  # fmt: skip
     seed: WholeNumber = Field(default=1, ge=0, le=2**31 - 1, description="Seed of the resampling")
     min_n: WholeNumber = Field(
         default=100, ge=10, le=100_000, description="Fewest responses per segment"

@@ -64,6 +64,7 @@ def run_analysis(session: Session, job: Analysis) -> Outcome:
     from models.fit import fit_model
     from scoring import _report
     from scoring.indexes import construct_indexes
+    from scoring.invariance import unit_comparability
     from scoring.plots import matrix_spec
     from scoring.priorities import priority_matrix, segment_priority_views
     from scoring.rankings import rank_units
@@ -121,10 +122,20 @@ def run_analysis(session: Session, job: Analysis) -> Outcome:
 
     unit_scores = indexes.scores.join(data[UNIT_COLUMNS])
     rankings = {}
+    comparability_warnings = []
     for unit in dict.fromkeys([*RANKED_UNITS, *([request.segment] if request.segment else [])]):
         summary = segment_summary(unit_scores.assign(**{unit: unit_scores[unit].astype("string")}),
                                   request.target, unit, min_n=30)  # fmt: skip
         ranking = rank_units(summary).ranking.reset_index(names="unit")
+        if request.permutations:
+            check = unit_comparability(
+                syntax, frame, unit, min_n=30, n_permutations=request.permutations,
+                random_state=seed,
+            )  # fmt: skip
+            ranking = ranking.join(check.table[["comparable", "not_comparable_on"]], on="unit")
+            comparability_warnings += check.warnings()
+            if unit == request.segment:
+                _mark_segments(matrices, check)
         rankings[unit] = _report.records(ranking)
     trends = {}
     for freq in ("M", "Q"):
@@ -152,7 +163,7 @@ def run_analysis(session: Session, job: Analysis) -> Outcome:
         "priorities": matrices,
         "rankings": rankings,
         "trends": trends,
-        "warnings": [w.to_dict() for w in reported.warnings],
+        "warnings": [w.to_dict() for w in (*reported.warnings, *comparability_warnings)],
     }))  # fmt: skip
     provenance = _report.jsonable({
         "engine": request.engine,
@@ -174,6 +185,16 @@ def run_analysis(session: Session, job: Analysis) -> Outcome:
         "warnings": [w.to_dict() for w in reported.warnings],
     })  # fmt: skip
     return Outcome(result, provenance)
+
+
+def _mark_segments(matrices: dict[str, Any], check) -> None:
+    """Each segment's matrix says whether its indexes are comparable with the others'."""
+    flagged = check.flagged
+    for view in matrices.values():
+        for block in view["segments"]:
+            name = str(block["segment"])
+            block["comparable"] = name not in flagged
+            block["not_comparable_on"] = list(flagged.get(name, ()))
 
 
 def _block(block, spec) -> dict[str, Any]:

@@ -506,6 +506,15 @@ def priorities(
     min_n: Annotated[
         int, typer.Option(min=2, help="With --by: fewest responses for a segment's matrix.")
     ] = 100,
+    permutations: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="With --by: permutations of the check that the segments' indexes are "
+            "comparable (MICOM compositional invariance, each segment against the rest; "
+            "0 skips it).",
+        ),
+    ] = 1000,
     missing: Annotated[
         str | None, typer.Option(help="Answer codes meaning missing, e.g. 6,9.")
     ] = None,
@@ -529,7 +538,7 @@ def priorities(
     request = PrioritiesRequest(
         model, data, target, level=level, method=method, scale=scale, by=by, period=period,
         weights=weights, dimension=dimension, crosshair=crosshair, bootstrap=bootstrap,
-        seed=seed, min_n=min_n, missing=missing,
+        seed=seed, min_n=min_n, missing=missing, permutations=permutations,
     )  # fmt: skip
     try:
         result = compute(request)

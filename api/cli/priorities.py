@@ -39,6 +39,7 @@ class PrioritiesRequest:
     seed: int | None = None
     min_n: int = 100
     missing: str | None = None
+    permutations: int = 1000
 
 
 def parse_scale(text: str) -> tuple[float, float]:
@@ -118,7 +119,7 @@ def compute(request: PrioritiesRequest):
         return priority_matrix(fit, frame, bounds, request.target, **options)
     return segment_priorities(
         fit, frame, bounds, request.target, by=request.by, period=request.period,
-        min_n=request.min_n, **options,
+        min_n=request.min_n, permutations=request.permutations, **options,
     )  # fmt: skip
 
 

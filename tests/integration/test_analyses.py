@@ -43,7 +43,7 @@ from tests.integration.staff_keys import staff_with_keys
 SECRET = "a-test-secret-that-is-long-enough-for-the-test-env"
 VERSION = "csi_mobile@2026.1"
 N = 600  # enough for a fit and for two regions of >= 100 responses
-FAST = {"version": VERSION, "bootstrap": 10, "min_n": 100}
+FAST = {"version": VERSION, "bootstrap": 10, "permutations": 0, "min_n": 100}
 
 
 @pytest.fixture
@@ -80,14 +80,14 @@ def post(client, world, who="researcher", **body):
 
 
 def test_a_job_is_queued_computed_by_the_worker_and_then_reused(engine, world, client):
-    first = post(client, world, segment="region")
+    first = post(client, world, segment="region", permutations=1000)
     assert first.status_code == 202, first.text
     job = first.json()
     assert job["status"] == "queued" and not job["reused"]
     assert first.headers["Location"] == job["url"] and job["url"].endswith(f"/{job['id']}")
     assert job["request"]["segment"] == "region" and job["request"]["engine"] == "pls"
 
-    again = post(client, world, segment="region")  # the same question, still queued
+    again = post(client, world, segment="region", permutations=1000)  # the same, still queued
     assert again.status_code == 202 and again.json()["id"] == job["id"] and again.json()["reused"]
 
     pending = client.get(job["url"], headers=as_(world, "researcher")).json()
@@ -110,12 +110,21 @@ def test_a_job_is_queued_computed_by_the_worker_and_then_reused(engine, world, c
     for point in result["priorities"]["network"]["matrix"]["points"]:
         assert point["x_interval"][0] <= point["x"] <= point["x_interval"][1]
     assert {"region", "service_hall"} <= set(result["rankings"])
+    # Every ranked unit large enough carries its comparability verdict (MICOM step 2), and
+    # each unit found not comparable has its warning and is marked on its matrix.
+    rows = result["rankings"]["region"]
+    assert {type(row["comparable"]) for row in rows} <= {bool, type(None)}
+    assert any(row["comparable"] is not None for row in rows)
+    flagged = {row["unit"] for row in rows if row["comparable"] is False}
+    warned = {w["subject"] for w in result["warnings"] if w["code"] == "not-comparable"}
+    assert {f"region={unit}" for unit in flagged} <= warned
+    assert {b["segment"] for b in blocks if not b["comparable"]} == flagged
     assert provenance["engine"] == "pls" and provenance["n"] == N
     assert provenance["questionnaire"]["version"] == "2026.1"
     assert provenance["libraries"]["semopy"] and provenance["libraries"]["pandas"]
     assert provenance["bootstrap"] == 10 and provenance["seed"] == 1
 
-    reused = post(client, world, segment="region")
+    reused = post(client, world, segment="region", permutations=1000)
     assert (
         reused.status_code == 200 and reused.json()["id"] == job["id"] and reused.json()["reused"]
     )

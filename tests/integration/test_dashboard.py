@@ -7,6 +7,7 @@ limited to Hangzhou, an interviewer.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -284,3 +285,37 @@ def test_an_unknown_version_is_a_404_and_nothing_computed_is_said_plainly(boss, 
     page = boss.get("/dashboard/rankings?period=2025-01")
     assert page.status_code == 200 and 'id="nothing"' in page.text
     assert VERSION in boss.get("/dashboard").text  # the default: the analysed version
+
+
+def test_a_unit_whose_indexes_are_not_comparable_is_marked_and_named_in_both_languages(
+    tmp_path, login
+):
+    # The sample's regions are measured alike; mark one as MICOM would flag it.
+    from api.analysis import result as stored_results
+
+    url = copy_to(tmp_path)
+    engine = make_engine(url)
+    with Session(engine) as session:
+        job = next(j for j in session.exec(select(Analysis)).all()
+                   if j.request["period"] is None and j.request["segment"] == "region")  # fmt: skip
+        result = json.loads(json.dumps(job.result))
+        row = result["rankings"]["region"][0]
+        row["comparable"], row["not_comparable_on"] = False, ["network"]
+        for view in result["priorities"].values():
+            for segment in view["segments"]:
+                if segment["segment"] == row["unit"]:
+                    segment["comparable"], segment["not_comparable_on"] = False, ["network"]
+        job.result = result
+        session.add(job)
+        session.commit()
+    engine.dispose()
+    stored_results._READ.clear()  # the same job key, another stored result
+    settings = Settings(database_url=url, public_base_url=BASE, env="test", secret_key=SECRET)
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        assert log_in(client, "boss", PASSWORD).status_code in (200, 303)
+        page = text(client.get("/dashboard/rankings").text)
+        assert f"{row['unit']}（网络" in page and f"{row['unit']} (Network" in page
+        assert "不可比较" in page and "not comparable" in page
+        matrix = text(client.get(f"/dashboard/priorities?segment={row['unit']}").text)
+        assert "MICOM" in matrix and "not comparable" in matrix
+    stored_results._READ.clear()

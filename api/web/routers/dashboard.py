@@ -209,6 +209,7 @@ def rankings(request: Request, scope: ViewerScope, session: SessionDep, version:
     return _render(
         request, scope.staff, name, result=result, job=job, period=period,
         tables=_ranking_tables(result) if result else [],
+        label=result.label if result else None,
         **_common(session, scope, found, choices),
     )  # fmt: skip
 

@@ -325,7 +325,14 @@ def test_results_are_json_ready_and_print_every_step():
         assert '"dropped": 5' in text
     data = result.to_dict()
     assert data["verdicts"].keys() == set(CONSTRUCTS)
-    assert data["compositional"][0].keys() == {"construct", "c", "quantile", "p_value", "holds"}
+    assert data["compositional"][0].keys() == {
+        "construct", "c", "quantile", "p_value", "p_family", "holds",
+    }  # fmt: skip
+    # minP: never below the construct's own p-value, never above Bonferroni's bound.
+    table = result.compositional
+    count = len(table)
+    assert (table["p_family"] > 0).all() and (table["p_family"] >= table["p_value"] - 1e-12).all()
+    assert (table["p_family"] <= (count * table["p_value"]).clip(upper=1) + 2 / 40).all()
     text = result.summary()
     for fragment in ("Step 1", "Step 2", "Step 3a", "Step 3b", "Verdicts", "a (N = 55)"):
         assert fragment in text
