@@ -22,6 +22,11 @@ if TYPE_CHECKING:
     # Imported when an SEM is fitted: semopy and sympy cost a PLS fit 1.6 s otherwise.
     from .sem_result import SEMResult
 
+#: No model is fitted on fewer rows, whatever the rules below allow.
+MIN_ROWS = 30
+#: The "10 times" rule of PLS (Barclay, Higgins & Thompson 1995; Hair et al. 2022).
+PLS_ROWS_PER_ARROW = 10
+
 Engine = Literal["pls", "sem"]
 QualityData = Literal["estimation", "pairwise"]
 QUALITY_NOT_ASSESSED = ModelWarning(
@@ -32,6 +37,67 @@ QUALITY_NOT_ASSESSED = ModelWarning(
 )
 _REPORT_COLUMNS = ("lhs", "op", "rhs", "estimate", "std_estimate", "se", "ci_low", "ci_high",
                    "p_value")  # fmt: skip
+
+
+class SampleTooSmall(ValueError):
+    """Fewer rows than the model needs (:func:`minimum_sample_size`); the message gives the
+    numbers and how to proceed."""
+
+
+def minimum_sample_size(spec: PathSpec, engine: Engine) -> tuple[int, str]:
+    """The fewest rows a model is fitted on, and the rule that sets it.
+
+    PLS: ten times the largest number of arrows pointing at one construct, counting the
+    structural paths into it and, for a formative (mode B) construct, its indicators
+    (the "10 times" rule, Barclay, Higgins & Thompson 1995), and never fewer than
+    :data:`MIN_ROWS`. The rule is a floor, not a power analysis: detecting small paths
+    needs more (Hair et al. 2022, ch. 1). SEM: more rows than free parameters (the
+    sample covariance matrix must be able to pin them down), and never fewer than
+    :data:`MIN_ROWS`.
+    """
+    if engine == "pls":
+        arrows = {c: len(spec.predictors(c)) for c in spec.constructs}
+        for block in spec.measurement:
+            if block.mode == "B":
+                arrows[block.construct] = max(arrows[block.construct], len(block.indicators))
+        construct = max(arrows, key=arrows.get) if arrows else None
+        most = arrows.get(construct, 0) if construct else 0
+        ten_times = PLS_ROWS_PER_ARROW * most
+        if ten_times > MIN_ROWS:
+            return ten_times, f"10 times the {most} arrows pointing at {construct}"
+        return MIN_ROWS, f"the floor of {MIN_ROWS} rows for any model"
+    from .sem_groups import free_parameters
+    from .syntax import ModelSyntaxError
+
+    try:
+        count = free_parameters(spec.to_lavaan())
+    except ModelSyntaxError:  # a form only semopy fits: the floor alone
+        return MIN_ROWS, f"the floor of {MIN_ROWS} rows for any model"
+    if count + 1 > MIN_ROWS:
+        return count + 1, f"more rows than the model's {count} free parameters"
+    return MIN_ROWS, f"the floor of {MIN_ROWS} rows for any model"
+
+
+def check_items(data: pd.DataFrame, *, constant: bool = True) -> None:
+    """Refuse an item with no answers or (``constant``) the same answer in every row.
+
+    Such an item cannot measure anything: PLS cannot standardize it and the SEM's
+    covariance matrix is singular because of it. The message names it and the fix.
+    """
+    for name in data.columns:
+        answers = data[name].dropna()
+        if answers.empty:
+            raise ValueError(
+                f"item {name} has no answers in any of the {len(data)} rows: check the "
+                "column (a wrong name or a missing-value code for every answer), or drop it "
+                "from the model"
+            )
+        if constant and answers.nunique() == 1:
+            raise ValueError(
+                f"item {name} has the same answer ({answers.iloc[0]:g}) in all its "
+                f"{len(answers)} answers, so it cannot measure anything: drop it from the "
+                "model, or check the data"
+            )
 
 
 @dataclass(frozen=True)
@@ -108,10 +174,21 @@ class ModelFit:
             ],
             "effects": self._effects(),
         }
-        if self.engine == "sem":
+        if isinstance(self.result, PLSResult):
+            # Every construct's outer weights, with their bootstrap intervals: for a
+            # formative (mode B) construct they are the result.
+            report["weights"] = _rows(self.result.weights)
+        else:
             keys = ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low",
-                    "rmsea_ci_high", "srmr", "aic", "bic")  # fmt: skip
-            report["fit"] = {k: _number(self.result.fit.get(k)) for k in keys}  # type: ignore[union-attr]
+                    "rmsea_ci_high", "srmr", "aic", "bic", "loglik", "baseline_chisq",
+                    "baseline_df")  # fmt: skip
+            report["fit"] = {k: _number(self.result.fit.get(k)) for k in keys}
+            report["variances"] = _rows(estimates[estimates["op"] == "~~"])
+        formative = self.quality.formative if self.quality else pd.DataFrame()
+        report["vif"] = [
+            {"construct": str(r["construct"]), "item": str(r["item"]), "vif": _number(r["vif"])}
+            for r in formative.to_dict("records")
+        ]
         return report
 
     def _r2(self) -> dict[str, float]:
@@ -148,6 +225,7 @@ def fit_model(
     consistent: bool = False,
     estimator: str = "ML",
     quality_data: QualityData = "estimation",
+    allow_small_sample: bool = False,
 ) -> ModelFit:
     """Fit ``spec`` with the chosen engine and check its measurement.
 
@@ -173,6 +251,9 @@ def fit_model(
         rows. ``"pairwise"``: the raw answers, each correlation over the respondents who
         answered both items (every answer kept, but a matrix that may not be positive
         semi-definite). FIML has no completed data set, so it is always pairwise.
+    allow_small_sample : bool
+        Fit even below :func:`minimum_sample_size` (the caller owns the risk); otherwise
+        :class:`SampleTooSmall`.
 
     Returns
     -------
@@ -188,6 +269,21 @@ def fit_model(
     spec.check_data(frame.columns)
     items = list(spec.observed)
     data = frame[items].apply(pd.to_numeric, errors="coerce")
+    # An empty item first: it also empties every complete row. A constant one after the
+    # sample size, which is the first thing wrong with five rows.
+    check_items(data, constant=False)
+    listwise = engine == "sem" and estimator != "FIML" or missing == "casewise"
+    rows = int(data.notna().all(axis=1).sum() if listwise else data.notna().any(axis=1).sum())
+    minimum, rule = minimum_sample_size(spec, engine)
+    if rows < minimum and not allow_small_sample:
+        plural = "" if rows == 1 else "s"
+        usable = f"complete row{plural}" if listwise else f"row{plural} with an answer"
+        raise SampleTooSmall(
+            f"{rows} {usable} {'is' if rows == 1 else 'are'} too few for this model: "
+            f"{engine.upper()} needs at least {minimum} ({rule}). Collect more responses or "
+            "simplify the model"
+        )
+    check_items(data)
     blocks = {c: list(spec.blocks[c]) for c in spec.constructs if spec.blocks.get(c)}
     if engine == "pls":
         result: PLSResult | SEMResult = fit_pls(

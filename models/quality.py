@@ -149,6 +149,8 @@ class MeasurementQuality:
     thresholds: QualityThresholds = field(default_factory=QualityThresholds)
     alpha_variant: str = "standardized"
     n_obs: int = 0
+    #: Formative (mode B) indicators: ``construct``, ``item``, ``vif``.
+    formative: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=VIF_COLUMNS))
 
     @property
     def ok(self) -> bool:
@@ -166,6 +168,11 @@ class MeasurementQuality:
             "pairs": _records(self.pairs.set_index(["a", "b"])),
             "fornell_larcker": _nested(self.fornell_larcker),
             "cross_loadings": _nested(self.cross_loadings),
+            "formative": [
+                {"construct": r["construct"], "item": r["item"],
+                 "vif": None if not math.isfinite(r["vif"]) else float(r["vif"])}
+                for r in self.formative.to_dict("records")
+            ],  # fmt: skip
             "warnings": [w.to_dict() for w in self.warnings],
         }
 
@@ -193,6 +200,11 @@ class MeasurementQuality:
             "Cross-loadings",
             self.cross_loadings.to_string(float_format=fmt),
             "",
+        ]
+        if len(self.formative):
+            parts += [f"Formative indicators (VIF; {VIF_LIMIT:g} or more: collinear)",
+                      self.formative.to_string(index=False, float_format=fmt), ""]  # fmt: skip
+        parts += [
             f"Warnings ({len(self.warnings)})" if self.warnings else "Warnings: none",
         ]
         parts += [f"  [{w.severity}] {w.code}: {w.message}" for w in self.warnings]
@@ -329,6 +341,49 @@ def _reliability_warnings(
             )
         )
     return found
+
+
+#: A formative indicator's VIF at or above this signals critical collinearity among the
+#: indicators of its construct (Hair, Hult, Ringle & Sarstedt 2022, ch. 5; 3 is the ideal).
+VIF_LIMIT = 5.0
+VIF_COLUMNS = ("construct", "item", "vif")
+
+
+def formative_vifs(
+    data: pd.DataFrame, blocks: Mapping[str, list[str]], modes: Mapping[str, str]
+) -> tuple[pd.DataFrame, list[ModelWarning]]:
+    """VIF of every indicator of a formative construct, and ``high-vif`` warnings.
+
+    ``VIF_j = 1 / (1 − R²_j)``, with ``R²_j`` from regressing item j on the construct's other
+    items; all at once as the diagonal of the inverse correlation matrix of the block. An
+    item that is a linear combination of the others has an infinite VIF.
+    """
+    rows, found = [], []
+    for construct, items in blocks.items():
+        if modes[construct] != "B" or len(items) < 2:
+            continue
+        corr = data[items].corr().to_numpy()
+        try:
+            vifs = np.diag(np.linalg.inv(corr))
+        except np.linalg.LinAlgError:
+            vifs = np.full(len(items), math.inf)
+        if np.linalg.cond(corr) > 1e12:
+            vifs = np.full(len(items), math.inf)
+        for item, vif in zip(items, vifs, strict=True):
+            rows.append({"construct": construct, "item": item, "vif": float(vif)})
+            if vif >= VIF_LIMIT:
+                found.append(
+                    ModelWarning(
+                        "high-vif",
+                        f"the formative item {item!r} of {construct!r} has a VIF of "
+                        f"{vif:.2f} (at least {VIF_LIMIT:g}): it largely repeats the other "
+                        "items of its construct, so their weights are unstable and may flip "
+                        "sign. Drop or merge the redundant items.",
+                        "warning",
+                        item,
+                    )
+                )
+    return pd.DataFrame(rows, columns=list(VIF_COLUMNS)), found
 
 
 def _not_applicable_notes(
@@ -607,6 +662,8 @@ def measurement_quality(
 
     loadings_table = cross_loadings(data, construct_scores)
     found += _cross_loading_warnings(loadings_table, checked, construct_modes)
+    formative, vif_warnings = formative_vifs(data, checked, construct_modes)
+    found += vif_warnings
 
     table["verdict"] = _verdicts(constructs, list(table["alpha"].notna()), found)
     pairs["verdict"] = _verdicts(
@@ -623,4 +680,5 @@ def measurement_quality(
         thresholds=thresholds,
         alpha_variant="standardized" if standardized_alpha else "raw",
         n_obs=len(frame),
+        formative=formative,
     )

@@ -65,7 +65,7 @@ from models.sem_result import json_number
 from models.syntax import ModelSyntaxError, Statement, read_statements
 from models.vocabulary import ESTIMATE_COLUMNS
 
-__all__ = ["GROUP_EQUAL", "MultiGroupResult", "fit_multigroup"]
+__all__ = ["GROUP_EQUAL", "MultiGroupResult", "fit_multigroup", "free_parameters"]
 
 #: lavaan's ``group.equal`` names, and which parameters each holds equal across groups.
 GROUP_EQUAL: dict[str, str] = {
@@ -304,6 +304,18 @@ def fit_multigroup(
             "iterations": iterations,
         },  # fmt: skip
     )
+
+
+def free_parameters(model: str) -> int:
+    """Free parameters of ``model`` fitted in one group without a mean structure, as lavaan
+    counts them (loadings but the markers, regressions, (residual) variances and
+    covariances, labelled ones once).
+
+    Raises ModelSyntaxError for what this engine does not fit (composites, observed
+    exogenous predictors).
+    """
+    entries = [e for e in _structure(model).entries if e.op != "~1" and e.fixed is None]
+    return len({e.label or (e.lhs, e.op, e.rhs) for e in entries})
 
 
 # --- the parameter table ---------------------------------------------------------------

@@ -16,12 +16,26 @@ from models.pls_bootstrap import percentile_interval
 FloatArray = npt.NDArray[np.float64]
 
 
-def interval(draws: FloatArray, level: float, width: int) -> tuple[FloatArray, FloatArray]:
-    """Percentile interval per column (type-7 quantiles); NaN without draws."""
+#: The scale of every index and performance: an interval never leaves it.
+INDEX_SCALE = (0.0, 100.0)
+
+
+def interval(
+    draws: FloatArray, level: float, width: int, scale: tuple[float, float] | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """Percentile interval per column (type-7 quantiles); NaN without draws.
+
+    With ``scale`` (an index's 0-100), the bounds are kept inside it: a resample whose
+    outer weights turn negative can put a weighted mean of 0-100 scores outside 0-100, a
+    value no index can take.
+    """
     if draws.shape[0] < 2:
         nan = np.full(width, np.nan)
         return nan, nan.copy()
-    return percentile_interval(draws, level)
+    low, high = percentile_interval(draws, level)
+    if scale is not None:
+        low, high = np.clip(low, *scale), np.clip(high, *scale)
+    return low, high
 
 
 def frozen(array: FloatArray) -> FloatArray:

@@ -279,7 +279,7 @@ def construct_indexes(
     norm = point.norm_weights[0]
     boot = bootstrap_stack(prep, n_boot, random_state, pls=pls) if n_boot else None
     draws = boot.draws.construct_performance if boot else np.empty((0, len(prep.constructs)))
-    low, high = _report.interval(draws, level, len(prep.constructs))
+    low, high = _report.interval(draws, level, len(prep.constructs), _report.INDEX_SCALE)
     indexes = pd.DataFrame(
         {
             "construct": list(prep.constructs),

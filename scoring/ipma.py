@@ -287,7 +287,9 @@ def ipma(
         }
     )
     _add_axes(items, est, drawn, "item", level)
-    t_low, t_high = _report.interval(drawn["target_performance"][:, None], level, 1)
+    t_low, t_high = _report.interval(
+        drawn["target_performance"][:, None], level, 1, _report.INDEX_SCALE
+    )
     draws = IPMADraws(
         **{k: _report.frozen(v) for k, v in drawn.items()},
         constructs=tuple(constructs["construct"]),
@@ -335,7 +337,8 @@ def _add_axes(
 ) -> None:
     for axis in ("importance", "performance"):
         key = f"{level_name}_{axis}"
-        low, high = _report.interval(draws[key], level, table.shape[0])
+        scale = _report.INDEX_SCALE if axis == "performance" else None
+        low, high = _report.interval(draws[key], level, table.shape[0], scale)
         table[axis] = estimates[key][0]
         table[f"{axis}_ci_low"] = low
         table[f"{axis}_ci_high"] = high

@@ -269,7 +269,7 @@ def matrix_from_axes(
             )
         )
     imp_low, imp_high = _report.interval(imp_draws, ci_level, d)
-    perf_low, perf_high = _report.interval(perf_draws, ci_level, d)
+    perf_low, perf_high = _report.interval(perf_draws, ci_level, d, _report.INDEX_SCALE)
     rank_low, rank_high = rank_intervals(prio_draws, ci_level)
     table = pd.DataFrame(
         {

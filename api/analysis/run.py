@@ -61,7 +61,7 @@ def select_rows(data: pd.DataFrame, request: AnalysisRequest) -> pd.DataFrame:
 
 def run_analysis(session: Session, job: Analysis) -> Outcome:
     """Compute the job's analysis; :class:`AnalysisFailed` says why it cannot be done."""
-    from models.fit import fit_model
+    from models.fit import SampleTooSmall, fit_model
     from scoring import _report
     from scoring.indexes import construct_indexes
     from scoring.invariance import unit_comparability
@@ -94,8 +94,11 @@ def run_analysis(session: Session, job: Analysis) -> Outcome:
     items = [name for block in blocks.values() for name in block]
     scores = item_scores(data, items, questionnaire)
     syntax = questionnaire.lavaan_syntax()
-    fit = fit_model(syntax, scores, engine="pls", consistent=request.engine == "plsc")
-    reported = fit if request.engine != "sem" else fit_model(syntax, scores, engine="sem")
+    try:
+        fit = fit_model(syntax, scores, engine="pls", consistent=request.engine == "plsc")
+        reported = fit if request.engine != "sem" else fit_model(syntax, scores, engine="sem")
+    except SampleTooSmall as error:
+        raise AnalysisFailed(f"{where}: {error}") from None
     if not fit.converged:
         raise AnalysisFailed("the PLS model did not converge on these responses; see warnings")
     seed, n_boot = request.seed, request.bootstrap

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from survey.questionnaire.bounded import read_excel
-from survey.questionnaire.scores import answer_code, item_scores
+from survey.questionnaire.scores import answer_code, far_out_values, item_scores
 
 QUESTIONNAIRE_SUFFIXES = (".yaml", ".yml", ".xlsx")
 DATA_SUFFIXES = (".csv", ".xlsx", ".parquet")
@@ -27,6 +27,7 @@ class FitInputs:
     source: str  # what the model came from
     table: pd.DataFrame | None = None  # the data file as read (segment and weight columns)
     questionnaire: Any = None  # when the model came from a questionnaire
+    warnings: tuple[str, ...] = ()  # about the data, for the person who gave it
 
 
 def read_model(path: Path):
@@ -78,6 +79,20 @@ def read_table(path: Path) -> pd.DataFrame:
     )
 
 
+def parse_scale(text: str) -> tuple[float, float]:
+    """``"1,5"`` -> (1.0, 5.0): the declared scale of items read as plain numbers."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        low, high = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError(
+            f"--scale {text!r}: give the scale's minimum and maximum, e.g. --scale 1,5"
+        ) from None
+    if not high > low:
+        raise ValueError(f"--scale {text!r}: the maximum must exceed the minimum")
+    return low, high
+
+
 def parse_missing_codes(text: str | None) -> tuple[str, ...]:
     """``"6,9"`` -> ("6", "9"): answer codes to treat as missing."""
     if not text:
@@ -88,15 +103,23 @@ def parse_missing_codes(text: str | None) -> tuple[str, ...]:
     return codes
 
 
-def load_fit_inputs(model_path: Path, data_path: Path, missing: str | None) -> FitInputs:
+def load_fit_inputs(
+    model_path: Path,
+    data_path: Path,
+    missing: str | None,
+    scale: tuple[float, float] | None = None,
+) -> FitInputs:
     from models.syntax import parse_model
 
     text, questionnaire = read_model(model_path)
     spec = parse_model(text)
     table = read_table(data_path)
     codes = parse_missing_codes(missing)
-    data = item_scores(table, spec.observed, questionnaire, codes)
-    return FitInputs(text, data, str(model_path), table, questionnaire)
+    data = item_scores(table, spec.observed, questionnaire, codes, scale)
+    known = set(questionnaire.item_names) if questionnaire is not None else set()
+    plain = [item for item in spec.observed if item not in known]
+    warnings = () if scale is not None else tuple(far_out_values(data[plain]))
+    return FitInputs(text, data, str(model_path), table, questionnaire, warnings)
 
 
 def load_group_inputs(
@@ -112,4 +135,5 @@ def load_group_inputs(
         )
     labels = table[group].map(lambda v: None if pd.isna(v) else answer_code(v))
     data = inputs.data.assign(**{group: labels})
-    return FitInputs(inputs.model, data, inputs.source, table, inputs.questionnaire)
+    return FitInputs(inputs.model, data, inputs.source, table, inputs.questionnaire,
+                     inputs.warnings)  # fmt: skip

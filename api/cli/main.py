@@ -330,6 +330,21 @@ def fit(
             "--allow-improper", help="Exit 0 even for a non-converged or improper solution."
         ),
     ] = False,
+    scale: Annotated[
+        str | None,
+        typer.Option(
+            help="Items' scale MIN,MAX, e.g. 1,10, for items not from a questionnaire: a "
+            "value outside it is an error (declare missing codes with --missing)."
+        ),
+    ] = None,
+    allow_small_sample: Annotated[
+        bool,
+        typer.Option(
+            "--allow-small-sample",
+            help="Fit below the model's minimum sample size (the 10 times rule for PLS, "
+            "more rows than free parameters for SEM, 30 rows at least).",
+        ),
+    ] = False,
     quality_data: Annotated[
         str,
         typer.Option(
@@ -379,13 +394,16 @@ def fit(
         result = _fit_groups(model, data, missing, group, equal)
         _report(result, as_json, allow_improper)
         return
-    from api.cli.fit_inputs import load_fit_inputs
-    from models.fit import fit_model
+    from api.cli.fit_inputs import load_fit_inputs, parse_scale
+    from models.fit import SampleTooSmall, fit_model
     from models.syntax import ModelSyntaxError
     from survey.questionnaire import QuestionnaireError
 
     try:
-        inputs = load_fit_inputs(model, data, missing)
+        bounds = parse_scale(scale) if scale is not None else None
+        inputs = load_fit_inputs(model, data, missing, bounds)
+        for warning in inputs.warnings:
+            typer.echo(f"warning: {warning}", err=True)
         result = fit_model(
             inputs.model,
             inputs.data,
@@ -396,7 +414,10 @@ def fit(
             consistent=consistent,
             estimator=estimator.upper(),
             quality_data=quality_data,  # type: ignore[arg-type]
+            allow_small_sample=allow_small_sample,
         )
+    except SampleTooSmall as error:
+        raise fail(f"{error}; --allow-small-sample fits it anyway", 1) from None
     except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
         raise fail(str(error), 2) from None
     _report(result, as_json, allow_improper, result.result.warnings)
@@ -506,6 +527,13 @@ def priorities(
     min_n: Annotated[
         int, typer.Option(min=2, help="With --by: fewest responses for a segment's matrix.")
     ] = 100,
+    allow_small_sample: Annotated[
+        bool,
+        typer.Option(
+            "--allow-small-sample",
+            help="Fit below the model's minimum sample size (see manyi fit).",
+        ),
+    ] = False,
     permutations: Annotated[
         int,
         typer.Option(
@@ -539,9 +567,14 @@ def priorities(
         model, data, target, level=level, method=method, scale=scale, by=by, period=period,
         weights=weights, dimension=dimension, crosshair=crosshair, bootstrap=bootstrap,
         seed=seed, min_n=min_n, missing=missing, permutations=permutations,
+        allow_small_sample=allow_small_sample,
     )  # fmt: skip
+    from models.fit import SampleTooSmall
+
     try:
         result = compute(request)
+    except SampleTooSmall as error:
+        raise fail(f"{error}; --allow-small-sample fits it anyway", 1) from None
     except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
         raise fail(str(error), 2) from None
     if plot is not None:

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import typer
 
-from api.cli.fit_inputs import FitInputs, load_fit_inputs
+from api.cli.fit_inputs import FitInputs, load_fit_inputs, parse_scale
 
 
 class PrioritiesInputError(ValueError):
@@ -40,20 +41,7 @@ class PrioritiesRequest:
     min_n: int = 100
     missing: str | None = None
     permutations: int = 1000
-
-
-def parse_scale(text: str) -> tuple[float, float]:
-    """``"1,5"`` -> (1.0, 5.0); the items' scale bounds when no questionnaire gives them."""
-    parts = [p.strip() for p in text.split(",")]
-    try:
-        low, high = (float(p) for p in parts)
-    except ValueError:
-        raise PrioritiesInputError(
-            f"--scale {text!r}: give the scale's minimum and maximum, e.g. --scale 1,5"
-        ) from None
-    if not high > low:
-        raise PrioritiesInputError(f"--scale {text!r}: the maximum must exceed the minimum")
-    return low, high
+    allow_small_sample: bool = False
 
 
 def _frame(inputs: FitInputs, request: PrioritiesRequest) -> pd.DataFrame:
@@ -100,10 +88,14 @@ def compute(request: PrioritiesRequest):
 
     if request.period is not None and request.by is None:
         raise PrioritiesInputError("--period cuts the dates of --by COLUMN: give --by too")
-    inputs = load_fit_inputs(request.model, request.data, request.missing)
+    scale = parse_scale(request.scale) if request.scale is not None else None
+    inputs = load_fit_inputs(request.model, request.data, request.missing, scale)
+    for warning in inputs.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     frame = _frame(inputs, request)
     bounds = _bounds(inputs, request)
-    fit = fit_model(inputs.model, inputs.data, engine="pls")
+    fit = fit_model(inputs.model, inputs.data, engine="pls",
+                    allow_small_sample=request.allow_small_sample)  # fmt: skip
     constructs = fit.result.spec.constructs
     if request.target not in constructs:
         raise PrioritiesInputError(

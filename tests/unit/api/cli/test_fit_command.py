@@ -89,7 +89,8 @@ def test_sem_reproduces_lavaan_holzinger_swineford_fit(tmp_path):
     assert fit["rmsea"] == pytest.approx(0.092, abs=1e-3)
     assert fit["srmr"] == pytest.approx(0.065, abs=1e-3)
     assert set(fit) == {"chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low",
-                        "rmsea_ci_high", "srmr", "aic", "bic"}  # fmt: skip
+                        "rmsea_ci_high", "srmr", "aic", "bic", "loglik", "baseline_chisq",
+                        "baseline_df"}  # fmt: skip
 
 
 def heywood_data(n=400, seed=0):
@@ -183,3 +184,43 @@ def test_an_unreadable_data_file_is_one_message_naming_it(tmp_path, content, wor
     assert result.exit_code == 2
     message = " ".join(result.output.split())  # one message, however the terminal wraps it
     assert message.startswith(f"error: {data}: {words}")
+
+
+def test_json_carries_every_constructs_weights_and_a_formative_constructs_vifs(tmp_path):
+    # Issue 14, item 6: the weights are the result of a mode-B construct.
+    rng = np.random.default_rng(5)
+    n = 400
+    x = rng.normal(size=(n, 3))
+    x[:, 2] = x[:, 1] + 0.15 * rng.normal(size=n)  # f3 nearly repeats f2: collinear
+    a = x @ [0.5, 0.3, 0.3] + 0.5 * rng.normal(size=n)
+    frame = pd.DataFrame(x, columns=["f1", "f2", "f3"]).assign(
+        **{f"y{i}": a + 0.6 * rng.normal(size=n) for i in (1, 2, 3)}
+    )
+    data, model = tmp_path / "d.csv", tmp_path / "m.lav"
+    frame.to_csv(data, index=False)
+    model.write_text("F <~ f1 + f2 + f3\nY =~ y1 + y2 + y3\nY ~ F\n")
+    result, report = fit_json(model, data, "--bootstrap", "100", "--seed", "1")
+    assert result.exit_code == 0, result.output
+    weights = {(w["lhs"], w["rhs"]): w for w in report["weights"]}
+    assert set(weights) == {("F", "f1"), ("F", "f2"), ("F", "f3"), ("Y", "y1"), ("Y", "y2"),
+                            ("Y", "y3")}  # fmt: skip
+    assert all(w["ci_low"] <= w["estimate"] <= w["ci_high"] for w in weights.values())
+    vifs = {v["item"]: v["vif"] for v in report["vif"]}
+    assert set(vifs) == {"f1", "f2", "f3"} and vifs["f1"] < 2 and vifs["f2"] > 5
+    high = {w["subject"] for w in report["warnings"] if w["code"] == "high-vif"}
+    assert high == {"f2", "f3"}
+
+
+def test_sem_json_carries_loglik_the_baseline_and_the_variances(tmp_path):
+    from semopy.examples import holzinger39
+
+    data, model = tmp_path / "hs.csv", tmp_path / "hs.lav"
+    holzinger39.get_data().to_csv(data, index=False)
+    model.write_text("visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n")
+    result, report = fit_json(model, data, "--engine", "sem")
+    assert result.exit_code == 0, result.output
+    fit = report["fit"]  # lavaan 0.6: logl -3737.745, baseline 918.852 on 36 df
+    assert fit["loglik"] == pytest.approx(-3737.745, abs=1e-3)
+    assert fit["baseline_chisq"] == pytest.approx(918.852, abs=1e-3) and fit["baseline_df"] == 36
+    variances = {(v["lhs"], v["rhs"]) for v in report["variances"]}
+    assert ("x1", "x1") in variances and ("visual", "textual") in variances
