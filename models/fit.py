@@ -182,7 +182,11 @@ class ModelFit:
             keys = ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low",
                     "rmsea_ci_high", "srmr", "aic", "bic", "loglik", "baseline_chisq",
                     "baseline_df")  # fmt: skip
-            report["fit"] = {k: _number(self.result.fit.get(k)) for k in keys}
+            robust = ("chisq_scaled", "scaling_factor", "baseline_chisq_scaled",
+                      "baseline_scaling_factor", "cfi_robust", "tli_robust",
+                      "rmsea_robust")  # fmt: skip
+            fit = self.result.fit
+            report["fit"] = {k: _number(fit.get(k)) for k in (*keys, *robust) if k in fit}
             report["variances"] = _rows(estimates[estimates["op"] == "~~"])
         formative = self.quality.formative if self.quality else pd.DataFrame()
         report["vif"] = [

@@ -33,6 +33,12 @@ Estimators exposed (``estimator=``) and why:
     so it survives near-singular item sets. Standard errors are normal-theory sandwich
     estimates; there is no normal-theory chi-square, so chi-square-based indices are NaN
     (only SRMR is reported) and an info warning ``no-test-statistic`` says so.
+``"MLR"``
+    ML estimates with robust (Huber-White) standard errors and the Yuan-Bentler scaled
+    chi-square with lavaan's robust CFI, TLI and RMSEA (``chisq_scaled``,
+    ``scaling_factor``, ``cfi_robust``, ``tli_robust``, ``rmsea_robust``): for skewed,
+    bounded rating items. Computed by :mod:`models.sem_groups` and :mod:`models.sem_robust`
+    from the raw rows (listwise complete); validated against lavaan 0.6-14.
 ``"FIML"``
     Full-information ML for incomplete rows (missing at random), semopy's ``ModelMeans``
     with its ``"FIML"`` objective: needs raw rows and costs time per row. Adds intercepts
@@ -71,7 +77,7 @@ from models.syntax import PathSpec
 
 __all__ = ["ESTIMATORS", "SEMResult", "fit_sem"]
 
-ESTIMATORS: tuple[str, ...] = ("ML", "GLS", "ULS", "FIML")
+ESTIMATORS: tuple[str, ...] = ("ML", "GLS", "ULS", "FIML", "MLR")
 _FIT_KEYS = (
     "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low", "rmsea_ci_high",
     "srmr", "aic", "bic", "loglik", "baseline_chisq", "baseline_df",
@@ -187,6 +193,8 @@ def fit_sem(
     elif not isinstance(model, str):
         raise TypeError(f"model must be lavaan text or a PathSpec, got {type(model).__name__}")
     _check_arguments(data, cov, n_obs, estimator, max_iter)
+    if estimator == "MLR":
+        return _fit_mlr(model, data, ci_level)
     # What semopy is given says what lavaan means by the text (see semopy_syntax).
     description = sem_semopy.semopy_syntax(model, estimator)
     built, observed = sem_semopy.build_model(description, estimator)
@@ -205,6 +213,8 @@ def fit_sem(
     warnings = _collect_warnings(
         fitted, implied, estimates, information, se, fit, moments, estimator
     )
+    if data is not None:
+        warnings += sem_checks.check_categories(data, observed)
     return SEMResult(
         model=model,
         estimates=estimates,
@@ -215,6 +225,29 @@ def fit_sem(
         proper=not any(w.severity == "error" for w in warnings),
         warnings=tuple(warnings),
         provenance=_provenance(estimator, moments, fitted),
+    )
+
+
+def _fit_mlr(model: str, data: pd.DataFrame, ci_level: float) -> SEMResult:
+    """Robust ML by :mod:`models.sem_groups` (one group, no mean structure, as lavaan)."""
+    from models.sem_groups import SINGLE_GROUP, fit_multigroup
+
+    fitted = fit_multigroup(model, data, None, estimator="MLR", ci_level=ci_level)
+    return SEMResult(
+        model=model,
+        estimates=fitted.group_estimates(SINGLE_GROUP),
+        fit=fitted.fit,
+        r2=fitted.r2[SINGLE_GROUP],
+        n_obs=fitted.n_obs[SINGLE_GROUP],
+        converged=fitted.converged,
+        proper=fitted.proper,
+        warnings=fitted.warnings,
+        provenance={
+            **fitted.provenance, "engine": "sem", "se": "robust.huber.white",
+            "test": "yuan.bentler.mplus", "rows_dropped": fitted.dropped,
+            "numpy": np.__version__, "pandas": pd.__version__,
+            "scipy": metadata.version("scipy"),
+        },  # fmt: skip
     )
 
 
@@ -230,8 +263,8 @@ def _check_arguments(data, cov, n_obs, estimator, max_iter) -> None:
         raise ValueError("n_obs (the number of observations behind cov) is required")
     if data is not None and n_obs is not None:
         raise ValueError("n_obs is taken from the rows of data; do not pass it with data")
-    if estimator == "FIML" and data is None:
-        raise ValueError("FIML needs the raw rows (data), not a covariance matrix")
+    if estimator in ("FIML", "MLR") and data is None:
+        raise ValueError(f"{estimator} needs the raw rows (data), not a covariance matrix")
     if not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
 

@@ -23,6 +23,10 @@ a list of :class:`models.diagnostics.ModelWarning`. Codes are stable API:
 ``no-test-statistic`` (info)
     The estimator has no normal-theory chi-square (ULS), so chi-square-based indices are
     not reported.
+``few-categories`` (warning)
+    Items with seven or fewer answer categories (ratings) fitted as continuous, normal
+    data by a normal-theory estimator: their standard errors and chi-square are too
+    optimistic. MLR corrects both (Rhemtulla, Brosseau-Liard & Savalei 2012).
 """
 
 from __future__ import annotations
@@ -201,5 +205,28 @@ def check_positive_definite(
                 )
             ),
             severity="error" if latent else "warning",
+        )
+    ]
+
+
+#: Items with this many answer categories or fewer are ordinal ratings, not continuous.
+FEW_CATEGORIES = 7
+
+
+def check_categories(data: pd.DataFrame, columns: list[str]) -> list[ModelWarning]:
+    """``few-categories`` naming the items with at most :data:`FEW_CATEGORIES` values."""
+    few = [c for c in columns if data[c].nunique(dropna=True) <= FEW_CATEGORIES]
+    if not few:
+        return []
+    return [
+        ModelWarning(
+            "few-categories",
+            f"{', '.join(few)} have {FEW_CATEGORIES} or fewer answer categories and are "
+            "fitted as continuous, normal data: their standard errors and chi-square are "
+            "too optimistic. Use --estimator MLR for robust standard errors and the scaled "
+            "chi-square (lavaan's MLR); items read as ordered categories (WLSMV) are not "
+            "available yet.",
+            "warning",
+            ", ".join(few),
         )
     ]

@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from models import sem_checks, sem_fit_measures
+from models import sem_checks, sem_fit_measures, sem_robust
 from models.diagnostics import ModelWarning
 from models.sem_estimates import standardize
 from models.sem_result import json_number
@@ -82,6 +82,8 @@ _FIT_KEYS = (
     "chisq", "df", "pvalue", "cfi", "tli", "rmsea", "rmsea_ci_low", "rmsea_ci_high",
     "srmr", "aic", "bic", "loglik", "baseline_chisq", "baseline_df", "npar",
 )  # fmt: skip
+#: The label of the one group of a single-group fit.
+SINGLE_GROUP = "all"
 _MAX_ITERATIONS = 500
 # Fisher scoring stops when the largest step is below this (parameters are O(1)).
 _STEP_TOLERANCE = 1e-10
@@ -133,7 +135,8 @@ class MultiGroupResult:
     fit : dict
         lavaan's fit measures of the whole model (``chisq, df, pvalue, cfi, tli, rmsea,
         rmsea_ci_low, rmsea_ci_high, srmr, aic, bic, loglik, baseline_chisq, baseline_df,
-        npar``).
+        npar``); with MLR also ``chisq_scaled, scaling_factor, baseline_chisq_scaled,
+        baseline_scaling_factor, cfi_robust, tli_robust, rmsea_robust``.
     converged, proper : bool
     warnings : tuple of ModelWarning
     dropped : int
@@ -152,6 +155,8 @@ class MultiGroupResult:
     warnings: tuple[ModelWarning, ...]
     dropped: int = 0
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: Per group, R² of every endogenous variable (indicators and outcomes), as lavaan's r2.
+    r2: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def group_estimates(self, label: str) -> pd.DataFrame:
         """The estimates of one group, without the ``group`` column."""
@@ -162,7 +167,7 @@ class MultiGroupResult:
         f = self.fit
         equal = ", ".join(self.group_equal) or "none (configural)"
         lines = [
-            f"Multi-group SEM (ML) by {self.group}: "
+            f"Multi-group SEM ({self.provenance.get('estimator', 'ML')}) by {self.group}: "
             + ", ".join(f"{g} (N = {self.n_obs[g]})" for g in self.groups),
             f"  equal across groups: {equal}; converged: {self.converged}, proper: {self.proper}",
             f"  chi-square {f['chisq']:.3f} on {f['df']} df, p = {f['pvalue']:.3f}",
@@ -170,6 +175,12 @@ class MultiGroupResult:
             f"  RMSEA {f['rmsea']:.3f} [{f['rmsea_ci_low']:.3f}, {f['rmsea_ci_high']:.3f}]",
             f"  logL {f['loglik']:.3f}  AIC {f['aic']:.3f}  BIC {f['bic']:.3f}",
         ]
+        if "chisq_scaled" in f:
+            lines.append(
+                f"  robust (Yuan-Bentler): chi-square {f['chisq_scaled']:.3f}, scaling factor "
+                f"{f['scaling_factor']:.3f}; CFI {f['cfi_robust']:.3f}  TLI "
+                f"{f['tli_robust']:.3f}  RMSEA {f['rmsea_robust']:.3f}"
+            )
         for label in self.groups:
             table = self.group_estimates(label)
             lines += ["", f"Group {label}:", table.to_string(index=False, float_format=_three)]
@@ -217,9 +228,10 @@ def _three(value: float) -> str:
 def fit_multigroup(
     model: str,
     data: pd.DataFrame,
-    group: str,
+    group: str | None,
     *,
     group_equal: tuple[str, ...] | list[str] = (),
+    estimator: str = "ML",
     ci_level: float = 0.95,
 ) -> MultiGroupResult:
     """Fit one lavaan model in every group of ``data[group]`` by ML.
@@ -230,10 +242,14 @@ def fit_multigroup(
         lavaan syntax: ``=~``, ``~``, ``~~``, ``~1``, fixed values, ``NA*`` and labels.
     data : DataFrame
         Raw rows: the model's observed variables and the group column.
-    group : str
-        Column whose values are the groups (at least two).
+    group : str or None
+        Column whose values are the groups (at least two). None fits one group, without
+        a mean structure, as lavaan's single-group ``sem()`` does (for MLR).
     group_equal : sequence of str
         Names from :data:`GROUP_EQUAL`, held equal across groups.
+    estimator : {"ML", "MLR"}
+        ``"MLR"``: the same estimates with robust (Huber-White) standard errors and the
+        Yuan-Bentler scaled chi-square and robust fit measures (:mod:`models.sem_robust`).
     ci_level : float
         Coverage of the Wald intervals.
 
@@ -264,6 +280,10 @@ def fit_multigroup(
             f"unknown group.equal constraint {', '.join(map(repr, unknown))}: use "
             + ", ".join(GROUP_EQUAL)
         )
+    if estimator not in ("ML", "MLR"):
+        raise ValueError(f"estimator {estimator!r}: multi-group fits use ML or MLR")
+    if group is None and group_equal:
+        raise ValueError("group_equal needs a group column")
     equal = tuple(dict.fromkeys(group_equal))
     structure = _structure(model)
     labels, samples, dropped = _samples(data, group, structure.observed)
@@ -272,21 +292,28 @@ def fit_multigroup(
     theta, converged, iterations = _fisher_scoring(parameters, samples, theta)
 
     n_total = sum(s.n for s in samples)
+    meanstructure = group is not None
     implied = [parameters.implied(theta, g) for g in range(len(samples))]
     information = _information(parameters, samples, implied, theta)
     se, singular = _standard_errors(information, n_total)
-    fit = _fit_measures(samples, implied, parameters.n_free, n_total)
+    fit = _fit_measures(samples, implied, parameters, n_total, meanstructure)
+    if estimator == "MLR" and singular is None:
+        se, robust = _robust(parameters, samples, implied, theta, fit, meanstructure)
+        fit = {**fit, **robust}
     estimates = _estimates(parameters, theta, se, implied, labels, ci_level)
+    if not meanstructure:  # the saturated intercepts are not reported, as lavaan
+        estimates = estimates[estimates["op"] != "~1"].reset_index(drop=True)
     warnings = _warnings(converged, iterations, singular, fit, estimates, parameters, labels)
     if dropped:
+        what = "model variable" + (f" or {group}" if group is not None else "")
         warnings.append(
             ModelWarning(
-                "listwise-deletion",
-                f"{dropped} rows with a missing model variable or {group} were dropped.",
-                "info",
+                "listwise-deletion", f"{dropped} rows with a missing {what} were dropped.", "info"
             )
         )
     return MultiGroupResult(
+        r2={label: _r_squared(parameters, moments) for label, moments in
+            zip(labels, implied, strict=True)},  # fmt: skip
         model=model,
         group=group,
         groups=tuple(labels),
@@ -300,7 +327,7 @@ def fit_multigroup(
         dropped=dropped,
         provenance={
             "engine": "manyi multi-group ML",
-            "estimator": "ML",
+            "estimator": estimator,
             "iterations": iterations,
         },  # fmt: skip
     )
@@ -442,23 +469,29 @@ class _Sample:
     n: int
     cov: np.ndarray  # divisor n
     mean: np.ndarray
+    rows: np.ndarray  # the complete rows, for robust (MLR) standard errors and test
 
 
 def _samples(
-    data: pd.DataFrame, group: str, observed: list[str]
+    data: pd.DataFrame, group: str | None, observed: list[str]
 ) -> tuple[list[str], list[_Sample], int]:
-    absent = [c for c in [group, *observed] if c not in data.columns]
+    columns = [group, *observed] if group is not None else list(observed)
+    absent = [c for c in columns if c not in data.columns]
     if absent:
         raise ValueError(f"the data has no column(s) {', '.join(absent)}")
-    frame = data[[group, *observed]].dropna()
+    frame = data[columns].dropna()
     dropped = len(data) - len(frame)
-    labels = [str(v) for v in pd.unique(frame[group].astype(str))]
-    if len(labels) < 2:
-        raise ValueError(
-            f"{group} has {len(labels)} group(s) with complete rows; a multi-group model "
-            "needs at least two"
-        )
-    keys = frame[group].astype(str)
+    if group is None:
+        keys = pd.Series(SINGLE_GROUP, index=frame.index)
+        labels = [SINGLE_GROUP]
+    else:
+        keys = frame[group].astype(str)
+        labels = [str(v) for v in pd.unique(keys)]
+        if len(labels) < 2:
+            raise ValueError(
+                f"{group} has {len(labels)} group(s) with complete rows; a multi-group "
+                "model needs at least two"
+            )
     samples = []
     for label in labels:
         rows = frame.loc[keys == label, observed].to_numpy(dtype=float)
@@ -467,12 +500,13 @@ def _samples(
         centred = rows - mean
         cov = centred.T @ centred / n
         if n <= len(observed) or np.linalg.eigvalsh(_correlation(cov))[0] < 1e-10:
+            where = "the data" if group is None else f"group {label!r} of {group}"
             raise ValueError(
-                f"group {label!r} of {group}: its {n} rows give a singular covariance matrix "
+                f"{where}: its {n} rows give a singular covariance matrix "
                 f"of the {len(observed)} model variables (too few rows, a constant item or "
                 "items that repeat each other); merge it with another group or drop it"
             )
-        samples.append(_Sample(n, cov, mean))
+        samples.append(_Sample(n, cov, mean, rows))
     return labels, samples, dropped
 
 
@@ -681,6 +715,75 @@ def _fisher_scoring(parameters, samples, theta):
     return theta, False, _MAX_ITERATIONS
 
 
+def _group_gradient(parameters, sample, theta: np.ndarray, g: int) -> np.ndarray:
+    """The gradient of group g's own ½ F_g with respect to its local parameters."""
+    moments = parameters.implied(theta, g)
+    d_sigma, d_mu = parameters.jacobian(moments, g, parameters.locals[g])
+    inverse = np.linalg.inv(moments["sigma"])
+    d = sample.mean - moments["mu"]
+    g_sigma = inverse - inverse @ (sample.cov + np.outer(d, d)) @ inverse
+    return 0.5 * (np.einsum("kij,ij->k", d_sigma, g_sigma) + d_mu @ (-2.0 * inverse @ d))
+
+
+def _observed_information(parameters, sample, theta: np.ndarray, g: int) -> np.ndarray:
+    """Group g's Hessian of ½ F_g (local parameters), by central differences of its
+    analytic gradient: exact to about 1e-9, where second derivatives of the RAM
+    matrices would take a page of algebra per parameter pair."""
+    local = parameters.locals[g]
+    hessian = np.empty((len(local), len(local)))
+    for column, k in enumerate(local):
+        step = 1e-5 * max(1.0, abs(theta[k]))
+        up, down = theta.copy(), theta.copy()
+        up[k] += step
+        down[k] -= step
+        hessian[:, column] = (
+            _group_gradient(parameters, sample, up, g)
+            - _group_gradient(parameters, sample, down, g)
+        ) / (2.0 * step)
+    return (hessian + hessian.T) / 2.0
+
+
+def _robust(parameters, samples, implied, theta, fit, meanstructure: bool):
+    """MLR's sandwich standard errors and scaled test (:mod:`models.sem_robust`)."""
+    n_total = sum(s.n for s in samples)
+    size = parameters.n_free
+    observed, first_order = np.zeros((size, size)), []
+    for g, (sample, moments) in enumerate(zip(samples, implied, strict=True)):
+        local, weight = parameters.locals[g], sample.n / n_total
+        observed[np.ix_(local, local)] += weight * _observed_information(
+            parameters, sample, theta, g
+        )
+        d_sigma, d_mu = parameters.jacobian(moments, g, local)
+        block = np.zeros((size, size))
+        block[np.ix_(local, local)] = sem_robust.casewise_scores_product(
+            sample.rows, moments["sigma"], moments["mu"], d_sigma, d_mu
+        )
+        first_order.append(block)
+    keep = np.arange(size)
+    if not meanstructure:  # one group: the intercepts' block is left out, as lavaan does
+        intercepts = {k for e, k, _ in parameters.cells[0] if e.op == "~1" and k is not None}
+        keep = np.array([k for k in range(size) if k not in intercepts])
+    inverse = np.linalg.inv(observed[np.ix_(keep, keep)])
+    meat = sum(s.n / n_total * b for s, b in zip(samples, first_order, strict=True))
+    covariance = np.full((size, size), np.nan)
+    covariance[np.ix_(keep, keep)] = inverse @ meat[np.ix_(keep, keep)] @ inverse / n_total
+    se = np.sqrt(np.clip(np.diag(covariance), 0.0, None))
+    trace_h0 = sum(
+        s.n / n_total * float(np.sum(b[np.ix_(keep, keep)] * inverse.T))
+        for s, b in zip(samples, first_order, strict=True)
+    )
+    trace_h1 = sum(sem_robust.unrestricted_trace(s.rows, meanstructure) for s in samples)
+    baseline = [sem_robust.baseline_trace(s.rows, meanstructure) for s in samples]
+    df, baseline_df = fit["df"], fit["baseline_df"]
+    scaling = (trace_h1 - trace_h0) / df if df > 0 else math.nan
+    baseline_scaling = sum(h1 - h0 for h1, h0 in baseline) / baseline_df
+    robust = sem_robust.robust_fit_measures(
+        fit["chisq"], df, scaling, fit["baseline_chisq"], baseline_df, baseline_scaling,
+        n_total, len(samples),
+    )  # fmt: skip
+    return se, robust
+
+
 def _information(parameters, samples, implied, theta) -> np.ndarray:
     return _gradient_and_information(parameters, samples, implied, theta)[1]
 
@@ -700,11 +803,14 @@ def _standard_errors(information: np.ndarray, n_total: int) -> tuple[np.ndarray,
 # --- results ---------------------------------------------------------------------------
 
 
-def _fit_measures(samples, implied, n_free: int, n_total: int) -> dict[str, float]:
+def _fit_measures(samples, implied, parameters, n_total: int, meanstructure: bool):
     groups = len(samples)
     p = len(samples[0].mean)
     chisq = 2.0 * n_total * _discrepancy(samples, implied)
-    df = groups * (p * (p + 1) // 2 + p) - n_free
+    df = groups * (p * (p + 1) // 2 + p) - parameters.n_free
+    # One group without a mean structure: its p free intercepts are the sample means,
+    # fitted exactly, so they count neither as parameters nor as moments (lavaan's npar).
+    n_free = parameters.n_free - (0 if meanstructure else p)
     unrestricted = sum(sem_fit_measures.saturated_loglik(s.cov, s.n) for s in samples)
     loglik = unrestricted - chisq / 2.0
     baseline = sum(
@@ -715,7 +821,9 @@ def _fit_measures(samples, implied, n_free: int, n_total: int) -> dict[str, floa
     low, high = sem_fit_measures.rmsea_ci(chisq, df, n_total)
     aic, bic = sem_fit_measures.information_criteria(loglik, n_free, n_total)
     srmr = sum(
-        s.n / n_total * sem_fit_measures.srmr(s.cov, m["sigma"], s.mean, m["mu"])
+        s.n / n_total * sem_fit_measures.srmr(
+            s.cov, m["sigma"], *((s.mean, m["mu"]) if meanstructure else (None, None))
+        )
         for s, m in zip(samples, implied, strict=True)
     )
     root_g = math.sqrt(groups)
@@ -737,6 +845,18 @@ def _fit_measures(samples, implied, n_free: int, n_total: int) -> dict[str, floa
         "npar": n_free,
     }
     return {k: measures[k] for k in _FIT_KEYS}
+
+
+def _r_squared(parameters, moments) -> dict[str, float]:
+    """1 − residual variance / implied variance of every indicator and outcome."""
+    structure, index = parameters.structure, parameters.index
+    entries = structure.entries
+    names = list(dict.fromkeys(
+        [e.rhs for e in entries if e.op == "=~"] + [e.lhs for e in entries if e.op == "~"]
+    ))  # fmt: skip
+    total, residual = np.diag(moments["full"]), np.diag(moments["s"])
+    return {v: float(1.0 - residual[index[v]] / total[index[v]]) for v in names
+            if total[index[v]] > 0}  # fmt: skip
 
 
 def _estimates(parameters, theta, se, implied, labels, ci_level) -> pd.DataFrame:

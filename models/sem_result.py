@@ -71,6 +71,15 @@ class SEMResult:
             f"  CFI {f['cfi']:.3f}  TLI {f['tli']:.3f}  SRMR {f['srmr']:.3f}",
             f"  RMSEA {f['rmsea']:.3f} [{f['rmsea_ci_low']:.3f}, {f['rmsea_ci_high']:.3f}]",
             f"  logL {f['loglik']:.3f}  AIC {f['aic']:.3f}  BIC {f['bic']:.3f}",
+            *(
+                [
+                    f"  robust (Yuan-Bentler): chi-square {f['chisq_scaled']:.3f}, scaling "
+                    f"factor {f['scaling_factor']:.3f}; CFI {f['cfi_robust']:.3f}  TLI "
+                    f"{f['tli_robust']:.3f}  RMSEA {f['rmsea_robust']:.3f}"
+                ]
+                if "chisq_scaled" in f
+                else []
+            ),
             "",
             self.estimates.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
             "",

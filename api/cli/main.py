@@ -323,7 +323,13 @@ def fit(
             "applied)."
         ),
     ] = None,
-    estimator: Annotated[str, typer.Option(help="SEM objective: ML, GLS, ULS or FIML.")] = "ML",
+    estimator: Annotated[
+        str,
+        typer.Option(
+            help="SEM estimator: ML, MLR (robust standard errors and scaled chi-square, for "
+            "skewed rating items), GLS, ULS or FIML."
+        ),
+    ] = "ML",
     allow_improper: Annotated[
         bool,
         typer.Option(
@@ -385,13 +391,13 @@ def fit(
     if equal is not None and group is None:
         raise fail("--equal needs --group COLUMN: it says what is equal across the groups", 2)
     if group is not None:
-        if engine != "sem" or estimator.upper() != "ML":
+        if engine != "sem" or estimator.upper() not in ("ML", "MLR"):
             raise fail(
-                "--group fits a multi-group model by ML: use it with --engine sem and the "
-                "default --estimator ML (for PLS, groups are compared by MICOM)",
+                "--group fits a multi-group model by ML or MLR: use it with --engine sem and "
+                "--estimator ML or MLR (for PLS, groups are compared by MICOM)",
                 2,
             )
-        result = _fit_groups(model, data, missing, group, equal)
+        result = _fit_groups(model, data, missing, group, equal, estimator.upper())
         _report(result, as_json, allow_improper)
         return
     from api.cli.fit_inputs import load_fit_inputs, parse_scale
@@ -438,7 +444,9 @@ def _report(result, as_json: bool, allow_improper: bool, warnings=None) -> None:
         )
 
 
-def _fit_groups(model: Path, data: Path, missing: str | None, group: str, equal: str | None):
+def _fit_groups(
+    model: Path, data: Path, missing: str | None, group: str, equal: str | None, estimator: str
+):
     from api.cli.fit_inputs import load_group_inputs
     from models.sem_groups import fit_multigroup
     from models.syntax import ModelSyntaxError
@@ -447,7 +455,9 @@ def _fit_groups(model: Path, data: Path, missing: str | None, group: str, equal:
     constraints = [name.strip() for name in (equal or "").split(",") if name.strip()]
     try:
         inputs = load_group_inputs(model, data, missing, group)
-        return fit_multigroup(inputs.model, inputs.data, group, group_equal=constraints)
+        return fit_multigroup(
+            inputs.model, inputs.data, group, group_equal=constraints, estimator=estimator
+        )
     except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
         raise fail(str(error), 2) from None
 

@@ -26,6 +26,7 @@ from api.analysis.worker import SCHEDULED_SEGMENTS, schedule, scheduled_periods,
 from api.cli.rates import compute_campaign
 from api.settings import Settings
 from api.web.app import create_app
+from models import fit as model_fit
 from models.fit import fit_model
 from scoring.indexes import construct_indexes
 from survey.analyses import jobs as analyses
@@ -336,6 +337,8 @@ def test_the_schedule_submits_each_period_segment_region_and_large_hall_once(
 
 def test_a_hall_manager_sees_their_halls_own_indexes(engine, world, client, monkeypatch):
     monkeypatch.setattr(analysis_run, "MIN_FIT_N", 20)  # the test's largest hall has 28
+    # and the model's own minimum (10 times its 6 arrows into satisfaction) is 60
+    monkeypatch.setattr(model_fit, "minimum_sample_size", lambda spec, engine: (20, "a test"))
     hall = world["responses"].head(N).service_hall.value_counts().index[0]
     with Session(engine) as session:
         member = Staff(username="hall", display_name="hall", role="manager", service_halls=[hall])

@@ -508,7 +508,7 @@ def test_missing_variable_is_named_in_the_error(hs_data):
 def test_unknown_estimator_is_rejected(hs_data):
     with pytest.raises(ValueError, match="estimator"):
         fit_sem(HS_MODEL, hs_data, estimator="WLSMV")
-    assert set(ESTIMATORS) == {"ML", "GLS", "ULS", "FIML"}
+    assert set(ESTIMATORS) == {"ML", "GLS", "ULS", "FIML", "MLR"}
 
 
 def test_fiml_from_covariance_is_rejected(hs_data):

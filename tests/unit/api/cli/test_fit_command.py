@@ -224,3 +224,28 @@ def test_sem_json_carries_loglik_the_baseline_and_the_variances(tmp_path):
     assert fit["baseline_chisq"] == pytest.approx(918.852, abs=1e-3) and fit["baseline_df"] == 36
     variances = {(v["lhs"], v["rhs"]) for v in report["variances"]}
     assert ("x1", "x1") in variances and ("visual", "textual") in variances
+
+
+def test_mlr_from_the_command_line_reports_the_robust_measures(tmp_path):
+    from semopy.examples import holzinger39
+
+    data, model = tmp_path / "hs.csv", tmp_path / "hs.lav"
+    holzinger39.get_data().to_csv(data, index=False)
+    model.write_text("visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n")
+    result, report = fit_json(model, data, "--engine", "sem", "--estimator", "MLR")
+    assert result.exit_code == 0, result.output
+    fit = report["fit"]  # lavaan 0.6-14, estimator = "MLR"
+    assert fit["chisq_scaled"] == pytest.approx(87.132, abs=1e-3)
+    assert fit["scaling_factor"] == pytest.approx(0.979, abs=1e-3)
+    assert fit["cfi_robust"] == pytest.approx(0.930, abs=1e-3)
+    loading = next(p for p in report["loadings"] if p["rhs"] == "x2")
+    assert loading["se"] == pytest.approx(0.132, abs=1e-3)  # ML's is 0.100
+    text = runner.invoke(app, ["fit", str(model), str(data), "--engine", "sem", "--estimator",
+                               "MLR"]).stdout  # fmt: skip
+    assert "robust (Yuan-Bentler): chi-square 87.132" in text
+
+
+def test_ratings_fitted_as_continuous_ml_are_named_with_the_robust_option(tmp_path):
+    _, report = fit_json(QUESTIONNAIRE, RESPONSES, "--engine", "sem", "--allow-improper")
+    (warning,) = [w for w in report["warnings"] if w["code"] == "few-categories"]
+    assert "net_moving" in warning["message"] and "--estimator MLR" in warning["message"]
