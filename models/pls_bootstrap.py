@@ -69,6 +69,11 @@ class CenteredData:
         return int(self.values.shape[0])
 
     @cached_property
+    def whole_sums(self) -> tuple[FloatArray, ...]:
+        """The sums of :func:`replicate_correlations` over every row once (one replicate)."""
+        return tuple(part[0] for part in _replicate_sums(self, np.ones((1, self.n))))
+
+    @cached_property
     def missing_rows(self) -> list[npt.NDArray[np.intp]]:
         """For each item, the rows where it is missing."""
         assert self.missing is not None
@@ -135,7 +140,7 @@ def jackknife_batches(n: int, max_groups: int = 1000) -> Iterator[npt.NDArray[np
 
 
 def replicate_correlations(
-    data: CenteredData, counts: FloatArray
+    data: CenteredData, counts: FloatArray, *, complement: bool = False
 ) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
     """Correlation matrices of the mean-imputed data under each row-frequency vector.
 
@@ -145,12 +150,17 @@ def replicate_correlations(
         Centred items with their missing-value mask.
     counts : ndarray of shape (k, n)
         Frequency of each row in each replicate.
+    complement : bool
+        Also return, after the k replicates, the k replicates of the rows left out
+        (frequency ``1 - counts``): the other group of a split. Every sum is linear in
+        the frequencies, so the complement's sums are the whole sample's minus the
+        replicate's, at no further cost over the rows.
 
     Returns
     -------
-    corr : ndarray of shape (k, p, p)
+    corr : ndarray of shape (k, p, p), or (2k, p, p) with ``complement``
         Correlation matrices (identity for failed replicates).
-    ok : ndarray of shape (k,) of bool
+    ok : ndarray of shape (k,) or (2k,) of bool
         False where a replicate has a constant column or a column with no observed
         value; such replicates cannot be estimated and must be discarded.
 
@@ -168,31 +178,51 @@ def replicate_correlations(
     so the covariance is ``(sum c x x^T - N mu mu^T) / (N - 1)`` with ``N = sum c``
     (the n-1 sample covariance of the replicate, as seminr and SmartPLS standardise).
     """
+    sums = _replicate_sums(data, counts)
+    if complement:
+        whole = data.whole_sums
+        sums = tuple(np.concatenate([part, full[None] - part]) for part, full in
+                     zip(sums, whole, strict=True))  # fmt: skip
+    return _correlations_from_sums(data, *sums)
+
+
+def _replicate_sums(data: CenteredData, counts: FloatArray) -> tuple[FloatArray, ...]:
+    """The frequency-weighted sums every replicate moment is made of (all linear in c)."""
     x0, missing = data.values, data.missing
-    p = x0.shape[1]
     total = counts.sum(axis=1)
     sum_x = counts @ x0
+    cross = _weighted_products(counts, x0, x0)
     if missing is None:
+        return total, sum_x, cross
+    miss = missing.astype(np.float64)
+    observed = counts @ miss
+    x_m = _products_with_missing(counts, x0, data.missing_rows)  # sum c x0_a m_b
+    m_m = _products_with_missing(counts, miss, data.missing_rows)
+    return total, sum_x, cross, observed, x_m, m_m
+
+
+def _correlations_from_sums(
+    data: CenteredData, total, sum_x, cross, missing_count=None, x_m=None, m_m=None
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    p = sum_x.shape[1]
+    if missing_count is None:
         observed = np.broadcast_to(total[:, None], sum_x.shape)
-        cross = _weighted_products(counts, x0, x0)
         mean = sum_x / total[:, None]
     else:
-        miss = missing.astype(np.float64)
-        observed = total[:, None] - counts @ miss
+        observed = total[:, None] - missing_count
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = sum_x / observed
         mean = np.where(observed > 0, mean, 0.0)
-        x_m = _products_with_missing(counts, x0, data.missing_rows)  # sum c x0_a m_b
-        m_m = _products_with_missing(counts, miss, data.missing_rows)
         cross = (
-            _weighted_products(counts, x0, x0)
+            cross
             + x_m * mean[:, None, :]
             + np.swapaxes(x_m * mean[:, None, :], 1, 2)
             + m_m * (mean[:, :, None] * mean[:, None, :])
         )
-    cov = (cross - total[:, None, None] * mean[:, :, None] * mean[:, None, :]) / (total - 1.0)[
-        :, None, None
-    ]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cov = (cross - total[:, None, None] * mean[:, :, None] * mean[:, None, :]) / (
+            total - 1.0
+        )[:, None, None]
     var = np.diagonal(cov, axis1=1, axis2=2)
     # A resample that repeats one answer has variance ~1e-16 rather than 0 after
     # rounding: compare against the full-sample sd instead of testing equality.

@@ -1056,7 +1056,7 @@ def _permute(
 
     def evaluate(counts: FloatArray) -> tuple[FloatArray, BoolArray, BoolArray]:
         k = counts.shape[0]
-        corr, ok = replicate_correlations(pooled.centred, np.concatenate([counts, 1.0 - counts]))
+        corr, ok = replicate_correlations(pooled.centred, counts, complement=True)
         fit = estimate(corr, pooled.layout, scheme, tol, max_iter, consistent)
         values = statistic(counts, fit)
         good = ok & fit.ok

@@ -61,6 +61,13 @@ def _periods(column: pd.Series, freq: Frequency) -> pd.Series:
     return moments.dt.to_period(freq)
 
 
+def period_labels(column: pd.Series, freq: Frequency) -> pd.Series:
+    """Each row's calendar month or quarter as text ("2026-04", "2026Q2"), as :func:`trend`
+    cuts them; missing where the date is."""
+    periods = _periods(column, freq)
+    return periods.astype(str).where(periods.notna())
+
+
 def trend(
     frame: pd.DataFrame,
     value: str,

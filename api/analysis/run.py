@@ -69,7 +69,7 @@ def run_analysis(session: Session, job: Analysis) -> Outcome:
     from scoring.priorities import priority_matrix, segment_priority_views
     from scoring.rankings import rank_units
     from scoring.segments import segment_summary
-    from scoring.trends import trend
+    from scoring.trends import period_labels, trend
 
     started = time.perf_counter()
     request = AnalysisRequest.model_validate(job.request)
@@ -142,11 +142,20 @@ def run_analysis(session: Session, job: Analysis) -> Outcome:
         rankings[unit] = _report.records(ranking)
     trends = {}
     for freq in ("M", "Q"):
+        verdicts = pd.DataFrame(columns=["comparable", "not_comparable_on"])
+        if request.permutations:  # a period measured differently cannot join the trend
+            check = unit_comparability(
+                syntax, frame.assign(period=period_labels(frame["completed_at"], freq)),
+                "period", min_n=30, n_permutations=request.permutations, random_state=seed,
+            )  # fmt: skip
+            verdicts = check.table[["comparable", "not_comparable_on"]]
+            comparability_warnings += check.warnings()
         trends[freq] = {
             construct: _report.records(
                 trend(unit_scores, construct, "completed_at", freq=freq, min_n=30)
                 .reset_index()
                 .assign(period=lambda t: t["period"].astype(str))
+                .join(verdicts, on="period")
             )
             for construct in dict.fromkeys([request.target, *_successors(fit, request.target)])
         }

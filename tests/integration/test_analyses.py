@@ -120,6 +120,12 @@ def test_a_job_is_queued_computed_by_the_worker_and_then_reused(engine, world, c
     warned = {w["subject"] for w in result["warnings"] if w["code"] == "not-comparable"}
     assert {f"region={unit}" for unit in flagged} <= warned
     assert {b["segment"] for b in blocks if not b["comparable"]} == flagged
+    # So does every period of the trends with enough responses (None: too few to test).
+    months = result["trends"]["M"]["satisfaction"]
+    assert all(row["comparable"] in (True, False, None) for row in months)
+    assert any(row["comparable"] is not None for row in months) or all(
+        row["n"] < 30 for row in months
+    )
     assert provenance["engine"] == "pls" and provenance["n"] == N
     assert provenance["questionnaire"]["version"] == "2026.1"
     assert provenance["libraries"]["semopy"] and provenance["libraries"]["pandas"]
