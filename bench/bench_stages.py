@@ -94,9 +94,9 @@ def main() -> None:
         print(f"\nWhole processes at {SIZES[-1]:,} responses (target)")
         rows = [(f"manyi {name}", ["fit", str(QUESTIONNAIRE), str(largest), *args], target)
                 for name, (args, target) in COMMANDS.items()]  # fmt: skip
-        rows.append((f"manyi priorities --bootstrap {N_BOOT}",
-                     ["priorities", str(QUESTIONNAIRE), str(largest), "--target",
-                      "satisfaction", "--bootstrap", str(N_BOOT), "--seed", "1"], 10.0))  # fmt: skip
+        priorities = ["priorities", str(QUESTIONNAIRE), str(largest), "--target",
+                      "satisfaction", "--bootstrap", str(N_BOOT), "--seed", "1"]  # fmt: skip
+        rows.append((f"manyi priorities --bootstrap {N_BOOT}", priorities, 10.0))
         for label, args, target in rows:
             seconds = command(args)
             verdict = "ok" if seconds <= target else "over"

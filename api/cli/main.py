@@ -500,6 +500,110 @@ def invariance(
         typer.echo(result.summary())
 
 
+def _two_groups(groups: str | None) -> list[str] | None:
+    if groups is None:
+        return None
+    chosen = [g.strip() for g in groups.split(",") if g.strip()]
+    if len(chosen) != 2:
+        raise fail(f"--groups {groups!r}: name two groups, e.g. --groups Hangzhou,Ningbo", 2)
+    return chosen
+
+
+@app.command()
+def micom(
+    model: Annotated[
+        Path, typer.Argument(help="lavaan syntax text file, or a questionnaire (.yaml/.xlsx).")
+    ],
+    data: Annotated[Path, typer.Argument(help="Responses: .csv, .xlsx or .parquet.")],
+    group: Annotated[str, typer.Option(help="The column whose groups are compared.")],
+    groups: Annotated[
+        str | None,
+        typer.Option(
+            help="Two of its values, e.g. Hangzhou,Ningbo; without it, each value is tested "
+            "against all the others (one against the rest)."
+        ),
+    ] = None,
+    permutations: Annotated[int, typer.Option(min=40, help="Permutations.")] = 1000,
+    seed: Annotated[int | None, typer.Option(help="Seed of the permutations.")] = None,
+    missing: Annotated[
+        str | None, typer.Option(help="Answer codes meaning missing, e.g. 6,9.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """PLS measurement invariance of composites (MICOM, Henseler, Ringle & Sarstedt 2016).
+
+    Step 1 (configural) holds by design; step 2 tests that each composite is formed alike
+    in both groups; step 3 that its mean and variance are equal. The verdict per construct
+    is full, partial (step 2 only: paths may be compared) or none. Exits 2 when the inputs
+    cannot be used.
+    """
+    from api.cli.fit_inputs import load_group_inputs
+    from models.pls_groups import micom as run_micom
+    from models.pls_groups import micom_one_vs_rest
+    from models.syntax import ModelSyntaxError
+    from survey.questionnaire import QuestionnaireError
+
+    chosen = _two_groups(groups)
+    try:
+        inputs = load_group_inputs(model, data, missing, group)
+        if chosen is None:
+            result = micom_one_vs_rest(inputs.model, inputs.data, group,
+                                       n_permutations=permutations, random_state=seed)  # fmt: skip
+        else:
+            result = run_micom(inputs.model, inputs.data, group, groups=chosen,
+                               n_permutations=permutations, random_state=seed)  # fmt: skip
+    except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
+        raise fail(str(error), 2) from None
+    typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) if as_json
+               else result.summary())  # fmt: skip
+
+
+@app.command()
+def mga(
+    model: Annotated[
+        Path, typer.Argument(help="lavaan syntax text file, or a questionnaire (.yaml/.xlsx).")
+    ],
+    data: Annotated[Path, typer.Argument(help="Responses: .csv, .xlsx or .parquet.")],
+    group: Annotated[str, typer.Option(help="The column whose two groups are compared.")],
+    groups: Annotated[
+        str | None, typer.Option(help="Two of its values, e.g. Hangzhou,Ningbo.")
+    ] = None,
+    permutations: Annotated[int, typer.Option(min=40, help="Permutations.")] = 1000,
+    seed: Annotated[int | None, typer.Option(help="Seed of the permutations.")] = None,
+    missing: Annotated[
+        str | None, typer.Option(help="Answer codes meaning missing, e.g. 6,9.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """PLS multi-group analysis: is each path different between two groups?
+
+    The permutation test of Chin & Dibbern (2010): each path's difference between the
+    groups against its distribution when group labels are shuffled. Check MICOM first:
+    paths are comparable when compositional invariance (step 2) holds. Exits 2 when the
+    inputs cannot be used.
+    """
+    from api.cli.fit_inputs import load_group_inputs
+    from models.pls_groups import pls_mga
+    from models.syntax import ModelSyntaxError
+    from survey.questionnaire import QuestionnaireError
+
+    chosen = _two_groups(groups)
+    try:
+        inputs = load_group_inputs(model, data, missing, group)
+        present = list(dict.fromkeys(inputs.data[group].dropna()))
+        if chosen is None and len(present) > 2:
+            raise fail(
+                f"--group {group} has {len(present)} groups ({', '.join(present[:8])}"
+                f"{', ...' if len(present) > 8 else ''}): name two with --groups A,B", 2
+            )  # fmt: skip
+        result = pls_mga(inputs.model, inputs.data, group, groups=chosen,
+                         n_permutations=permutations, random_state=seed)  # fmt: skip
+    except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
+        raise fail(str(error), 2) from None
+    typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) if as_json
+               else result.summary())  # fmt: skip
+
+
 @app.command()
 def priorities(
     model: Annotated[

@@ -83,3 +83,33 @@ def test_bad_group_options_exit_2_saying_what_to_do(files, args, words):
     result = runner.invoke(app, [a.format(model=model, data=data) for a in args])
     assert result.exit_code == 2
     assert words in result.stderr
+
+
+QUESTIONNAIRE, RESPONSES = SAMPLES / "csi_questionnaire.yaml", SAMPLES / "responses.csv"
+
+
+def test_micom_of_two_regions_and_of_each_region_against_the_rest():
+    args = ["micom", str(QUESTIONNAIRE), str(RESPONSES), "--group", "region", "--seed", "1",
+            "--permutations", "200"]  # fmt: skip
+    two = runner.invoke(app, [*args, "--groups", "Hangzhou,Ningbo", "--json"])
+    assert two.exit_code == 0, two.output
+    report = json.loads(two.stdout)
+    assert report["groups"] == ["Hangzhou", "Ningbo"]
+    assert set(report["verdicts"].values()) <= {"full", "partial", "none"}
+    rest = runner.invoke(app, args)
+    assert rest.exit_code == 0, rest.output
+    assert "Jiaxing" in rest.stdout
+
+
+def test_mga_compares_the_paths_of_two_regions_and_asks_for_two():
+    args = ["mga", str(QUESTIONNAIRE), str(RESPONSES), "--group", "region", "--seed", "1",
+            "--permutations", "200"]  # fmt: skip
+    result = runner.invoke(app, [*args, "--groups", "Hangzhou,Ningbo", "--json"])
+    assert result.exit_code == 0, result.output
+    paths = json.loads(result.stdout)["estimates"]
+    assert any(p["lhs"] == "loyalty" and p["rhs"] == "satisfaction" for p in paths)
+    assert all(0 <= p["p_value"] <= 1 for p in paths)
+    many = runner.invoke(app, args)
+    assert many.exit_code == 2 and "has 7 groups" in many.stderr and "--groups A,B" in many.stderr
+    one = runner.invoke(app, [*args, "--groups", "Hangzhou"])
+    assert one.exit_code == 2 and "name two groups" in one.stderr
