@@ -26,7 +26,8 @@ a list of :class:`models.diagnostics.ModelWarning`. Codes are stable API:
 ``few-categories`` (warning)
     Items with seven or fewer answer categories (ratings) fitted as continuous, normal
     data by a normal-theory estimator: their standard errors and chi-square are too
-    optimistic. MLR corrects both (Rhemtulla, Brosseau-Liard & Savalei 2012).
+    optimistic. MLR corrects both; WLSMV treats them as ordered categories (Rhemtulla,
+    Brosseau-Liard & Savalei 2012).
 """
 
 from __future__ import annotations
@@ -224,8 +225,8 @@ def check_categories(data: pd.DataFrame, columns: list[str]) -> list[ModelWarnin
             f"{', '.join(few)} have {FEW_CATEGORIES} or fewer answer categories and are "
             "fitted as continuous, normal data: their standard errors and chi-square are "
             "too optimistic. Use --estimator MLR for robust standard errors and the scaled "
-            "chi-square (lavaan's MLR); items read as ordered categories (WLSMV) are not "
-            "available yet.",
+            "chi-square (lavaan's MLR), or --estimator WLSMV --ordered all to fit them as "
+            "ordered categories (lavaan's WLSMV).",
             "warning",
             ", ".join(few),
         )

@@ -65,7 +65,10 @@ from models.sem_result import json_number
 from models.syntax import ModelSyntaxError, Statement, read_statements
 from models.vocabulary import ESTIMATE_COLUMNS
 
-__all__ = ["GROUP_EQUAL", "MultiGroupResult", "fit_multigroup", "free_parameters"]
+__all__ = [
+    "GROUP_EQUAL", "MultiGroupResult", "ParameterTable", "Parameters", "fit_multigroup",
+    "free_parameters", "parameter_table",
+]  # fmt: skip
 
 #: lavaan's ``group.equal`` names, and which parameters each holds equal across groups.
 GROUP_EQUAL: dict[str, str] = {
@@ -105,7 +108,7 @@ class _Entry:
 
 
 @dataclass(frozen=True)
-class _Structure:
+class ParameterTable:
     """The parameter table and where each entry sits in the RAM matrices."""
 
     observed: list[str]
@@ -288,9 +291,9 @@ def fit_multigroup(
     if group is None and group_equal:
         raise ValueError("group_equal needs a group column")
     equal = tuple(dict.fromkeys(group_equal))
-    structure = _structure(model)
+    structure = parameter_table(model)
     labels, samples, dropped = _samples(data, group, structure.observed)
-    parameters = _Parameters(structure, len(labels), equal)
+    parameters = Parameters(structure, len(labels), equal)
     theta = parameters.start(samples)
     theta, converged, iterations = _fisher_scoring(parameters, samples, theta)
 
@@ -344,14 +347,16 @@ def free_parameters(model: str) -> int:
     Raises ModelSyntaxError for what this engine does not fit (composites, observed
     exogenous predictors).
     """
-    entries = [e for e in _structure(model).entries if e.op != "~1" and e.fixed is None]
+    entries = [e for e in parameter_table(model).entries if e.op != "~1" and e.fixed is None]
     return len({e.label or (e.lhs, e.op, e.rhs) for e in entries})
 
 
 # --- the parameter table ---------------------------------------------------------------
 
 
-def _structure(model: str) -> _Structure:
+def parameter_table(model: str) -> ParameterTable:
+    """lavaan's parameter table of ``model`` (``cfa()``/``sem()`` defaults, intercepts
+    included), shared by this engine and the ordinal one (:mod:`models.sem_ordinal`)."""
     statements, errors = read_statements(model, intercepts=True)
     if errors:
         raise errors[0]
@@ -431,7 +436,7 @@ def _structure(model: str) -> _Structure:
         if (name, "~1", "") not in entries:
             add(name, "~1", "", 0.0 if name in latent_set else None, None)
     ordered = sorted(entries.values(), key=lambda e: _lavaan_order(e, latent_set))
-    return _Structure(observed, latents, ordered)
+    return ParameterTable(observed, latents, ordered)
 
 
 def _is_intercepts(statement: Statement) -> bool:
@@ -521,10 +526,10 @@ def _correlation(cov: np.ndarray) -> np.ndarray:
 # --- parameters and implied moments ----------------------------------------------------
 
 
-class _Parameters:
+class Parameters:
     """The free parameters of all groups and the cells of each group's RAM matrices."""
 
-    def __init__(self, structure: _Structure, n_groups: int, equal: tuple[str, ...]) -> None:
+    def __init__(self, structure: ParameterTable, n_groups: int, equal: tuple[str, ...]) -> None:
         self.structure = structure
         self.n_groups = n_groups
         names = structure.variables

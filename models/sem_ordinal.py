@@ -76,7 +76,7 @@ from models import sem_checks, sem_fit_measures
 from models.diagnostics import ModelWarning
 from models.polychoric import OrdinalMoments, ordinal_moments, pairs
 from models.sem_estimates import standardize
-from models.sem_groups import _Parameters, _Structure, _structure
+from models.sem_groups import Parameters, ParameterTable, parameter_table
 from models.sem_result import json_number
 from models.syntax import ModelSyntaxError
 from models.vocabulary import ESTIMATE_COLUMNS
@@ -257,7 +257,7 @@ def fit_ordinal(
     names = _ordered_names(ordered, items, data)
     codes, n_categories, dropped = _codes(data, names)
     moments = ordinal_moments(codes, n_categories)
-    parameters = _Parameters(structure, 1, ())
+    parameters = Parameters(structure, 1, ())
 
     p = len(items)
     first, second = pairs(p)
@@ -325,11 +325,11 @@ def fit_ordinal(
 # --- the model -------------------------------------------------------------------------
 
 
-def _ordinal_structure(model: str) -> _Structure:
+def _ordinal_structure(model: str) -> ParameterTable:
     """lavaan's parameter table, less what the delta parameterization does not estimate:
     intercepts and means (0) and the items' residual variances (1 − explained variance,
     filled in after the fit)."""
-    structure = _structure(model)
+    structure = parameter_table(model)
     observed = set(structure.observed)
     # An item's residual variance does not enter the correlations only if the item
     # predicts nothing: as a predictor its variance would feed other covariances.
@@ -347,7 +347,7 @@ def _ordinal_structure(model: str) -> _Structure:
         if e.op == "~~" and e.lhs == e.rhs and e.lhs in observed:
             e = replace(e, fixed=0.0, label=None)  # filled in as 1 − explained variance
         entries.append(e)
-    return _Structure(structure.observed, structure.latents, entries)
+    return ParameterTable(structure.observed, structure.latents, entries)
 
 
 def _ordered_names(ordered, items: list[str], data: pd.DataFrame) -> list[str]:
@@ -372,7 +372,7 @@ def _ordered_names(ordered, items: list[str], data: pd.DataFrame) -> list[str]:
         raise ValueError(
             f"{', '.join(continuous)} are model variables not listed in ordered: "
             "mixing continuous and ordered items is not supported here; list them in "
-            'ordered (or pass ordered="all"), or fit continuous items by ML or MLR'
+            "ordered (--ordered all), or fit continuous items by ML or MLR"
         )
     return list(items)
 
@@ -418,7 +418,7 @@ def _codes(data: pd.DataFrame, items: list[str]) -> tuple[np.ndarray, np.ndarray
     return codes, counts, dropped
 
 
-def _start(parameters: _Parameters) -> np.ndarray:
+def _start(parameters: Parameters) -> np.ndarray:
     """Loadings 1, factor variances 0.5, everything else 0: implied correlations of 0.5
     between the indicators of a factor, the middle of where ratings sit."""
     theta = np.zeros(parameters.n_free)

@@ -327,9 +327,17 @@ def fit(
         str,
         typer.Option(
             help="SEM estimator: ML, MLR (robust standard errors and scaled chi-square, for "
-            "skewed rating items), GLS, ULS or FIML."
+            "skewed rating items), WLSMV (items as ordered categories, with --ordered), GLS, "
+            "ULS or FIML."
         ),
     ] = "ML",
+    ordered: Annotated[
+        str | None,
+        typer.Option(
+            help="With --estimator WLSMV: the ordered items, comma-separated, or all "
+            "(default: all)."
+        ),
+    ] = None,
     allow_improper: Annotated[
         bool,
         typer.Option(
@@ -390,6 +398,14 @@ def fit(
         raise fail(f"--quality-data {quality_data!r}: use estimation or pairwise", 2)
     if equal is not None and group is None:
         raise fail("--equal needs --group COLUMN: it says what is equal across the groups", 2)
+    if ordered is not None and estimator.upper() != "WLSMV":
+        raise fail("--ordered items are fitted with --estimator WLSMV (and --engine sem)", 2)
+    if estimator.upper() == "WLSMV":
+        if engine != "sem" or group is not None:
+            raise fail("--estimator WLSMV fits one group with --engine sem", 2)
+        result = _fit_ordered(model, data, missing, ordered)
+        _report(result, as_json, allow_improper)
+        return
     if group is not None:
         if engine != "sem" or estimator.upper() not in ("ML", "MLR"):
             raise fail(
@@ -458,6 +474,20 @@ def _fit_groups(
         return fit_multigroup(
             inputs.model, inputs.data, group, group_equal=constraints, estimator=estimator
         )
+    except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
+        raise fail(str(error), 2) from None
+
+
+def _fit_ordered(model: Path, data: Path, missing: str | None, ordered: str | None):
+    from api.cli.fit_inputs import load_fit_inputs
+    from models.sem_ordinal import fit_ordinal
+    from models.syntax import ModelSyntaxError
+    from survey.questionnaire import QuestionnaireError
+
+    items = "all" if ordered in (None, "all") else [i.strip() for i in ordered.split(",")]
+    try:
+        inputs = load_fit_inputs(model, data, missing)
+        return fit_ordinal(inputs.model, inputs.data, items)
     except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
         raise fail(str(error), 2) from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -249,3 +250,23 @@ def test_ratings_fitted_as_continuous_ml_are_named_with_the_robust_option(tmp_pa
     _, report = fit_json(QUESTIONNAIRE, RESPONSES, "--engine", "sem", "--allow-improper")
     (warning,) = [w for w in report["warnings"] if w["code"] == "few-categories"]
     assert "net_moving" in warning["message"] and "--estimator MLR" in warning["message"]
+
+
+def test_wlsmv_on_ordered_items_from_the_command_line(tmp_path):
+    # HS39 cut into ordered categories, the data of tests/reference/lavaan_wlsmv.R.
+    reference = Path(__file__).parents[3] / "reference"
+    model = tmp_path / "hs.lav"
+    model.write_text("visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9\n")
+    data = reference / "hs39_ordered.csv"
+    result, report = fit_json(model, data, "--engine", "sem", "--estimator", "WLSMV")
+    assert result.exit_code == 0, result.output
+    measures = json.loads((reference / "lavaan_wlsmv.json").read_text())["fit"]
+    assert report["fit"]["chisq_scaled"] == pytest.approx(measures["chisq.scaled"], rel=1e-5)
+    assert report["fit"]["cfi_scaled"] == pytest.approx(measures["cfi.scaled"], rel=1e-5)
+    first = report["thresholds"][0]
+    assert (first["lhs"], first["op"], first["rhs"]) == ("x1", "|", "t1")
+    mixed = runner.invoke(app, ["fit", str(model), str(data), "--engine", "sem", "--estimator",
+                                "WLSMV", "--ordered", "x1,x2"])  # fmt: skip
+    assert mixed.exit_code == 2 and "--ordered all" in mixed.stderr
+    alone = runner.invoke(app, ["fit", str(model), str(data), "--ordered", "x1"])
+    assert alone.exit_code == 2 and "--estimator WLSMV" in alone.stderr
