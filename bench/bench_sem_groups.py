@@ -1,4 +1,4 @@
-"""Benchmark: multi-group and robust SEM beside single-group ML, on the sample survey.
+"""Benchmark: multi-group, robust and ordinal SEM beside single-group ML, on the sample survey.
 
 Run ``.venv/bin/python bench/bench_sem_groups.py``. Data: ``data/samples/responses.csv``
 scored by the sample questionnaire (29 rating items, 8 constructs), complete rows only,
@@ -39,6 +39,7 @@ def main() -> None:
     from models.invariance import invariance
     from models.sem import fit_sem
     from models.sem_groups import fit_multigroup
+    from models.sem_ordinal import fit_ordinal
 
     samples = ROOT / "data" / "samples"
     inputs = load_group_inputs(samples / "csi_questionnaire.yaml", samples / "responses.csv",
@@ -50,6 +51,7 @@ def main() -> None:
     rows = [
         ("single-group ML (semopy)", baseline),
         ("single-group MLR", timed(lambda: fit_sem(model, data, estimator="MLR"))),
+        ("single-group WLSMV (ordered)", timed(lambda: fit_ordinal(model, data, "all"))),
         ("7 regions, ML, configural", timed(lambda: fit_multigroup(model, data, "region"))),
         ("7 regions, ML, equal loadings",
          timed(lambda: fit_multigroup(model, data, "region", group_equal=["loadings"]))),
