@@ -52,8 +52,10 @@ moments of the *Pearson* product data, built as an N × p(p+1)/2 array in memory
 the ADF estimator for continuous data, not lavaan's WLSMV on polychoric correlations, and
 their memory grows with N·p². semopy's ``ordinal`` declaration swaps in a polychoric
 matrix but still runs the normal-theory objective with N-based standard errors, which
-are then wrong. For five- to ten-point Likert items normal-theory ML is the usual and
-defensible choice (Rhemtulla, Brosseau-Liard & Savalei 2012, doi:10.1037/a0029315).
+are then wrong. lavaan's WLSMV for ordered items is :func:`models.sem_ordinal.fit_ordinal`.
+For five- to ten-point Likert items ML with robust corrections (``"MLR"``) is a
+defensible choice too (Rhemtulla, Brosseau-Liard & Savalei 2012, doi:10.1037/a0029315);
+a fit on items with seven or fewer categories warns (``few-categories``).
 
 Thread safety: semopy keeps class-level state that two models built at the same time in
 two threads would share; ``models.sem_semopy`` serialises every use of semopy under one
