@@ -7,6 +7,7 @@ so ``manyi questionnaire validate`` starts fast and never loads FastAPI.
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -146,12 +147,20 @@ def demo(
     if serve_after:
         from api.analysis.worker import worker_process
 
+        # A SIGTERM (a supervisor stopping the demo) must unwind the blocks below, so that
+        # the worker and the dispatcher stop with the server: uvicorn captures the signal
+        # while it serves and raises it again once it has shut down, into this handler.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
         # The worker computes the scheduled analyses the managers' pages show.
         with (
             background_dispatcher(settings.database_url, secret=secret, public_base_url=base),
             worker_process() if analyses else nullcontext(),
         ):
             _serve(host, port)
+
+
+def _exit_on_sigterm(signum: int, frame) -> None:
+    raise SystemExit(128 + signum)
 
 
 # -- questionnaires ------------------------------------------------------------------------

@@ -107,3 +107,54 @@ def test_db_upgrade_then_publish_then_publish_changed_content_is_refused(tmp_pat
                        encoding="utf-8")  # fmt: skip
     run = manyi("questionnaire", "publish", str(changed), env=env)
     assert run.returncode == 1 and "new version" in run.stderr
+
+
+def test_stopping_the_demo_with_sigterm_stops_its_analysis_worker_too(tmp_path):
+    # A supervisor stops a service with SIGTERM; the worker the demo started beside the
+    # server must not outlive it (uvicorn raises the signal again after shutting down).
+    port = free_port()
+    log = tmp_path / "demo.log"
+    env = {**os.environ, "MANYI_DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
+           "MANYI_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}  # fmt: skip
+    command = [sys.executable, "-m", "api.cli.main", "demo", "--port", str(port)]
+    with open(log, "w") as out:
+        demo = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).close()
+                break
+            except OSError:
+                assert demo.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+        workers = _children(demo.pid)
+        assert workers, "the demo started no analysis worker"
+        demo.terminate()
+        demo.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(pid) for pid in workers), log.read_text()
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+        for pid in _children(demo.pid):
+            os.kill(pid, 9)
+
+
+def _children(pid: int) -> list[int]:
+    path = f"/proc/{pid}/task/{pid}/children"
+    try:
+        with open(path) as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
