@@ -24,7 +24,7 @@ import scipy
 
 from models.diagnostics import ModelWarning
 from models.pls_algorithm import Layout, Scheme, estimate
-from models.pls_bootstrap import run_bootstrap
+from models.pls_bootstrap import is_integer, run_bootstrap
 from models.pls_data import Missing, check_spec, prepare_data
 from models.pls_result import EFFECT_COLUMNS, R2_COLUMNS, Interval, PLSResult, assemble_result
 from models.plsc import admissibility_warnings
@@ -276,17 +276,12 @@ def _check_settings(
         raise ValueError(f"ci must be one of {_INTERVALS}, got {ci!r}")
     if not (isinstance(tol, numbers.Real) and not isinstance(tol, bool) and tol > 0):
         raise ValueError(f"tol must be a positive number, got {tol!r}")
-    if not (_is_integer(max_iter) and max_iter >= 1):
+    if not (is_integer(max_iter) and max_iter >= 1):
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
-    if not (_is_integer(n_boot) and n_boot >= 0) or n_boot == 1:
+    if not (is_integer(n_boot) and n_boot >= 0) or n_boot == 1:
         raise ValueError(f"n_boot must be 0 (no bootstrap) or an integer >= 2, got {n_boot!r}")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be strictly between 0 and 1, got {level!r}")
-
-
-def _is_integer(value: object) -> bool:
-    # bool is an Integral too, and max_iter=True is a mistake, not 1.
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _data_hash(items: tuple[str, ...], raw: FloatArray) -> str:

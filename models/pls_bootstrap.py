@@ -16,6 +16,7 @@ values, and its covariances follow in closed form from three weighted sums (see
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -78,6 +79,32 @@ class CenteredData:
         """For each item, the rows where it is missing."""
         assert self.missing is not None
         return [np.flatnonzero(column) for column in self.missing.T]
+
+
+def is_integer(value: object) -> bool:
+    """A whole number, not a bool: ``n_boot=True`` is a mistake, not 1."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def generator(
+    random_state: int | np.random.Generator | None,
+) -> tuple[np.random.Generator, int | None]:
+    """A local generator and the seed that reproduces it (None for a passed Generator).
+
+    The one way every resampling (bootstrap, permutations, rescaled draws) turns a
+    ``random_state`` into its stream, so that a seed recorded in a result reproduces it.
+    """
+    if isinstance(random_state, np.random.Generator):
+        return random_state, None
+    if random_state is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    elif is_integer(random_state):
+        seed = int(random_state)
+    else:
+        raise ValueError(
+            f"random_state must be an int, a numpy Generator or None, got {random_state!r}"
+        )
+    return np.random.default_rng(seed), seed
 
 
 def batch_size(n: int) -> int:
@@ -438,15 +465,7 @@ def run_bootstrap(
     converge, or whose PLSc correction is inadmissible (a rho_A above 1 or a corrected
     correlation beyond ±1), are kept and counted, each with a coded warning.
     """
-    if isinstance(random_state, np.random.Generator):
-        rng, seed = random_state, None
-    else:
-        seed = (
-            int(np.random.SeedSequence().generate_state(1)[0])
-            if random_state is None
-            else int(random_state)
-        )
-        rng = np.random.default_rng(seed)
+    rng, seed = generator(random_state)
     centred = CenteredData.from_array(data.raw)
     batches = bootstrap_batches(rng, centred.n, n_boot)
     settings = (layout, scheme, tol, max_iter, consistent)

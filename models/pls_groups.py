@@ -65,6 +65,8 @@ from models.pls_algorithm import Layout, PLSFit, Scheme, estimate, flatten, para
 from models.pls_bootstrap import (
     CenteredData,
     batch_size,
+    generator,
+    is_integer,
     percentile_interval,
     replicate_correlations,
 )
@@ -559,7 +561,7 @@ def micom(
     spec, layout, notes = _parse(spec, frame)
     labels, first, keep = _two_groups(frame, group, groups)
     pooled = _Pooled.build(spec, layout, notes, frame, keep, missing)
-    rng, seed = _generator(random_state)
+    rng, seed = generator(random_state)
     return _micom(
         pooled,
         first[keep],
@@ -684,7 +686,7 @@ def micom_one_vs_rest(
         if len(set(map(str, chosen))) != len(chosen):
             raise ValueError(f"units must be distinct, got {chosen!r}")
     pooled = _Pooled.build(spec, layout, notes, frame, keep, missing)
-    rng, seed = _generator(random_state)
+    rng, seed = generator(random_state)
     unit_seeds = rng.integers(0, 2**63 - 1, size=len(chosen))
     settings = (scheme, tol, max_iter)
     values = column.to_numpy()[keep]
@@ -816,7 +818,7 @@ def pls_mga(
     ('B', 'A', True, True)
     """
     _check_settings(scheme, tol, max_iter, missing)
-    if not (_is_integer(n_permutations) and n_permutations >= MIN_PERMUTATIONS):
+    if not (is_integer(n_permutations) and n_permutations >= MIN_PERMUTATIONS):
         raise ValueError(
             f"n_permutations must be an integer >= {MIN_PERMUTATIONS} so that a p-value "
             f"can fall below .05; got {n_permutations!r} (1,000 or more is recommended)"
@@ -834,7 +836,7 @@ def pls_mga(
     names = (str(labels[0]), str(labels[1]))
     first = first[keep]
     pooled.check_groups(first, names)
-    rng, seed = _generator(random_state)
+    rng, seed = generator(random_state)
 
     table = np.array(parameter_labels(layout), dtype=object)
     chosen = np.isin(table[:, 0], list(parameters))
@@ -1343,7 +1345,7 @@ def _check_settings(scheme: str, tol: float, max_iter: int, missing: str) -> Non
         raise ValueError(f"missing must be one of {_MISSING}, got {missing!r}")
     if not (isinstance(tol, numbers.Real) and not isinstance(tol, bool) and tol > 0):
         raise ValueError(f"tol must be a positive number, got {tol!r}")
-    if not (_is_integer(max_iter) and max_iter >= 1):
+    if not (is_integer(max_iter) and max_iter >= 1):
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
 
 
@@ -1351,34 +1353,12 @@ def _check_permutations(n_permutations: int, alpha: float) -> None:
     if not (isinstance(alpha, numbers.Real) and not isinstance(alpha, bool) and 0 < alpha < 1):
         raise ValueError(f"alpha must be strictly between 0 and 1, got {alpha!r}")
     needed = max(MIN_PERMUTATIONS, int(np.ceil(2.0 / alpha - 1e-9)))
-    if not (_is_integer(n_permutations) and n_permutations >= needed):
+    if not (is_integer(n_permutations) and n_permutations >= needed):
         raise ValueError(
             f"n_permutations={n_permutations!r} is too few for the {alpha / 2:g} quantile "
             f"at alpha={alpha:g}: at least {needed} are needed so that one permutation lies "
             "beyond it (1,000 or more recommended)"
         )
-
-
-def _is_integer(value: object) -> bool:
-    # bool is an Integral too, and n_permutations=True is a mistake, not 1.
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _generator(
-    random_state: int | np.random.Generator | None,
-) -> tuple[np.random.Generator, int | None]:
-    """A local generator and the seed that reproduces it (None for a given Generator)."""
-    if isinstance(random_state, np.random.Generator):
-        return random_state, None
-    if random_state is None:
-        seed = int(np.random.SeedSequence().generate_state(1)[0])
-    elif _is_integer(random_state):
-        seed = int(random_state)
-    else:
-        raise ValueError(
-            f"random_state must be an int, a numpy Generator or None, got {random_state!r}"
-        )
-    return np.random.default_rng(seed), seed
 
 
 # --- text and JSON -----------------------------------------------------------------------

@@ -16,12 +16,12 @@ import numpy.typing as npt
 import pandas as pd
 
 from models.diagnostics import ModelWarning
-from models.pls_bootstrap import bootstrap_batches
+from models.pls_bootstrap import bootstrap_batches, generator
 from scoring import _report
 from scoring.importance import correlation_importance, lmg, relative_weights
 from scoring.ipma import IPMAResult, ipma
 from scoring.prepared import Bounds, prepare
-from scoring.rescaled import generator, mean_stack, point_stack
+from scoring.rescaled import mean_stack, point_stack
 
 __all__ = ["LEVELS", "METHODS", "Axes", "ipma_axes", "method_axes"]
 

@@ -25,7 +25,7 @@ import pandas as pd
 from models.diagnostics import ModelWarning
 from models.pls import PLSResult
 from models.pls_algorithm import Layout, estimate
-from models.pls_bootstrap import bootstrap_batches, replicate_correlations
+from models.pls_bootstrap import bootstrap_batches, generator, is_integer, replicate_correlations
 from scoring.prepared import Prepared
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "Stack",
     "bootstrap_stack",
     "check_bootstrap_settings",
-    "generator",
     "mean_stack",
     "negative_weight_warnings",
     "point_stack",
@@ -225,29 +224,10 @@ def _pls_replicates(
 
 
 def check_bootstrap_settings(n_boot: int, level: float) -> None:
-    if not (isinstance(n_boot, numbers.Integral) and not isinstance(n_boot, bool)) or (
-        n_boot < 0 or n_boot == 1
-    ):
+    if not is_integer(n_boot) or n_boot < 0 or n_boot == 1:
         raise ValueError(f"n_boot must be 0 (no bootstrap) or an integer >= 2, got {n_boot!r}")
     if not (isinstance(level, numbers.Real) and 0.0 < level < 1.0):
         raise ValueError(f"level must be strictly between 0 and 1, got {level!r}")
-
-
-def generator(
-    random_state: int | np.random.Generator | None,
-) -> tuple[np.random.Generator, int | None]:
-    """A local generator and the seed that reproduces it (None for a passed Generator)."""
-    if isinstance(random_state, np.random.Generator):
-        return random_state, None
-    if random_state is None:
-        seed = int(np.random.SeedSequence().generate_state(1)[0])
-    elif isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        seed = int(random_state)
-    else:
-        raise ValueError(
-            f"random_state must be an int, a numpy Generator or None, got {random_state!r}"
-        )
-    return np.random.default_rng(seed), seed
 
 
 @dataclass(frozen=True)
