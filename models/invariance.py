@@ -49,7 +49,7 @@ from scipy import stats
 
 from models.diagnostics import ModelWarning
 from models.sem_groups import MultiGroupResult, fit_multigroup
-from models.sem_result import json_number
+from models.sem_result import json_number, json_records, three_decimals
 
 __all__ = ["LEVELS", "InvarianceResult", "InvarianceStep", "invariance"]
 
@@ -143,7 +143,7 @@ class InvarianceResult:
             )
         lines.append(f"Highest level: {self.highest_level or 'none'} ({RULE}).")
         if self.latent_means is not None:
-            table = self.latent_means.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+            table = self.latent_means.to_string(index=False, float_format=three_decimals)
             lines += ["Latent mean differences from the first group (scalar model):", table]
         else:
             lines.append(self.latent_means_note)
@@ -161,10 +161,7 @@ class InvarianceResult:
             "rule": RULE,
             "latent_means": None
             if self.latent_means is None
-            else [
-                {k: json_number(v) for k, v in row.items()}
-                for row in self.latent_means.to_dict(orient="records")
-            ],
+            else json_records(self.latent_means),
             "latent_means_note": self.latent_means_note,
             "warnings": [w.to_dict() for w in self.warnings],
         }

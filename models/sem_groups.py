@@ -61,7 +61,7 @@ from scipy import linalg, stats
 from models import sem_checks, sem_fit_measures, sem_robust
 from models.diagnostics import ModelWarning
 from models.sem_estimates import standardize
-from models.sem_result import json_number
+from models.sem_result import json_number, json_records, three_decimals
 from models.syntax import ModelSyntaxError, Statement, read_statements
 from models.vocabulary import ESTIMATE_COLUMNS
 
@@ -188,8 +188,8 @@ class MultiGroupResult:
                 f"{f['tli_robust']:.3f}  RMSEA {f['rmsea_robust']:.3f}"
             )
         for label in self.groups:
-            table = self.group_estimates(label)
-            lines += ["", f"Group {label}:", table.to_string(index=False, float_format=_three)]
+            table = self.group_estimates(label).to_string(index=False, float_format=three_decimals)
+            lines += ["", f"Group {label}:", table]
         lines += [f"[{w.severity}] {w.code}: {w.message}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -198,7 +198,8 @@ class MultiGroupResult:
         parts = [f"<p>Multi-group SEM by {html.escape(self.group)}</p><table>{fit}</table>"]
         for label in self.groups:
             parts.append(f"<h4>{html.escape(label)}</h4>")
-            parts.append(self.group_estimates(label).to_html(index=False, float_format=_three))
+            table = self.group_estimates(label)
+            parts.append(table.to_html(index=False, float_format=three_decimals))
         return "".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -212,10 +213,7 @@ class MultiGroupResult:
                 {
                     "group": label,
                     "n_obs": self.n_obs[label],
-                    "estimates": [
-                        {k: json_number(v) for k, v in row.items()}
-                        for row in self.group_estimates(label).to_dict(orient="records")
-                    ],
+                    "estimates": json_records(self.group_estimates(label)),
                 }
                 for label in self.groups
             ],
@@ -225,10 +223,6 @@ class MultiGroupResult:
             "warnings": [w.to_dict() for w in self.warnings],
             "provenance": dict(self.provenance),
         }
-
-
-def _three(value: float) -> str:
-    return f"{value:.3f}"
 
 
 def fit_multigroup(

@@ -77,7 +77,7 @@ from models.diagnostics import ModelWarning
 from models.polychoric import OrdinalMoments, ordinal_moments, pairs
 from models.sem_estimates import standardize
 from models.sem_groups import Parameters, ParameterTable, parameter_table
-from models.sem_result import json_number
+from models.sem_result import json_number, json_records, three_decimals
 from models.syntax import ModelSyntaxError
 from models.vocabulary import ESTIMATE_COLUMNS
 
@@ -155,9 +155,9 @@ class OrdinalSEMResult:
             f"  CFI {f['cfi_scaled']:.3f}  TLI {f['tli_scaled']:.3f}  RMSEA "
             f"{f['rmsea_scaled']:.3f} (scaled)   SRMR {f['srmr']:.3f}",
             "",
-            self.estimates.to_string(index=False, float_format=_three),
+            self.estimates.to_string(index=False, float_format=three_decimals),
             "",
-            self.thresholds.to_string(index=False, float_format=_three),
+            self.thresholds.to_string(index=False, float_format=three_decimals),
         ]
         lines += [f"[{w.severity}] {w.code}: {w.message}" for w in self.warnings]
         return "\n".join(lines)
@@ -166,19 +166,13 @@ class OrdinalSEMResult:
         fit = "".join(f"<tr><th>{k}</th><td>{v:.3f}</td></tr>" for k, v in self.fit.items())
         return (
             f"<p>Ordinal SEM (WLSMV), N = {self.n_obs}</p><table>{fit}</table>"
-            + self.estimates.to_html(index=False, float_format=_three)
-            + self.thresholds.to_html(index=False, float_format=_three)
+            + self.estimates.to_html(index=False, float_format=three_decimals)
+            + self.thresholds.to_html(index=False, float_format=three_decimals)
             + "".join(f"<p>{html.escape(w.message)}</p>" for w in self.warnings)
         )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: numbers as floats, NaN and infinities as None."""
-
-        def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-            return [
-                {k: json_number(v) for k, v in row.items()}
-                for row in frame.to_dict(orient="records")
-            ]
 
         return {
             "model": self.model,
@@ -186,8 +180,8 @@ class OrdinalSEMResult:
             "n_obs": self.n_obs,
             "dropped": self.dropped,
             "fit": {k: json_number(v) for k, v in self.fit.items()},
-            "estimates": records(self.estimates),
-            "thresholds": records(self.thresholds),
+            "estimates": json_records(self.estimates),
+            "thresholds": json_records(self.thresholds),
             "polychoric": {
                 row: {col: json_number(v) for col, v in values.items()}
                 for row, values in self.polychoric.to_dict(orient="index").items()
@@ -197,10 +191,6 @@ class OrdinalSEMResult:
             "warnings": [w.to_dict() for w in self.warnings],
             "provenance": dict(self.provenance),
         }
-
-
-def _three(value: float) -> str:
-    return f"{value:.3f}"
 
 
 def fit_ordinal(

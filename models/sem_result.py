@@ -17,7 +17,7 @@ import pandas as pd
 
 from models.diagnostics import ModelWarning
 
-__all__ = ["SEMResult", "json_number"]
+__all__ = ["SEMResult", "json_number", "json_records", "three_decimals"]
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class SEMResult:
                 else []
             ),
             "",
-            self.estimates.to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+            self.estimates.to_string(index=False, float_format=three_decimals),
             "",
             "R-square: " + ", ".join(f"{k} {v:.3f}" for k, v in self.r2.items()),
         ]
@@ -98,7 +98,7 @@ class SEMResult:
             f"<p>SEM ({html.escape(str(self.provenance.get('estimator')))}), "
             f"N = {self.n_obs}, converged: {self.converged}, proper: {self.proper}</p>"
             f"<table>{fit}</table>"
-            + self.estimates.to_html(index=False, float_format=lambda v: f"{v:.3f}")
+            + self.estimates.to_html(index=False, float_format=three_decimals)
             + (f"<ul>{warnings}</ul>" if warnings else "")
         )
 
@@ -106,10 +106,7 @@ class SEMResult:
         """JSON-ready dict (NaN becomes None)."""
         return {
             "model": self.model,
-            "estimates": [
-                {k: json_number(v) for k, v in row.items()}
-                for row in self.estimates.to_dict(orient="records")
-            ],
+            "estimates": json_records(self.estimates),
             "fit": {k: json_number(v) for k, v in self.fit.items()},
             "r2": {k: json_number(v) for k, v in self.r2.items()},
             "n_obs": self.n_obs,
@@ -127,3 +124,13 @@ def json_number(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+def json_records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """A table's rows as JSON-ready dicts (:func:`json_number` on every cell)."""
+    return [{k: json_number(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
+
+
+def three_decimals(value: float) -> str:
+    """How the SEM results print a number in their tables."""
+    return f"{value:.3f}"

@@ -31,6 +31,7 @@ import pandas as pd
 
 from models.diagnostics import ModelWarning
 from models.pls_groups import MIN_GROUP_ROWS, micom_one_vs_rest
+from models.sem_result import json_number
 from models.syntax import PathSpec
 from scoring.rankings import adjust_p_values
 
@@ -109,8 +110,8 @@ class UnitComparability:
                 {
                     "unit": str(unit),
                     "n": int(row["n"]),
-                    "p_value": _number(row["p_value"]),
-                    "p_adjusted": _number(row["p_adjusted"]),
+                    "p_value": json_number(row["p_value"]),
+                    "p_adjusted": json_number(row["p_adjusted"]),
                     "comparable": None if row["comparable"] is None else bool(row["comparable"]),
                     "not_comparable_on": list(row["not_comparable_on"]),
                 }
@@ -124,10 +125,6 @@ class UnitComparability:
             "units": rows,
             "message": self.messages(),
         }
-
-
-def _number(value: Any) -> float | None:
-    return None if value is None or not np.isfinite(value) else float(value)
 
 
 def unit_comparability(
