@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import signal
 import sys
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -292,6 +293,32 @@ def sample_frame(
 
 # -- models -------------------------------------------------------------------------------
 
+ModelFile = Annotated[
+    Path, typer.Argument(help="lavaan syntax text file, or a questionnaire (.yaml/.xlsx).")
+]
+DataFile = Annotated[Path, typer.Argument(help="Responses: .csv, .xlsx or .parquet.")]
+MissingCodes = Annotated[str | None, typer.Option(help="Answer codes meaning missing, e.g. 6,9.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+@contextmanager
+def _unusable_inputs() -> Iterator[None]:
+    """A model, data or questionnaire file that cannot be used: its one line, exit 2."""
+    from models.syntax import ModelSyntaxError
+    from survey.questionnaire import QuestionnaireError
+
+    try:
+        yield
+    except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
+        raise fail(str(error), 2) from None
+
+
+def _print(result, as_json: bool) -> None:
+    """A result as one JSON object or as its text summary."""
+    typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) if as_json
+               else result.summary())  # fmt: skip
+
+
 
 @app.command()
 def fit(
@@ -391,7 +418,7 @@ def fit(
             "lv.variances, lv.covariances, regressions)."
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Fit a structural equation model and check its measurement quality.
 
@@ -427,39 +454,33 @@ def fit(
         return
     from api.cli.fit_inputs import load_fit_inputs, parse_scale
     from models.fit import SampleTooSmall, fit_model
-    from models.syntax import ModelSyntaxError
-    from survey.questionnaire import QuestionnaireError
 
-    try:
-        bounds = parse_scale(scale) if scale is not None else None
-        inputs = load_fit_inputs(model, data, missing, bounds)
-        for warning in inputs.warnings:
-            typer.echo(f"warning: {warning}", err=True)
-        result = fit_model(
-            inputs.model,
-            inputs.data,
-            engine=engine,
-            scheme=scheme,  # type: ignore[arg-type]
-            n_boot=bootstrap,
-            random_state=seed,
-            consistent=consistent,
-            estimator=estimator.upper(),
-            quality_data=quality_data,  # type: ignore[arg-type]
-            allow_small_sample=allow_small_sample,
-        )
-    except SampleTooSmall as error:
-        raise fail(f"{error}; --allow-small-sample fits it anyway", 1) from None
-    except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
-        raise fail(str(error), 2) from None
+    with _unusable_inputs():
+        try:
+            bounds = parse_scale(scale) if scale is not None else None
+            inputs = load_fit_inputs(model, data, missing, bounds)
+            for warning in inputs.warnings:
+                typer.echo(f"warning: {warning}", err=True)
+            result = fit_model(
+                inputs.model,
+                inputs.data,
+                engine=engine,
+                scheme=scheme,  # type: ignore[arg-type]
+                n_boot=bootstrap,
+                random_state=seed,
+                consistent=consistent,
+                estimator=estimator.upper(),
+                quality_data=quality_data,  # type: ignore[arg-type]
+                allow_small_sample=allow_small_sample,
+            )
+        except SampleTooSmall as error:
+            raise fail(f"{error}; --allow-small-sample fits it anyway", 1) from None
     _report(result, as_json, allow_improper, result.result.warnings)
 
 
 def _report(result, as_json: bool, allow_improper: bool, warnings=None) -> None:
     """Print a fit as text or JSON; exit 1 on an unusable solution unless allowed."""
-    if as_json:
-        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        typer.echo(result.summary())
+    _print(result, as_json)
     if not result.proper and not allow_improper:
         problems = [w for w in (warnings or result.warnings) if w.severity == "error"]
         named = "; ".join(f"[{w.code}] {w.message}" for w in problems) or "[not-converged]"
@@ -474,46 +495,34 @@ def _fit_groups(
 ):
     from api.cli.fit_inputs import load_group_inputs
     from models.sem_groups import fit_multigroup
-    from models.syntax import ModelSyntaxError
-    from survey.questionnaire import QuestionnaireError
 
     constraints = [name.strip() for name in (equal or "").split(",") if name.strip()]
-    try:
+    with _unusable_inputs():
         inputs = load_group_inputs(model, data, missing, group)
         return fit_multigroup(
             inputs.model, inputs.data, group, group_equal=constraints, estimator=estimator
         )
-    except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
-        raise fail(str(error), 2) from None
 
 
 def _fit_ordered(model: Path, data: Path, missing: str | None, ordered: str | None):
     from api.cli.fit_inputs import load_fit_inputs
     from models.sem_ordinal import fit_ordinal
-    from models.syntax import ModelSyntaxError
-    from survey.questionnaire import QuestionnaireError
 
     items = "all" if ordered in (None, "all") else [i.strip() for i in ordered.split(",")]
-    try:
+    with _unusable_inputs():
         inputs = load_fit_inputs(model, data, missing)
         return fit_ordinal(inputs.model, inputs.data, items)
-    except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
-        raise fail(str(error), 2) from None
 
 
 @app.command()
 def invariance(
-    model: Annotated[
-        Path, typer.Argument(help="lavaan syntax text file, or a questionnaire (.yaml/.xlsx).")
-    ],
-    data: Annotated[Path, typer.Argument(help="Responses: .csv, .xlsx or .parquet.")],
+    model: ModelFile,
+    data: DataFile,
     group: Annotated[
         str, typer.Option(help="The column whose groups are compared (region, hall, tier).")
     ],
-    missing: Annotated[
-        str | None, typer.Option(help="Answer codes meaning missing, e.g. 6,9.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    missing: MissingCodes = None,
+    as_json: AsJson = False,
 ) -> None:
     """Test measurement invariance across groups: configural, metric, scalar, strict.
 
@@ -525,18 +534,11 @@ def invariance(
     """
     from api.cli.fit_inputs import load_group_inputs
     from models.invariance import invariance as test_invariance
-    from models.syntax import ModelSyntaxError
-    from survey.questionnaire import QuestionnaireError
 
-    try:
+    with _unusable_inputs():
         inputs = load_group_inputs(model, data, missing, group)
         result = test_invariance(inputs.model, inputs.data, group)
-    except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
-        raise fail(str(error), 2) from None
-    if as_json:
-        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        typer.echo(result.summary())
+    _print(result, as_json)
 
 
 def _two_groups(groups: str | None) -> list[str] | None:
@@ -550,10 +552,8 @@ def _two_groups(groups: str | None) -> list[str] | None:
 
 @app.command()
 def micom(
-    model: Annotated[
-        Path, typer.Argument(help="lavaan syntax text file, or a questionnaire (.yaml/.xlsx).")
-    ],
-    data: Annotated[Path, typer.Argument(help="Responses: .csv, .xlsx or .parquet.")],
+    model: ModelFile,
+    data: DataFile,
     group: Annotated[str, typer.Option(help="The column whose groups are compared.")],
     groups: Annotated[
         str | None,
@@ -564,10 +564,8 @@ def micom(
     ] = None,
     permutations: Annotated[int, typer.Option(min=40, help="Permutations.")] = 1000,
     seed: Annotated[int | None, typer.Option(help="Seed of the permutations.")] = None,
-    missing: Annotated[
-        str | None, typer.Option(help="Answer codes meaning missing, e.g. 6,9.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    missing: MissingCodes = None,
+    as_json: AsJson = False,
 ) -> None:
     """PLS measurement invariance of composites (MICOM, Henseler, Ringle & Sarstedt 2016).
 
@@ -579,11 +577,9 @@ def micom(
     from api.cli.fit_inputs import load_group_inputs
     from models.pls_groups import micom as run_micom
     from models.pls_groups import micom_one_vs_rest
-    from models.syntax import ModelSyntaxError
-    from survey.questionnaire import QuestionnaireError
 
     chosen = _two_groups(groups)
-    try:
+    with _unusable_inputs():
         inputs = load_group_inputs(model, data, missing, group)
         if chosen is None:
             result = micom_one_vs_rest(inputs.model, inputs.data, group,
@@ -591,28 +587,21 @@ def micom(
         else:
             result = run_micom(inputs.model, inputs.data, group, groups=chosen,
                                n_permutations=permutations, random_state=seed)  # fmt: skip
-    except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
-        raise fail(str(error), 2) from None
-    typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) if as_json
-               else result.summary())  # fmt: skip
+    _print(result, as_json)
 
 
 @app.command()
 def mga(
-    model: Annotated[
-        Path, typer.Argument(help="lavaan syntax text file, or a questionnaire (.yaml/.xlsx).")
-    ],
-    data: Annotated[Path, typer.Argument(help="Responses: .csv, .xlsx or .parquet.")],
+    model: ModelFile,
+    data: DataFile,
     group: Annotated[str, typer.Option(help="The column whose two groups are compared.")],
     groups: Annotated[
         str | None, typer.Option(help="Two of its values, e.g. Hangzhou,Ningbo.")
     ] = None,
     permutations: Annotated[int, typer.Option(min=40, help="Permutations.")] = 1000,
     seed: Annotated[int | None, typer.Option(help="Seed of the permutations.")] = None,
-    missing: Annotated[
-        str | None, typer.Option(help="Answer codes meaning missing, e.g. 6,9.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    missing: MissingCodes = None,
+    as_json: AsJson = False,
 ) -> None:
     """PLS multi-group analysis: is each path different between two groups?
 
@@ -623,11 +612,9 @@ def mga(
     """
     from api.cli.fit_inputs import load_group_inputs
     from models.pls_groups import pls_mga
-    from models.syntax import ModelSyntaxError
-    from survey.questionnaire import QuestionnaireError
 
     chosen = _two_groups(groups)
-    try:
+    with _unusable_inputs():
         inputs = load_group_inputs(model, data, missing, group)
         present = list(dict.fromkeys(inputs.data[group].dropna()))
         if chosen is None and len(present) > 2:
@@ -637,18 +624,13 @@ def mga(
             )  # fmt: skip
         result = pls_mga(inputs.model, inputs.data, group, groups=chosen,
                          n_permutations=permutations, random_state=seed)  # fmt: skip
-    except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
-        raise fail(str(error), 2) from None
-    typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) if as_json
-               else result.summary())  # fmt: skip
+    _print(result, as_json)
 
 
 @app.command()
 def priorities(
-    model: Annotated[
-        Path, typer.Argument(help="lavaan syntax text file, or a questionnaire (.yaml/.xlsx).")
-    ],
-    data: Annotated[Path, typer.Argument(help="Responses: .csv, .xlsx or .parquet.")],
+    model: ModelFile,
+    data: DataFile,
     target: Annotated[
         str, typer.Option(help="The construct whose drivers are ranked, e.g. satisfaction.")
     ],
@@ -696,13 +678,11 @@ def priorities(
             "0 skips it).",
         ),
     ] = 1000,
-    missing: Annotated[
-        str | None, typer.Option(help="Answer codes meaning missing, e.g. 6,9.")
-    ] = None,
+    missing: MissingCodes = None,
     plot: Annotated[
         Path | None, typer.Option(help="Draw the matrix to FILE.svg or FILE.png.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Rank the drivers of a target: importance-performance matrix with its uncertainty.
 
@@ -711,8 +691,7 @@ def priorities(
     measurement warnings are printed with the matrix. Exits 2 when the inputs cannot be used.
     """
     from api.cli.priorities import PrioritiesRequest, compute, plot_paths
-    from models.syntax import ModelSyntaxError
-    from survey.questionnaire import QuestionnaireError
+    from models.fit import SampleTooSmall
 
     if plot is not None and plot.suffix.lower() not in (".svg", ".png"):
         raise fail(f"--plot {plot}: the file must end in .svg or .png", 2)
@@ -722,24 +701,18 @@ def priorities(
         seed=seed, min_n=min_n, missing=missing, permutations=permutations,
         allow_small_sample=allow_small_sample,
     )  # fmt: skip
-    from models.fit import SampleTooSmall
-
-    try:
-        result = compute(request)
-    except SampleTooSmall as error:
-        raise fail(f"{error}; --allow-small-sample fits it anyway", 1) from None
-    except (FileNotFoundError, QuestionnaireError, ModelSyntaxError, ValueError) as error:
-        raise fail(str(error), 2) from None
+    with _unusable_inputs():
+        try:
+            result = compute(request)
+        except SampleTooSmall as error:
+            raise fail(f"{error}; --allow-small-sample fits it anyway", 1) from None
     if plot is not None:
         from scoring.plots import save_matrix
 
         for path, matrix in plot_paths(plot, result):
             save_matrix(matrix, path)
             typer.echo(f"drew {path}", err=True)
-    if as_json:
-        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        typer.echo(result.summary())
+    _print(result, as_json)
 
 
 def main() -> None:
