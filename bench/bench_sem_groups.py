@@ -4,8 +4,8 @@ Run ``.venv/bin/python bench/bench_sem_groups.py``. Data: ``data/samples/respons
 scored by the sample questionnaire (29 rating items, 8 constructs), complete rows only,
 and its 7 regions. Each fit runs in-process with its imports done, the median of a few
 runs, with BLAS pinned to one thread (these machines have 2 cores). Prints seconds and the
-ratio to single-group ML (semopy), measured in the same run; the goal for multi-group and
-robust fits is within 3x of it. Asserts nothing.
+ratio to single-group ML (the same Fisher scoring engine as the others), measured in the
+same run; the goal for multi-group and robust fits is within 3x of it. Asserts nothing.
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ def main() -> None:
                                None, "region")  # fmt: skip
     data = inputs.data.dropna()
     model = inputs.model
-    fit_sem(model, data)  # warm-up: semopy's imports and caches
+    fit_sem(model, data)  # warm-up: imports and caches
     baseline = timed(lambda: fit_sem(model, data))
     rows = [
-        ("single-group ML (semopy)", baseline),
+        ("single-group ML", baseline),
         ("single-group MLR", timed(lambda: fit_sem(model, data, estimator="MLR"))),
         ("single-group WLSMV (ordered)", timed(lambda: fit_ordinal(model, data, "all"))),
         ("7 regions, ML, configural", timed(lambda: fit_multigroup(model, data, "region"))),

@@ -45,9 +45,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from scipy import stats
 
 from models.diagnostics import ModelWarning
+from models.distributions import chi2_sf
 from models.sem_groups import MultiGroupResult, fit_multigroup
 from models.sem_result import json_number, json_records, three_decimals
 
@@ -204,7 +204,7 @@ def invariance(model: str, data: pd.DataFrame, group: str) -> InvarianceResult:
         delta_chisq = fitted.fit["chisq"] - before["chisq"]
         delta_df = int(fitted.fit["df"] - before["df"])
         p_value = (
-            float(stats.chi2.sf(max(delta_chisq, 0.0), delta_df)) if delta_df > 0 else math.nan
+            chi2_sf(max(delta_chisq, 0.0), delta_df) if delta_df > 0 else math.nan
         )
         delta_cfi = fitted.fit["cfi"] - before["cfi"]
         holds = bool(fitted.proper and p_value >= P_THRESHOLD and delta_cfi >= DELTA_CFI_THRESHOLD)

@@ -1,9 +1,14 @@
 """Covariance-based structural equation modelling: lavaan syntax in, :class:`SEMResult` out.
 
-semopy does the optimisation; Manyi feeds it summary statistics, reads its matrices back,
-and computes standard errors, the standardized solution, R² and every fit measure itself,
-on lavaan's scale, because semopy's own AIC/BIC use another scale and it has no SRMR or
-RMSEA interval. This module is the public entry point and assembles the result from:
+ML and MLR are fitted by Manyi's own Fisher scoring (:mod:`models.sem_groups`, validated
+against lavaan 0.6-14 with the multi-group work), which needs neither semopy nor sympy:
+their import alone cost a command-line fit of 200,000 responses more than the fit. semopy
+does the optimisation for GLS, ULS, FIML, and for ML of a model with observed exogenous
+predictors (which lavaan fixes at their sample moments); Manyi feeds it summary
+statistics, reads its matrices back, and computes standard errors, the standardized
+solution, R² and every fit measure itself, on lavaan's scale, because semopy's own
+AIC/BIC use another scale and it has no SRMR or RMSEA interval. This module is the public
+entry point and assembles the result from:
 
 ``models.sem_moments``
     input rows or covariance matrix -> checked sample moments and the data fingerprint;
@@ -20,9 +25,10 @@ Estimators exposed (``estimator=``) and why:
 
 ``"ML"`` (default)
     Normal-theory maximum likelihood on the biased (divisor N) sample covariance matrix,
-    semopy's ``"MLW"`` objective. Raw rows are reduced to their covariance matrix in one
-    pass, so a million rows cost about as much as a thousand. Rows with missing values
-    are dropped (lavaan's ``missing="listwise"``). Validated against lavaan 0.6.
+    by Fisher scoring (semopy's ``"MLW"`` objective for a model with observed exogenous
+    predictors). Raw rows are reduced to their covariance matrix in one pass, so a
+    million rows cost about as much as a thousand. Rows with missing values are dropped
+    (lavaan's ``missing="listwise"``). Validated against lavaan 0.6.
 ``"GLS"``
     Normal-theory generalized least squares (Browne 1974), semopy's ``"GLS"``; also from
     the covariance matrix. Chi-square ``(N - 1) F_GLS / 2`` and standard errors from the
@@ -71,7 +77,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models import sem_checks, sem_estimates, sem_fit_measures, sem_semopy
+from models import sem_checks, sem_estimates, sem_fit_measures, sem_groups, sem_semopy
 from models.diagnostics import ModelWarning
 from models.sem_moments import Moments, moments_from_cov, moments_from_rows
 from models.sem_result import SEMResult, json_number
@@ -121,7 +127,7 @@ def fit_sem(
     estimator : {"ML", "GLS", "ULS", "FIML"}
         See the module notes for what each means and when to use it.
     max_iter : int
-        Iteration cap of semopy's SLSQP optimizer.
+        Iteration cap of the optimizer (Fisher scoring, or semopy's SLSQP).
     ci_level : float
         Coverage of the Wald intervals ``ci_low, ci_high``.
 
@@ -197,8 +203,20 @@ def fit_sem(
     _check_arguments(data, cov, n_obs, estimator, max_iter)
     if estimator == "MLR":
         return _fit_mlr(model, data, ci_level)
-    # What semopy is given says what lavaan means by the text (see semopy_syntax).
+    # What semopy is given says what lavaan means by the text (see semopy_syntax); the
+    # text is read so, and refused where it must be, whichever engine fits it.
     description = sem_semopy.semopy_syntax(model, estimator)
+    if estimator == "ML":
+        try:
+            observed = sem_groups.parameter_table(model).observed
+        except sem_groups.ModelOutOfReach:
+            pass  # observed exogenous predictors, fixed at their sample moments: semopy's
+        else:
+            if data is not None:
+                moments = moments_from_rows(data, observed, keep_missing=False)
+            else:
+                moments = moments_from_cov(cov, means, n_obs, observed)
+            return _fit_ml(model, moments, data, max_iter, ci_level)
     built, observed = sem_semopy.build_model(description, estimator)
     if estimator == "FIML":
         moments = moments_from_rows(data, observed, keep_missing=True)
@@ -230,17 +248,44 @@ def fit_sem(
     )
 
 
-def _fit_mlr(model: str, data: pd.DataFrame, ci_level: float) -> SEMResult:
-    """Robust ML by :mod:`models.sem_groups` (one group, no mean structure, as lavaan)."""
-    from models.sem_groups import SINGLE_GROUP, fit_multigroup
-
-    fitted = fit_multigroup(model, data, None, estimator="MLR", ci_level=ci_level)
+def _fit_ml(
+    model: str, moments: Moments, data: pd.DataFrame | None, max_iter: int, ci_level: float
+) -> SEMResult:
+    """ML by :mod:`models.sem_groups`'s Fisher scoring (one group, no mean structure)."""
+    fitted = sem_groups.fit_covariance(
+        model, moments.cov, moments.columns, moments.n_obs, ci_level=ci_level, max_iter=max_iter
+    )
+    warnings = [*fitted.warnings, *_listwise_deletion(moments.dropped, "ML")]
+    if data is not None:
+        warnings += sem_checks.check_categories(data, moments.columns)
     return SEMResult(
         model=model,
-        estimates=fitted.group_estimates(SINGLE_GROUP),
+        estimates=fitted.group_estimates(sem_groups.SINGLE_GROUP),
+        fit={key: fitted.fit[key] for key in _FIT_KEYS},
+        r2=fitted.r2[sem_groups.SINGLE_GROUP],
+        n_obs=moments.n_obs,
+        converged=fitted.converged,
+        proper=not any(w.severity == "error" for w in warnings),
+        warnings=tuple(warnings),
+        provenance={
+            "engine": "sem", "estimator": "ML", "objective": "ML",
+            "optimizer": "Fisher scoring", "iterations": fitted.provenance["iterations"],
+            "n_free_parameters": fitted.fit["npar"], "rows_dropped": moments.dropped,
+            "data_sha256": moments.source, "numpy": np.__version__,
+            "pandas": pd.__version__, "scipy": metadata.version("scipy"),
+        },  # fmt: skip
+    )
+
+
+def _fit_mlr(model: str, data: pd.DataFrame, ci_level: float) -> SEMResult:
+    """Robust ML by :mod:`models.sem_groups` (one group, no mean structure, as lavaan)."""
+    fitted = sem_groups.fit_multigroup(model, data, None, estimator="MLR", ci_level=ci_level)
+    return SEMResult(
+        model=model,
+        estimates=fitted.group_estimates(sem_groups.SINGLE_GROUP),
         fit=fitted.fit,
-        r2=fitted.r2[SINGLE_GROUP],
-        n_obs=fitted.n_obs[SINGLE_GROUP],
+        r2=fitted.r2[sem_groups.SINGLE_GROUP],
+        n_obs=fitted.n_obs[sem_groups.SINGLE_GROUP],
         converged=fitted.converged,
         proper=fitted.proper,
         warnings=fitted.warnings,
@@ -350,19 +395,7 @@ def _collect_warnings(fitted, implied, estimates, information, se, fit, moments,
         [fitted.names_obs[i] for i in outputs],
         latent=False,
     )
-    if moments.dropped:
-        found.append(
-            ModelWarning(
-                code="listwise-deletion",
-                message=(
-                    f"{moments.dropped} rows with missing values were dropped; "
-                    "estimator='FIML' uses them under missing-at-random."
-                    if estimator != "FIML"
-                    else f"{moments.dropped} rows with no observed value were dropped."
-                ),
-                severity="info",
-            )
-        )
+    found += _listwise_deletion(moments.dropped, estimator)
     if estimator == "ULS":
         found.append(
             ModelWarning(
@@ -373,6 +406,23 @@ def _collect_warnings(fitted, implied, estimates, information, se, fit, moments,
             )
         )
     return found
+
+
+def _listwise_deletion(dropped: int, estimator: str) -> list[ModelWarning]:
+    if not dropped:
+        return []
+    return [
+        ModelWarning(
+            code="listwise-deletion",
+            message=(
+                f"{dropped} rows with missing values were dropped; "
+                "estimator='FIML' uses them under missing-at-random."
+                if estimator != "FIML"
+                else f"{dropped} rows with no observed value were dropped."
+            ),
+            severity="info",
+        )
+    ]
 
 
 def _provenance(estimator: str, moments: Moments, fitted: sem_semopy.Fitted) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from models import sem_checks
+from models.distributions import normal_quantile, two_sided_p
 from models.vocabulary import ESTIMATE_COLUMNS
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def standardize(lhs: str, op: str, rhs: str, value: float, implied) -> float:
 
 def estimate_table(fitted: Fitted, se: np.ndarray, implied, ci_level: float) -> pd.DataFrame:
     """The estimates table, ``implied`` being :func:`variances` of ``fitted``."""
-    z_crit = float(stats.norm.ppf(0.5 + ci_level / 2.0))
+    z_crit = normal_quantile(0.5 + ci_level / 2.0)
     records = []
     for lhs, op, rhs, value, free, _ in fitted.table:
         error = se[free] if free is not None else math.nan
@@ -134,7 +134,7 @@ def estimate_table(fitted: Fitted, se: np.ndarray, implied, ci_level: float) -> 
                 "std_estimate": standardize(lhs, op, rhs, value, implied),
                 "se": error,
                 "z": z,
-                "p_value": 2.0 * stats.norm.sf(abs(z)) if np.isfinite(z) else math.nan,
+                "p_value": two_sided_p(z),
                 "ci_low": value - z_crit * error,
                 "ci_high": value + z_crit * error,
             }

@@ -27,7 +27,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize, stats
+
+from models.distributions import chi2_cdf, chi2_sf, noncentral_chi2_cdf
 
 _LOG_2PI = math.log(2.0 * math.pi)
 
@@ -124,7 +125,7 @@ def chisq_pvalue(chisq: float, df: int) -> float:
     """Upper-tail p-value of the model chi-square (NaN when df is 0 or chisq unknown)."""
     if df <= 0 or not np.isfinite(chisq):
         return math.nan
-    return float(stats.chi2.sf(chisq, df))
+    return chi2_sf(chisq, df)
 
 
 def cfi(chisq: float, df: int, baseline_chisq: float, baseline_df: int) -> float:
@@ -178,20 +179,23 @@ def _noncentrality(chisq: float, df: int, tail: float) -> float:
     """λ such that the noncentral χ²(df, λ) CDF at chisq equals ``tail`` (0 if none)."""
 
     def gap(lam: float) -> float:
-        return (
-            float(stats.ncx2.cdf(chisq, df, lam)) - tail
-            if lam > 0
-            else float(stats.chi2.cdf(chisq, df)) - tail
-        )
+        return (noncentral_chi2_cdf(chisq, df, lam) if lam > 0 else chi2_cdf(chisq, df)) - tail
 
     if gap(0.0) < 0:
         # Even a central χ² puts less than `tail` below the statistic: the bound is 0.
         return 0.0
-    upper = max(chisq, 1.0)
-    # The CDF decreases in λ; widen the bracket until it changes sign.
-    while gap(upper) > 0:
-        upper *= 2.0
-    return float(optimize.brentq(gap, 1e-12, upper, xtol=1e-10, rtol=1e-12))
+    low, high = 1e-12, max(chisq, 1.0)
+    # The CDF decreases in λ; widen the bracket until it changes sign, then bisect it
+    # (a root finder of its own: scipy.optimize costs a fit 0.5 s to import).
+    while gap(high) > 0:
+        low, high = high, high * 2.0
+    while high - low > 1e-10 + 1e-13 * high:
+        middle = 0.5 * (low + high)
+        if gap(middle) > 0:
+            low = middle
+        else:
+            high = middle
+    return 0.5 * (low + high)
 
 
 def rmsea_ci(chisq: float, df: int, n_obs: int, level: float = 0.90) -> tuple[float, float]:

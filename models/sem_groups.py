@@ -56,18 +56,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, stats
 
 from models import sem_checks, sem_fit_measures, sem_robust
 from models.diagnostics import ModelWarning
+from models.distributions import normal_quantile, two_sided_p
 from models.sem_estimates import standardize
 from models.sem_result import json_number, json_records, three_decimals
 from models.syntax import ModelSyntaxError, Statement, read_statements
 from models.vocabulary import ESTIMATE_COLUMNS
 
 __all__ = [
-    "GROUP_EQUAL", "MultiGroupResult", "ParameterTable", "Parameters", "fit_multigroup",
-    "free_parameters", "parameter_table",
+    "GROUP_EQUAL", "ModelOutOfReach", "MultiGroupResult", "ParameterTable", "Parameters",
+    "fit_covariance", "fit_multigroup", "free_parameters", "parameter_table",
 ]  # fmt: skip
 
 #: lavaan's ``group.equal`` names, and which parameters each holds equal across groups.
@@ -284,12 +284,54 @@ def fit_multigroup(
         raise ValueError(f"estimator {estimator!r}: multi-group fits use ML or MLR")
     if group is None and group_equal:
         raise ValueError("group_equal needs a group column")
-    equal = tuple(dict.fromkeys(group_equal))
     structure = parameter_table(model)
     labels, samples, dropped = _samples(data, group, structure.observed)
+    return _fit(
+        model, structure, group, labels, samples, dropped, tuple(dict.fromkeys(group_equal)),
+        estimator, ci_level, _MAX_ITERATIONS,
+    )  # fmt: skip
+
+
+def fit_covariance(
+    model: str,
+    cov: np.ndarray,
+    columns: list[str],
+    n_obs: int,
+    *,
+    ci_level: float = 0.95,
+    max_iter: int = _MAX_ITERATIONS,
+) -> MultiGroupResult:
+    """Fit ``model`` by ML in one group, without a mean structure, from its covariance matrix.
+
+    This is lavaan's single-group ``sem()``, and :func:`models.sem.fit_sem`'s engine for
+    ``estimator="ML"`` whenever the model is within this engine's reach (no composites,
+    no observed exogenous predictors). ML needs only the biased (divisor N) covariance
+    matrix ``cov`` of ``columns`` (in any order) and N, so its cost does not grow with
+    the rows.
+
+    Raises
+    ------
+    ModelOutOfReach
+        The model has a composite or an observed exogenous predictor.
+    ValueError
+        ``columns`` lacks a model variable.
+    """
+    structure = parameter_table(model)
+    absent = [c for c in structure.observed if c not in columns]
+    if absent:
+        raise ValueError(f"the covariance matrix has no variable(s) {', '.join(absent)}")
+    order = [columns.index(c) for c in structure.observed]
+    matrix = np.asarray(cov, dtype=float)[np.ix_(order, order)]
+    sample = _Sample(n_obs, matrix, np.zeros(len(order)), None)
+    return _fit(model, structure, None, [SINGLE_GROUP], [sample], 0, (), "ML", ci_level, max_iter)
+
+
+def _fit(
+    model, structure, group, labels, samples, dropped, equal, estimator, ci_level, max_iter
+) -> MultiGroupResult:
     parameters = Parameters(structure, len(labels), equal)
     theta = parameters.start(samples)
-    theta, converged, iterations = _fisher_scoring(parameters, samples, theta)
+    theta, converged, iterations = _fisher_scoring(parameters, samples, theta, max_iter)
 
     n_total = sum(s.n for s in samples)
     meanstructure = group is not None
@@ -303,7 +345,9 @@ def fit_multigroup(
     estimates = _estimates(parameters, theta, se, implied, labels, ci_level)
     if not meanstructure:  # the saturated intercepts are not reported, as lavaan
         estimates = estimates[estimates["op"] != "~1"].reset_index(drop=True)
-    warnings = _warnings(converged, iterations, singular, fit, estimates, parameters, labels)
+    warnings = _warnings(
+        converged, iterations, singular, fit, estimates, parameters, implied, labels, group
+    )
     if dropped:
         what = "model variable" + (f" or {group}" if group is not None else "")
         warnings.append(
@@ -312,8 +356,10 @@ def fit_multigroup(
             )
         )
     return MultiGroupResult(
-        r2={label: _r_squared(parameters, moments) for label, moments in
-            zip(labels, implied, strict=True)},  # fmt: skip
+        r2={
+            label: _r_squared(parameters, moments)
+            for label, moments in zip(labels, implied, strict=True)
+        },  # fmt: skip
         model=model,
         group=group,
         groups=tuple(labels),
@@ -329,6 +375,7 @@ def fit_multigroup(
             "engine": "manyi multi-group ML",
             "estimator": estimator,
             "iterations": iterations,
+            "n_free_parameters": fit["npar"],
         },  # fmt: skip
     )
 
@@ -348,6 +395,12 @@ def free_parameters(model: str) -> int:
 # --- the parameter table ---------------------------------------------------------------
 
 
+class ModelOutOfReach(ModelSyntaxError):
+    """A model this engine does not fit though lavaan's syntax allows it (a composite, an
+    observed exogenous predictor); :func:`models.sem.fit_sem` gives single-group ML
+    of such a model to semopy."""
+
+
 def parameter_table(model: str) -> ParameterTable:
     """lavaan's parameter table of ``model`` (``cfa()``/``sem()`` defaults, intercepts
     included), shared by this engine and the ordinal one (:mod:`models.sem_ordinal`)."""
@@ -358,8 +411,8 @@ def parameter_table(model: str) -> ParameterTable:
         raise ModelSyntaxError("the model is empty", "Write at least one `factor =~ items`.")
     for s in statements:
         if s.op == "<~":
-            raise ModelSyntaxError(
-                f"{s.lhs} <~ is a composite, which multi-group ML does not fit",
+            raise ModelOutOfReach(
+                f"{s.lhs} <~ is a composite, which multi-group and robust (MLR) ML do not fit",
                 "Write it as a reflective factor (=~), or compare groups with PLS (MICOM).",
                 s.line,
             )
@@ -377,9 +430,10 @@ def parameter_table(model: str) -> ParameterTable:
         line = next(
             s.line for s in statements if any(t.name in exogenous_observed for t in s.terms)
         )
-        raise ModelSyntaxError(
+        raise ModelOutOfReach(
             f"{', '.join(exogenous_observed)} predict(s) but are observed and exogenous, "
-            "which lavaan fixes at their sample moments; multi-group ML here does not",
+            "which lavaan fixes at their sample moments; multi-group and robust (MLR) ML "
+            "here do not",
             "Measure it by a single-indicator factor (`f =~ x`), or fit the groups one at a time.",
             line,
         )
@@ -471,7 +525,7 @@ class _Sample:
     n: int
     cov: np.ndarray  # divisor n
     mean: np.ndarray
-    rows: np.ndarray  # the complete rows, for robust (MLR) standard errors and test
+    rows: np.ndarray | None  # the complete rows, for robust (MLR) standard errors and test
 
 
 def _samples(
@@ -563,24 +617,67 @@ class Parameters:
         self.locals = [self.local(g) for g in range(n_groups)]
 
     def start(self, samples: list[_Sample]) -> np.ndarray:
-        """lavaan-like starting values: loadings 1, half the observed variances as
-        residual variances, 0.05 for factor variances, the sample means as intercepts."""
+        """Starting values near the solution: each factor's loadings and variance from the
+        first principal component of its observed indicators, half the observed variances
+        as residual variances, the sample means as intercepts.
+
+        lavaan starts loadings from its FABIN estimates for the same reason: from loadings
+        of 1 and factor variances of 0.05, scoring can be drawn into an improper region
+        when a loading is fixed at another value (``0.5*x7``) and stop there.
+        """
         theta = np.zeros(self.n_free)
         seen = set()
         for g, sample in enumerate(samples):
             variance = dict(zip(self.structure.observed, np.diag(sample.cov), strict=True))
             mean = dict(zip(self.structure.observed, sample.mean, strict=True))
+            loadings, factor_variances = self._factor_starts(sample, g)
             for entry, k, _ in self.cells[g]:
                 if k is None or k in seen:
                     continue
                 seen.add(k)
                 if entry.op == "=~":
-                    theta[k] = 1.0
+                    theta[k] = loadings.get((entry.lhs, entry.rhs), 1.0)
                 elif entry.op == "~~" and entry.lhs == entry.rhs:
-                    theta[k] = 0.5 * variance[entry.lhs] if entry.lhs in variance else 0.05
+                    theta[k] = (
+                        0.5 * variance[entry.lhs]
+                        if entry.lhs in variance
+                        else factor_variances.get(entry.lhs, 0.05)
+                    )
                 elif entry.op == "~1":
                     theta[k] = mean.get(entry.lhs, 0.0)
         return theta
+
+    def _factor_starts(self, sample: _Sample, g: int):
+        """Loadings {(factor, item): value} and variances {factor: value} of the factors
+        with two or more observed indicators, scaled to the factor's fixed loading, or to
+        its fixed variance (1 when neither is fixed)."""
+        position = {v: i for i, v in enumerate(self.structure.observed)}
+        fixed_variance = {
+            e.lhs: value for e, k, value in self.cells[g]
+            if k is None and e.op == "~~" and e.lhs == e.rhs and value > 0
+        }  # fmt: skip
+        loadings, variances = {}, {}
+        for factor in self.structure.latents:
+            cells = [(e, k, value) for e, k, value in self.cells[g]
+                     if e.op == "=~" and e.lhs == factor and e.rhs in position]  # fmt: skip
+            if len(cells) < 2:
+                continue
+            items = [position[e.rhs] for e, _, _ in cells]
+            values, vectors = np.linalg.eigh(sample.cov[np.ix_(items, items)])
+            component = vectors[:, -1] * math.sqrt(max(values[-1], 0.0))
+            anchor = next((n for n, (_, k, value) in enumerate(cells)
+                           if k is None and value != 0), None)  # fmt: skip
+            if anchor is not None:
+                if abs(component[anchor]) < 1e-3 * np.linalg.norm(component):
+                    continue  # the marker barely measures the component: keep the defaults
+                scale = cells[anchor][2] / component[anchor]
+                variances[factor] = 1.0 / scale**2
+            else:
+                variances[factor] = fixed_variance.get(factor, 1.0)
+                scale = math.copysign(1.0 / math.sqrt(variances[factor]), component[0])
+            for (e, _, _), value in zip(cells, component * scale, strict=True):
+                loadings[(factor, e.rhs)] = float(value)
+        return loadings, variances
 
     def matrices(self, theta: np.ndarray, g: int):
         v = self.n_vars
@@ -690,14 +787,15 @@ def _gradient_and_information(parameters, samples, implied, theta):
     return gradient, information
 
 
-def _fisher_scoring(parameters, samples, theta):
+def _fisher_scoring(parameters, samples, theta, max_iter):
     implied = [parameters.implied(theta, g) for g in range(len(samples))]
     value = _discrepancy(samples, implied)
-    for iteration in range(1, _MAX_ITERATIONS + 1):
+    for iteration in range(1, max_iter + 1):
         gradient, information = _gradient_and_information(parameters, samples, implied, theta)
         try:  # the information is symmetric positive definite when the model is identified
-            step = -linalg.cho_solve(linalg.cho_factor(information), gradient)
-        except linalg.LinAlgError:
+            np.linalg.cholesky(information)
+            step = -np.linalg.solve(information, gradient)
+        except np.linalg.LinAlgError:
             step = -np.linalg.lstsq(information, gradient, rcond=None)[0]
         length = 1.0
         while True:
@@ -714,7 +812,7 @@ def _fisher_scoring(parameters, samples, theta):
             abs(previous - value) < 1e-15 and np.max(np.abs(gradient)) < 1e-9
         ):
             return theta, True, iteration
-    return theta, False, _MAX_ITERATIONS
+    return theta, False, max_iter
 
 
 def _group_gradient(parameters, sample, theta: np.ndarray, g: int) -> np.ndarray:
@@ -823,7 +921,9 @@ def _fit_measures(samples, implied, parameters, n_total: int, meanstructure: boo
     low, high = sem_fit_measures.rmsea_ci(chisq, df, n_total)
     aic, bic = sem_fit_measures.information_criteria(loglik, n_free, n_total)
     srmr = sum(
-        s.n / n_total * sem_fit_measures.srmr(
+        s.n
+        / n_total
+        * sem_fit_measures.srmr(
             s.cov, m["sigma"], *((s.mean, m["mu"]) if meanstructure else (None, None))
         )
         for s, m in zip(samples, implied, strict=True)
@@ -862,7 +962,7 @@ def _r_squared(parameters, moments) -> dict[str, float]:
 
 
 def _estimates(parameters, theta, se, implied, labels, ci_level) -> pd.DataFrame:
-    z_crit = float(stats.norm.ppf(0.5 + ci_level / 2.0))
+    z_crit = normal_quantile(0.5 + ci_level / 2.0)
     names = parameters.structure.variables
     records = []
     for g, label in enumerate(labels):
@@ -885,7 +985,7 @@ def _estimates(parameters, theta, se, implied, labels, ci_level) -> pd.DataFrame
                     "std_estimate": standardize(entry.lhs, entry.op, entry.rhs, value, variances),
                     "se": error,
                     "z": z,
-                    "p_value": 2.0 * stats.norm.sf(abs(z)) if np.isfinite(z) else math.nan,
+                    "p_value": two_sided_p(z),
                     "ci_low": value - z_crit * error,
                     "ci_high": value + z_crit * error,
                 }
@@ -893,7 +993,7 @@ def _estimates(parameters, theta, se, implied, labels, ci_level) -> pd.DataFrame
     return pd.DataFrame.from_records(records, columns=["group", *ESTIMATE_COLUMNS])
 
 
-def _warnings(converged, iterations, singular, fit, estimates, parameters, labels):
+def _warnings(converged, iterations, singular, fit, estimates, parameters, implied, labels, group):
     found = sem_checks.check_convergence(converged, "Fisher scoring", iterations)
     if fit["df"] < 0 or singular is not None:
         which = parameters.names[singular] if singular is not None else None
@@ -911,11 +1011,30 @@ def _warnings(converged, iterations, singular, fit, estimates, parameters, label
                 which,
             )
         )
-    for label in labels:
+    structure = parameters.structure
+    latents = [parameters.index[v] for v in structure.latents]
+    # Observed variables that only indicate factors: their residual covariance is Θ.
+    structural = {name for e in structure.entries if e.op == "~" for name in (e.lhs, e.rhs)}
+    indicators = [v for v in structure.observed if v not in structural]
+    outputs = [parameters.index[v] for v in indicators]
+    for g, label in enumerate(labels):
         rows = estimates[estimates["group"] == label]
-        for warning in sem_checks.check_variances(rows) + sem_checks.check_standardized(rows):
+        full, residual = implied[g]["full"], implied[g]["s"]
+        checks = (
+            sem_checks.check_variances(rows)
+            + sem_checks.check_standardized(rows)
+            + sem_checks.check_positive_definite(
+                full[np.ix_(latents, latents)], structure.latents, latent=True
+            )
+            + sem_checks.check_positive_definite(
+                residual[np.ix_(outputs, outputs)], indicators, latent=False
+            )
+        )
+        for warning in checks:
             found.append(
-                ModelWarning(
+                warning
+                if group is None
+                else ModelWarning(
                     warning.code,
                     f"group {label}: {warning.message}",
                     warning.severity,

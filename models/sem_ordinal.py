@@ -70,10 +70,11 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, stats
+from scipy import linalg
 
 from models import sem_checks, sem_fit_measures
 from models.diagnostics import ModelWarning
+from models.distributions import normal_quantile, two_sided_p
 from models.polychoric import OrdinalMoments, ordinal_moments, pairs
 from models.sem_estimates import standardize
 from models.sem_groups import Parameters, ParameterTable, parameter_table
@@ -523,7 +524,7 @@ def _fit_measures(chisq, sample, sigma, weights, gamma, delta, bread, n, p, n_fr
 
 
 def _estimates(parameters, theta, se, implied, ci_level) -> pd.DataFrame:
-    z_crit = float(stats.norm.ppf(0.5 + ci_level / 2.0))
+    z_crit = normal_quantile(0.5 + ci_level / 2.0)
     structure = parameters.structure
     names = structure.variables
     observed = set(structure.observed)
@@ -554,7 +555,7 @@ def _estimates(parameters, theta, se, implied, ci_level) -> pd.DataFrame:
                 "std_estimate": standardize(entry.lhs, entry.op, entry.rhs, value, variances),
                 "se": error,
                 "z": z,
-                "p_value": 2.0 * stats.norm.sf(abs(z)) if np.isfinite(z) else math.nan,
+                "p_value": two_sided_p(z),
                 "ci_low": value - z_crit * error,
                 "ci_high": value + z_crit * error,
             }
@@ -572,7 +573,7 @@ def _threshold_table(items: list[str], moments: OrdinalMoments, n: int) -> pd.Da
         for t, value in enumerate(tau, start=1):
             error = float(se[position])
             z = float(value) / error
-            rows.append((item, "|", f"t{t}", float(value), error, z, 2.0 * stats.norm.sf(abs(z))))
+            rows.append((item, "|", f"t{t}", float(value), error, z, two_sided_p(z)))
             position += 1
     return pd.DataFrame(rows, columns=list(THRESHOLD_COLUMNS))
 

@@ -1,4 +1,5 @@
-"""The adapter to semopy: the only module of Manyi that imports it.
+"""The adapter to semopy: the only module of Manyi that imports it (when a model is built,
+so that reading lavaan syntax with :func:`semopy_syntax` costs no sympy).
 
 semopy does the optimisation. This module builds its model from lavaan syntax, loads the
 sample moments, runs the fit (with a faster FIML objective of the same value), and reads
@@ -23,9 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import semopy
-from semopy.model_means import ModelMeans
-from semopy.parser import parse_desc
 
 from models import sem_fit_measures
 from models.sem_moments import Moments
@@ -232,6 +230,9 @@ def build_model(model: str, estimator: str):
     Raises ValueError for syntax semopy cannot read, and for observed exogenous
     covariates under FIML.
     """
+    import semopy  # here, not above: semopy_syntax alone must not cost sympy's import
+    from semopy.model_means import ModelMeans
+
     with _LOCK:
         try:
             root = logging.getLogger()
@@ -310,6 +311,8 @@ def _ml_starting_values(model: str, moments: Moments, options: dict) -> dict:
     Without them semopy starts FIML from latent variances of 0.05 and, with variances
     unbounded as in lavaan, can wander into a non-positive-definite region and stop.
     """
+    import semopy
+
     start_model = semopy.Model(model, mimic_lavaan=True)
     _load_covariance(start_model, moments)
     start_model.fit(obj="MLW", options=options)
@@ -376,6 +379,8 @@ def _start_loadings(built, moments: Moments) -> None:
 
 
 def _read_back(built, model, moments, estimator, result) -> Fitted:
+    from semopy.parser import parse_desc
+
     measurement = {
         (latent, indicator)
         for latent, indicators in parse_desc(model)[0]["=~"].items()

@@ -208,8 +208,16 @@ def test_result_to_dict_is_strict_json(hs_result):
 def test_result_provenance_names_engine_estimator_versions_and_data_hash(hs_result):
     provenance = hs_result.provenance
     assert provenance["engine"] == "sem" and provenance["estimator"] == "ML"
-    assert provenance["semopy"] == semopy.__version__
+    # ML is fitted by Manyi's own Fisher scoring (models.sem_groups), no semopy.
+    assert provenance["optimizer"] == "Fisher scoring" and "semopy" not in provenance
+    assert provenance["n_free_parameters"] == 21 and provenance["iterations"] > 0
     assert len(provenance["data_sha256"]) == 64
+
+
+def test_semopy_provenance_names_its_version(hs_data):
+    result = fit_sem(HS_MODEL, hs_data, estimator="GLS")
+    assert result.provenance["semopy"] == semopy.__version__
+    assert result.provenance["optimizer"] == "SLSQP"
 
 
 def test_result_summary_and_html_show_fit_and_warnings(hs_result):
