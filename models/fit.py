@@ -66,12 +66,11 @@ def minimum_sample_size(spec: PathSpec, engine: Engine) -> tuple[int, str]:
         if ten_times > MIN_ROWS:
             return ten_times, f"10 times the {most} arrows pointing at {construct}"
         return MIN_ROWS, f"the floor of {MIN_ROWS} rows for any model"
-    from .sem_groups import free_parameters
-    from .syntax import ModelSyntaxError
+    from .sem_groups import ModelOutOfReach, free_parameters
 
     try:
         count = free_parameters(spec.to_lavaan())
-    except ModelSyntaxError:  # a form only semopy fits: the floor alone
+    except ModelOutOfReach:  # a form only semopy fits: the floor alone
         return MIN_ROWS, f"the floor of {MIN_ROWS} rows for any model"
     if count + 1 > MIN_ROWS:
         return count + 1, f"more rows than the model's {count} free parameters"
@@ -84,18 +83,23 @@ def check_items(data: pd.DataFrame, *, constant: bool = True) -> None:
     Such an item cannot measure anything: PLS cannot standardize it and the SEM's
     covariance matrix is singular because of it. The message names it and the fix.
     """
-    for name in data.columns:
-        answers = data[name].dropna()
-        if answers.empty:
+    # Whole columns at once: per-column pandas calls cost 0.1 s at 200,000 rows.
+    values = data.to_numpy(dtype=float)
+    present = ~np.isnan(values)
+    counts = present.sum(axis=0)
+    low = np.where(present, values, np.inf).min(axis=0, initial=np.inf)
+    high = np.where(present, values, -np.inf).max(axis=0, initial=-np.inf)
+    for name, count, first, last in zip(data.columns, counts, low, high, strict=True):
+        if count == 0:
             raise ValueError(
                 f"item {name} has no answers in any of the {len(data)} rows: check the "
                 "column (a wrong name or a missing-value code for every answer), or drop it "
                 "from the model"
             )
-        if constant and answers.nunique() == 1:
+        if constant and first == last:
             raise ValueError(
-                f"item {name} has the same answer ({answers.iloc[0]:g}) in all its "
-                f"{len(answers)} answers, so it cannot measure anything: drop it from the "
+                f"item {name} has the same answer ({first:g}) in all its "
+                f"{count} answers, so it cannot measure anything: drop it from the "
                 "model, or check the data"
             )
 

@@ -465,25 +465,31 @@ def _cross_loading_warnings(
     table: pd.DataFrame, blocks: Mapping[str, list[str]], modes: Mapping[str, str]
 ) -> list[ModelWarning]:
     found = []
+    # Positions, not labels: label lookups in this loop cost more than the whole check.
+    values = table.to_numpy(dtype=float)
+    row = {item: i for i, item in enumerate(table.index)}
+    constructs = list(table.columns)
     for construct, items in blocks.items():
         # Formative items are not expected to correlate most with their own construct.
-        if modes[construct] == "B":
+        if modes[construct] == "B" or len(constructs) < 2:
             continue
-        others = [c for c in table.columns if c != construct]
+        column = constructs.index(construct)
+        others = [j for j in range(len(constructs)) if j != column]
         for item in items:
             # Absolute values: a strong negative correlation with another construct is as
             # much a sign of a misplaced (or mis-coded) item as a positive one.
-            own = abs(float(table.loc[item, construct]))
-            cross = table.loc[item, others].abs()
-            if cross.empty or cross.max() <= own:
+            line = values[row[item]]
+            cross = np.abs(line[others])
+            if np.isnan(cross).all() or np.nanmax(cross) <= abs(line[column]):
                 continue
-            rival = str(cross.idxmax())
+            rival_column = others[int(np.nanargmax(cross))]
+            rival = str(constructs[rival_column])
             found.append(
                 ModelWarning(
                     "cross-loading",
                     f"Item {item!r} of {construct!r} correlates more with {rival!r} "
-                    f"({table.loc[item, rival]:.3f}) than with its own construct "
-                    f"({table.loc[item, construct]:.3f}): it may measure {rival!r}. Check its "
+                    f"({line[rival_column]:.3f}) than with its own construct "
+                    f"({line[column]:.3f}): it may measure {rival!r}. Check its "
                     f"wording, or move it to {rival!r} if its content fits there.",
                     subject=item,
                 )

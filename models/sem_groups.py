@@ -57,6 +57,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+# scipy.linalg, not numpy's: one Cholesky factorisation both tests and solves a step.
+from scipy import linalg
+
 from models import sem_checks, sem_fit_measures, sem_robust
 from models.diagnostics import ModelWarning
 from models.distributions import normal_quantile, two_sided_p
@@ -793,9 +796,8 @@ def _fisher_scoring(parameters, samples, theta, max_iter):
     for iteration in range(1, max_iter + 1):
         gradient, information = _gradient_and_information(parameters, samples, implied, theta)
         try:  # the information is symmetric positive definite when the model is identified
-            np.linalg.cholesky(information)
-            step = -np.linalg.solve(information, gradient)
-        except np.linalg.LinAlgError:
+            step = -linalg.cho_solve(linalg.cho_factor(information), gradient)
+        except linalg.LinAlgError:
             step = -np.linalg.lstsq(information, gradient, rcond=None)[0]
         length = 1.0
         while True:

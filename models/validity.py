@@ -24,14 +24,14 @@ from models.reliability import (
 __all__ = ["cross_loadings", "fornell_larcker", "htmt"]
 
 
-def _monotrait(corr: pd.DataFrame, items: list[str], construct: str) -> float:
+def _monotrait(corr: np.ndarray, items: list[int], construct: str) -> float:
     """Mean correlation among a block's own indicators (upper triangle)."""
     if len(items) == 1:
         # seminr's and SmartPLS's convention: a lone item correlates 1 with itself, so the
         # HTMT of a single-item construct is its mean heterotrait correlation over the
         # other block's monotrait mean.
         return 1.0
-    within = corr.loc[items, items].to_numpy()
+    within = corr[np.ix_(items, items)]
     mean = float(within[np.triu_indices(len(items), k=1)].mean())
     if mean <= 0.0:
         raise ValueError(
@@ -91,14 +91,16 @@ def htmt(frame: pd.DataFrame, blocks: Blocks, absolute: bool = True) -> pd.DataF
     """
     checked = _check_blocks(blocks)
     corr = _correlations(_indicator_frame(frame, checked))
-    if absolute:
-        corr = corr.abs()
+    # Positions, not labels: label lookups cost a command-line fit more than the sums.
+    position = {item: i for i, item in enumerate(corr.columns)}
+    corr = np.abs(corr.to_numpy()) if absolute else corr.to_numpy()
     constructs = list(checked)
-    monotrait = {c: _monotrait(corr, checked[c], c) for c in constructs}
+    items = {c: [position[item] for item in checked[c]] for c in constructs}
+    monotrait = {c: _monotrait(corr, items[c], c) for c in constructs}
     rows = []
     for i, a in enumerate(constructs):
         for b in constructs[i + 1 :]:
-            heterotrait = float(corr.loc[checked[a], checked[b]].to_numpy().mean())
+            heterotrait = float(corr[np.ix_(items[a], items[b])].mean())
             value = heterotrait / np.sqrt(monotrait[a] * monotrait[b])
             rows.append({"a": a, "b": b, "value": value})
     return pd.DataFrame(rows, columns=["a", "b", "value"])

@@ -157,6 +157,23 @@ def test_a_pls_fit_imports_neither_the_web_stack_nor_an_sem_engine(tmp_path):
     assert run.stdout.strip() == "[]"
 
 
+def test_an_ml_sem_fit_imports_neither_semopy_nor_scipy_stats():
+    # semopy (with sympy and scikit-learn) and scipy.stats cost more to import than an ML
+    # fit of 200,000 responses takes; ML is fitted by models.sem_groups.
+    heavy = ("semopy", "sympy", "sklearn", "scipy.stats", "scipy.optimize")
+    code = (
+        "import sys; from typer.testing import CliRunner; from api.cli.main import app; "
+        f"r = CliRunner().invoke(app, ['fit', {str(QUESTIONNAIRE)!r}, {str(RESPONSES)!r}, "
+        "'--engine', 'sem', '--json']); "
+        "assert r.exit_code == 0, r.output; "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+
+
 def test_consistent_pls_disattenuates_the_paths(pls_report):
     result, report = fit_json(QUESTIONNAIRE, RESPONSES, "--consistent")
     assert result.exit_code == 0, result.output
