@@ -521,23 +521,34 @@ def invariance(
     group: Annotated[
         str, typer.Option(help="The column whose groups are compared (region, hall, tier).")
     ],
+    estimator: Annotated[
+        str,
+        typer.Option(
+            help="ML, or MLR for rating items: robust fits, the Satorra-Bentler scaled "
+            "difference test and the robust CFI.",
+            case_sensitive=False,
+        ),
+    ] = "ML",
     missing: MissingCodes = None,
     as_json: AsJson = False,
 ) -> None:
     """Test measurement invariance across groups: configural, metric, scalar, strict.
 
-    Each level is a multi-group ML model (lavaan's group.equal) tested against the one
-    before by the chi-square difference and the change in CFI. The highest level is the
-    last one reached before the first step with p < .05 or a CFI drop beyond .01; latent
-    means are compared only when scalar invariance holds. Exits 2 when the inputs cannot
-    be used.
+    Each level is a multi-group ML (or MLR) model (lavaan's group.equal) tested against
+    the one before by the chi-square difference (with MLR the Satorra-Bentler scaled
+    difference) and the change in CFI (robust CFI). The highest level is the last one
+    reached before the first step with p < .05 or a CFI drop beyond .01; latent means are
+    compared only when scalar invariance holds. Exits 2 when the inputs cannot be used.
     """
     from api.cli.fit_inputs import load_group_inputs
     from models.invariance import invariance as test_invariance
 
+    chosen = estimator.upper()
+    if chosen not in ("ML", "MLR"):
+        raise fail(f"--estimator {estimator!r}: use ML or MLR", 2)
     with _unusable_inputs():
         inputs = load_group_inputs(model, data, missing, group)
-        result = test_invariance(inputs.model, inputs.data, group)
+        result = test_invariance(inputs.model, inputs.data, group, estimator=chosen)
     _print(result, as_json)
 
 

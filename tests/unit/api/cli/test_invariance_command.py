@@ -113,3 +113,22 @@ def test_mga_compares_the_paths_of_two_regions_and_asks_for_two():
     assert many.exit_code == 2 and "has 7 groups" in many.stderr and "--groups A,B" in many.stderr
     one = runner.invoke(app, [*args, "--groups", "Hangzhou"])
     assert one.exit_code == 2 and "name two groups" in one.stderr
+
+
+def test_invariance_with_mlr_reports_the_scaled_difference_tests(files):
+    model, data = files
+    args = ["invariance", model, data, "--group", "school", "--estimator", "mlr", "--json"]
+    result = runner.invoke(app, [*map(str, args)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["estimator"] == "MLR" and report["highest_level"] == "metric"
+    # lavaan 0.6-14's lavTestLRT (tests/reference/lavaan_invariance_mlr.R)
+    assert report["steps"][1]["delta_chisq"] == pytest.approx(6.567201737, rel=1e-4)
+
+
+def test_invariance_refuses_an_unknown_estimator(files):
+    model, data = files
+    args = ["invariance", model, data, "--group", "school", "--estimator", "WLSMV"]
+    result = runner.invoke(app, [*map(str, args)])
+    assert result.exit_code == 2
+    assert "use ML or MLR" in result.output
