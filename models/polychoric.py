@@ -46,6 +46,7 @@ __all__ = [
     "bivariate_normal_cdf",
     "bivariate_normal_pdf",
     "ordinal_moments",
+    "PerfectAssociation",
     "polychoric_correlations",
     "thresholds",
 ]
@@ -241,6 +242,39 @@ def _cells(cuts_1: np.ndarray, cuts_2: np.ndarray, rho: np.ndarray):
     return np.clip(rectangles(corners), 0.0, None), rectangles(slopes)
 
 
+class PerfectAssociation(ValueError):
+    """Two two-category items whose 2 × 2 table has two empty cells: one predicts the other
+    exactly, a polychoric correlation of ±1 that no model can carry."""
+
+    def __init__(self, first: int, second: int) -> None:
+        self.first, self.second = first, second
+        super().__init__(f"items {first} and {second} determine each other")
+
+
+# lavaan's zero.add for 2 × 2 tables (its default c(0.5, 0.0): nothing for larger tables).
+_ZERO_ADD = 0.5
+
+
+def _add_to_empty_cells(counts, k_first, k_second, first, second) -> None:
+    """lavaan's correction of 2 × 2 tables with an empty cell, in place (see the caller)."""
+    binary = np.flatnonzero((k_first == 2) & (k_second == 2))
+    if not binary.size:
+        return
+    tables = counts[binary, :2, :2]
+    empty = (tables == 0).sum(axis=(1, 2))
+    if np.any(empty >= 2):
+        pair = binary[np.flatnonzero(empty >= 2)[0]]
+        raise PerfectAssociation(int(first[pair]), int(second[pair]))
+    one = binary[empty == 1]
+    tables = counts[one, :2, :2]
+    on_diagonal = (tables[:, 0, 0] == 0) | (tables[:, 1, 1] == 0)
+    sign = np.where(on_diagonal, 1.0, -1.0)
+    counts[one, 0, 0] += sign * _ZERO_ADD
+    counts[one, 1, 1] += sign * _ZERO_ADD
+    counts[one, 0, 1] -= sign * _ZERO_ADD
+    counts[one, 1, 0] -= sign * _ZERO_ADD
+
+
 def polychoric_correlations(
     codes: np.ndarray, n_categories: np.ndarray, tau: list[np.ndarray]
 ) -> np.ndarray:
@@ -264,12 +298,18 @@ def polychoric_correlations(
     Fisher scoring, all pairs at once: ``ρ ← ρ + ℓ'(ρ) / I(ρ)`` with
     ``ℓ' = Σ n_ab π'_ab / π_ab`` and ``I = N Σ π'_ab² / π_ab`` (Olsson 1979), starting from
     the Pearson correlation of the codes as lavaan does, inside lavaan's bounds ±0.999.
-    lavaan's 0.5 added to the empty cell of a 2 × 2 table is not made here.
+    As lavaan (``zero.add = c(0.5, 0)``, ``zero.keep.margins = TRUE``), a 2 × 2 table with
+    one empty cell gets 0.5 added to that cell's diagonal and taken from the other one, so
+    that the margins (and the thresholds) stay as they are; larger tables are used as they
+    are. A 2 × 2 table with two empty cells means a correlation of ±1, which lavaan
+    reports with a warning; it is refused here (:class:`PerfectAssociation`).
     """
     n, p = codes.shape
     width = int(np.max(n_categories))
     first, second = pairs(p)
     counts = _tables(codes, width)
+    _add_to_empty_cells(counts, np.asarray(n_categories)[first], np.asarray(n_categories)[second],
+                        first, second)  # fmt: skip
     cuts = _padded(tau, width)
     cuts_1, cuts_2 = cuts[first], cuts[second]
     with np.errstate(invalid="ignore", divide="ignore"):

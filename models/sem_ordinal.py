@@ -75,7 +75,7 @@ from scipy import linalg
 from models import sem_checks, sem_fit_measures
 from models.diagnostics import ModelWarning
 from models.distributions import normal_quantile, two_sided_p
-from models.polychoric import OrdinalMoments, ordinal_moments, pairs
+from models.polychoric import OrdinalMoments, PerfectAssociation, ordinal_moments, pairs
 from models.sem_estimates import standardize
 from models.sem_groups import Parameters, ParameterTable, parameter_table
 from models.sem_result import json_number, json_records, three_decimals
@@ -247,7 +247,15 @@ def fit_ordinal(
     items = structure.observed
     names = _ordered_names(ordered, items, data)
     codes, n_categories, dropped = _codes(data, names)
-    moments = ordinal_moments(codes, n_categories)
+    try:
+        moments = ordinal_moments(codes, n_categories)
+    except PerfectAssociation as error:
+        a, b = names[error.first], names[error.second]
+        raise ValueError(
+            f"{a} and {b} have two categories each and two empty cells in their 2 x 2 table: "
+            f"one answer predicts the other exactly (a polychoric correlation of +-1, which "
+            f"lavaan reports with a warning); drop {b} or merge it with {a}"
+        ) from None
     parameters = Parameters(structure, 1, ())
 
     p = len(items)

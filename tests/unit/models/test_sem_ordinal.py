@@ -147,3 +147,39 @@ def test_structural_model_with_labels_na_fixed_values_and_regressions_matches_la
     # x9's residual variance is negative, as lavaan warns: an improper solution.
     assert not fitted.proper
     assert any(w.code == "heywood-case" and w.subject == "x9 ~~ x9" for w in fitted.warnings)
+
+
+# --- two-category items with an empty cell (tests/reference/lavaan_wlsmv_binary.R) ---
+
+
+BINARY = json.loads((HERE / "lavaan_wlsmv_binary.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def binary():
+    return pd.read_csv(HERE / "hs39_binary.csv")
+
+
+def test_an_empty_cell_of_a_two_by_two_table_gets_lavaans_half(binary):
+    # No respondent has x1 = 2 and x2 = 1: without lavaan's 0.5 (kept margins) the
+    # tetrachoric correlation runs to its bound, 0.999.
+    assert not ((binary["x1"] == 2) & (binary["x2"] == 1)).any()
+    moments = ordinal_moments(binary.to_numpy() - 1, [2] * 9)
+    assert moments.correlation[0, 1] == pytest.approx(BINARY["polychoric_x1_x2"], abs=1e-6)
+    lower = [moments.correlation[i, j] for j in range(9) for i in range(j + 1, 9)]
+    np.testing.assert_allclose(lower, BINARY["polychoric"], atol=1e-6)
+
+
+def test_wlsmv_on_two_category_items_with_an_empty_cell_matches_lavaan(binary):
+    fitted = fit_ordinal(MODEL, binary)
+    for theirs, value in BINARY["fit"].items():
+        assert fitted.fit[theirs.replace(".", "_")] == pytest.approx(value, rel=1e-5), theirs
+    loadings = fitted.estimates[fitted.estimates["op"] == "=~"]
+    np.testing.assert_allclose(loadings["estimate"], BINARY["loadings"], rtol=1e-5)
+    np.testing.assert_allclose(loadings["se"].fillna(0.0), BINARY["loading_ses"], atol=1e-5)
+
+
+def test_two_items_that_determine_each_other_are_refused_naming_both(binary):
+    twin = binary.assign(x3=binary["x2"])
+    with pytest.raises(ValueError, match=r"x2 and x3 have two categories each .*drop x3"):
+        fit_ordinal(MODEL, twin)
