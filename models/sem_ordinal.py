@@ -96,8 +96,9 @@ _STEP_TOLERANCE = 1e-9
 FIT_KEYS = (
     "chisq", "df", "pvalue", "chisq_scaled", "df_scaled", "pvalue_scaled",
     "scaling_factor", "shift_parameter", "baseline_chisq", "baseline_df",
-    "baseline_chisq_scaled", "cfi", "tli", "rmsea", "cfi_scaled", "tli_scaled",
-    "rmsea_scaled", "srmr", "npar",
+    "baseline_chisq_scaled", "cfi", "tli", "rmsea", "rmsea_ci_low", "rmsea_ci_high",
+    "cfi_scaled", "tli_scaled", "rmsea_scaled", "rmsea_ci_low_scaled",
+    "rmsea_ci_high_scaled", "srmr", "npar",
 )  # fmt: skip
 THRESHOLD_COLUMNS = ("lhs", "op", "rhs", "estimate", "se", "z", "p_value")
 
@@ -154,7 +155,8 @@ class OrdinalSEMResult:
             f" (scaling factor {f['scaling_factor']:.3f}, shift "
             f"{f['shift_parameter']:.3f})",
             f"  CFI {f['cfi_scaled']:.3f}  TLI {f['tli_scaled']:.3f}  RMSEA "
-            f"{f['rmsea_scaled']:.3f} (scaled)   SRMR {f['srmr']:.3f}",
+            f"{f['rmsea_scaled']:.3f} [{f['rmsea_ci_low_scaled']:.3f}, "
+            f"{f['rmsea_ci_high_scaled']:.3f}] (scaled)   SRMR {f['srmr']:.3f}",
             "",
             self.estimates.to_string(index=False, float_format=three_decimals),
             "",
@@ -508,6 +510,10 @@ def _fit_measures(chisq, sample, sigma, weights, gamma, delta, bread, n, p, n_fr
     observed = np.eye(p)
     first, second = pairs(p)
     observed[first, second] = observed[second, first] = sample
+    # lavaan's N for RMSEA is N − 1 unless the estimator is ML (lav_utils_get_ntotal); its
+    # scaled interval inverts the noncentral chi-square at the scaled statistic.
+    low, high = sem_fit_measures.rmsea_ci(chisq, df, n - 1)
+    low_scaled, high_scaled = sem_fit_measures.rmsea_ci(scaled, df, n - 1)
     return {
         "chisq": chisq,
         "df": df,
@@ -522,11 +528,14 @@ def _fit_measures(chisq, sample, sigma, weights, gamma, delta, bread, n, p, n_fr
         "baseline_chisq_scaled": baseline_scaled,
         "cfi": cfi(chisq, df, baseline, baseline_df),
         "tli": tli(chisq, df, baseline, baseline_df),
-        # lavaan's N for RMSEA is N − 1 unless the estimator is ML (lav_utils_get_ntotal).
         "rmsea": rmsea(chisq, df, n - 1),
+        "rmsea_ci_low": low,
+        "rmsea_ci_high": high,
         "cfi_scaled": cfi(scaled, df, baseline_scaled, baseline_df),
         "tli_scaled": tli(scaled, df, baseline_scaled, baseline_df),
         "rmsea_scaled": rmsea(scaled, df, n - 1),
+        "rmsea_ci_low_scaled": low_scaled,
+        "rmsea_ci_high_scaled": high_scaled,
         "srmr": sem_fit_measures.srmr(observed, implied),
     }
 

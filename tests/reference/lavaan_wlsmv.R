@@ -37,7 +37,8 @@ fit <- cfa(model, data = ordinal, ordered = items, estimator = "WLSMV")
 measures <- c("chisq", "df", "pvalue", "chisq.scaled", "df.scaled", "pvalue.scaled",
               "chisq.scaling.factor", "baseline.chisq",
               "baseline.df", "baseline.chisq.scaled", "cfi", "tli", "rmsea", "cfi.scaled",
-              "tli.scaled", "rmsea.scaled", "srmr")
+              "tli.scaled", "rmsea.scaled", "srmr", "rmsea.ci.lower", "rmsea.ci.upper",
+              "rmsea.ci.lower.scaled", "rmsea.ci.upper.scaled")
 sampstat <- lavInspect(fit, "sampstat")
 pe <- parameterEstimates(fit, standardized = TRUE)
 rows <- sprintf(
