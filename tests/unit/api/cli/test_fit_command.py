@@ -140,38 +140,34 @@ def test_text_codes_without_missing_option_are_explained(tmp_path):
     assert result.exit_code == 2
 
 
-def test_a_pls_fit_imports_neither_the_web_stack_nor_an_sem_engine(tmp_path):
-    # semopy brings sympy and scikit-learn (1.6 s); scipy.special is needed only for BCa.
-    heavy = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "sqlmodel", "semopy", "sympy",
-             "scipy.special", "scipy.stats")  # fmt: skip
+def _heavy_modules_imported(options: list[str], heavy: tuple[str, ...]) -> list[str]:
+    """Which of ``heavy`` a fresh interpreter has imported after ``manyi fit`` with
+    ``options`` on the sample survey."""
     code = (
-        "import sys; from typer.testing import CliRunner; from api.cli.main import app; "
+        "import sys, json; from typer.testing import CliRunner; from api.cli.main import app; "
         f"r = CliRunner().invoke(app, ['fit', {str(QUESTIONNAIRE)!r}, {str(RESPONSES)!r}, "
-        "'--bootstrap', '20']); "
+        f"*{options!r}]); "
         "assert r.exit_code == 0, r.output; "
-        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+        f"print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=False)  # fmt: skip
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "[]"
+    return json.loads(run.stdout)
+
+
+def test_a_pls_fit_imports_neither_the_web_stack_nor_an_sem_engine():
+    # semopy brings sympy and scikit-learn (1.6 s); scipy.special is needed only for BCa.
+    heavy = ("fastapi", "starlette", "uvicorn", "sqlalchemy", "sqlmodel", "semopy", "sympy",
+             "scipy.special", "scipy.stats")  # fmt: skip
+    assert _heavy_modules_imported(["--bootstrap", "20"], heavy) == []
 
 
 def test_an_ml_sem_fit_imports_neither_semopy_nor_scipy_stats():
     # semopy (with sympy and scikit-learn) and scipy.stats cost more to import than an ML
     # fit of 200,000 responses takes; ML is fitted by models.sem_groups.
     heavy = ("semopy", "sympy", "sklearn", "scipy.stats", "scipy.optimize")
-    code = (
-        "import sys; from typer.testing import CliRunner; from api.cli.main import app; "
-        f"r = CliRunner().invoke(app, ['fit', {str(QUESTIONNAIRE)!r}, {str(RESPONSES)!r}, "
-        "'--engine', 'sem', '--json']); "
-        "assert r.exit_code == 0, r.output; "
-        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
-    )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=False)  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "[]"
+    assert _heavy_modules_imported(["--engine", "sem", "--json"], heavy) == []
 
 
 def test_consistent_pls_disattenuates_the_paths(pls_report):
