@@ -25,5 +25,19 @@ def require(available: bool, reason: str) -> None:
         pytest.fail(f"{reason} (mandatory when CI=true)", pytrace=False)
     pytest.skip(reason)
 
+#: Debian's Chromium, which Playwright drives (it cannot download its own here).
+CHROMIUM = os.environ.get("MANYI_CHROMIUM", "/usr/bin/chromium")
+# The machine's network is closed: without these flags Chromium keeps trying to reach
+# update and sync services at every start.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 #: The viewport of a cheap phone, the narrowest screen the pages are made for.
 PHONE = {"width": 360, "height": 740}

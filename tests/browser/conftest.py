@@ -12,21 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.common import PHONE, require
+from tests.common import CHROMIUM, CHROMIUM_ARGS, PHONE, require
 from tests.service_process import free_port, manyi, running
-
-CHROMIUM = os.environ.get("MANYI_CHROMIUM", "/usr/bin/chromium")
-# The machine's network is closed: without these flags Chromium keeps trying to reach
-# update and sync services at every start.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")
