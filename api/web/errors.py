@@ -33,11 +33,12 @@ from fastapi.exception_handlers import (
     request_validation_exception_handler,
 )
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from api.web.headers import HTML_HEADERS, OTHER_HEADERS
 from survey.errors import Conflict, InvalidRequest, NotFound, SurveyError
 
 log = logging.getLogger(__name__)
@@ -233,14 +234,33 @@ async def _domain_error(request: Request, error: Exception) -> Response:
     return HTMLResponse(body, status_code=status)
 
 
+#: The page a person sees when the service fails: what happened and what to do, no internals.
+_FAILURE_PAGE = (
+    '<!doctype html><html lang="zh-CN"><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    "<title>出错了 Something went wrong</title>"
+    "<style>body{font:16px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:36rem;"
+    "padding:0 1rem;color:#1a1a1a}</style>"
+    "<h1>出错了 <span lang=\"en\">Something went wrong</span></h1>"
+    "<p>服务暂时出了问题，您的操作可能没有完成。请稍后再试。</p>"
+    '<p lang="en">The service failed on our side and what you did may not have been saved. '
+    "Please try again in a moment.</p>"
+    '<p><a href="/">首页 <span lang="en">Home</span></a></p></html>'
+)
+
+
 async def _unexpected(request: Request, error: Exception) -> Response:
     # Starlette's ServerErrorMiddleware calls this, sends the answer, then re-raises the
-    # exception for the server to log too; ours names the request it failed on.
+    # exception for the server to log too; ours names the request it failed on. That
+    # middleware is the outermost, outside the one that adds the security headers, so the
+    # answer carries them itself.
     name, method, path = type(error).__name__, request.method, request.url.path
     log.error("unhandled %s on %s %s", name, method, path, exc_info=error)
     if not is_json_api(request):
-        return PlainTextResponse("Internal Server Error", status_code=500)
-    return error_response(500, INTERNAL_MESSAGE)
+        return HTMLResponse(_FAILURE_PAGE, status_code=500, headers=HTML_HEADERS)
+    response = error_response(500, INTERNAL_MESSAGE)
+    response.headers.update(OTHER_HEADERS)
+    return response
 
 
 def install(app: FastAPI) -> None:
