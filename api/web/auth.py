@@ -37,11 +37,17 @@ from fastapi.templating import Jinja2Templates
 from api.permissions import Permission, allowed
 from api.settings import Settings
 from api.web.deps import SessionDep, SettingsDep, settings_of
-from api.web.errors import error_response
+from api.web.errors import ACCOUNT_LINK, HOME_LINK, SIGN_IN_LINK, error_page, error_response
 from api.web.headers import HTML_HEADERS
 from survey.db.tables import Staff
 from survey.signing import same, signature
-from survey.staff.accounts import Role, api_key_staff, session_staff, session_token_digest
+from survey.staff.accounts import (
+    ROLE_LABELS,
+    Role,
+    api_key_staff,
+    session_staff,
+    session_token_digest,
+)
 from survey.staff.scope import Scope, scope_of
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -51,12 +57,31 @@ PAGE_HEADERS = {"Cache-Control": "no-store", **HTML_HEADERS}
 
 
 class AuthRefused(Exception):
-    """Not signed in (401), not allowed (403) or a refused CSRF check (403)."""
+    """Not signed in (401), not allowed (403) or a refused CSRF check (403).
 
-    def __init__(self, status_code: int, message: str) -> None:
+    ``message`` is for the JSON API's callers; ``words`` (zh, en) for the person reading the
+    403 page, without permission codes.
+    """
+
+    def __init__(
+        self, status_code: int, message: str, words: tuple[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.message = message
+        self.words = words or ("您的账户不能使用此页面。", "Your account may not use this page.")
+
+
+def _role_words(role: str) -> tuple[str, str]:
+    zh, en = ROLE_LABELS.get(role, (role, role))
+    return (
+        f"您的角色（{zh}）不能使用此页面。如需使用，请联系管理员。",
+        f"Your role ({en}) may not use this page. Ask an administrator if you need it.",
+    )
+
+
+_EXPIRED_FORM = ("此表单已过期：请重新打开页面再提交。",
+                 "This form has expired: open the page again and resend it.")  # fmt: skip
 
 
 # -- cookies and signatures ----------------------------------------------------------------
@@ -233,7 +258,8 @@ def require_permission(permission: Permission) -> Callable[[Staff], Staff]:
 
     def dependency(staff: CurrentStaff) -> Staff:
         if not allowed(staff.role, permission):
-            raise AuthRefused(403, f"the {staff.role} role may not {permission.value}")
+            raise AuthRefused(403, f"the {staff.role} role may not {permission.value}",
+                              _role_words(staff.role))  # fmt: skip
         return staff
 
     return dependency
@@ -245,7 +271,8 @@ def require_role(*roles: Role | str) -> Callable[[Staff], Staff]:
 
     def dependency(staff: CurrentStaff) -> Staff:
         if staff.role not in wanted:
-            raise AuthRefused(403, f"the {staff.role} role may not use this")
+            raise AuthRefused(403, f"the {staff.role} role may not use this",
+                              _role_words(staff.role))  # fmt: skip
         return staff
 
     return dependency
@@ -285,10 +312,10 @@ async def check_csrf(request: Request, settings: SettingsDep) -> None:
     sent = form.get("csrf")
     token = session_token(request, settings)
     if not isinstance(sent, str) or token is None:
-        raise AuthRefused(403, "this form has expired; open the page again")
+        raise AuthRefused(403, "this form has expired; open the page again", _EXPIRED_FORM)
     expected = _mac(settings, "csrf", "session:" + session_token_digest(token))
     if not same(sent, expected):
-        raise AuthRefused(403, "this form has expired; open the page again")
+        raise AuthRefused(403, "this form has expired; open the page again", _EXPIRED_FORM)
 
 
 CsrfChecked = Annotated[None, Depends(check_csrf)]
@@ -312,7 +339,10 @@ async def _refused(request: Request, error: Exception) -> Response:
     if error.status_code == 401:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-    return page(request, "account/refused.html", error.status_code, message=error.message)
+    return error_page(
+        request, error.status_code, ("无权访问", "Not allowed"), error.words,
+        (HOME_LINK, ACCOUNT_LINK, SIGN_IN_LINK), headers=PAGE_HEADERS,
+    )  # fmt: skip
 
 
 def install(app: FastAPI) -> None:

@@ -25,15 +25,14 @@ import html
 import logging
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import (
-    http_exception_handler,
-    request_validation_exception_handler,
-)
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -42,6 +41,7 @@ from api.web.headers import HTML_HEADERS, OTHER_HEADERS
 from survey.errors import Conflict, InvalidRequest, NotFound, SurveyError
 
 log = logging.getLogger(__name__)
+TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 
 #: Machine-readable codes; any other status gets its HTTP phrase in snake case.
 CODES = {
@@ -162,10 +162,58 @@ def is_json_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
+#: Where an error page sends a person next: (href, zh, en).
+HOME_LINK = ("/", "首页", "Home")
+ACCOUNT_LINK = ("/me", "我的账户", "My account")
+SIGN_IN_LINK = ("/login", "登录", "Sign in")
+#: What a page error says to a person, by status: title and sentence, each (zh, en).
+_PAGE_WORDS = {
+    404: (("找不到此页面", "Page not found"),
+          ("此地址没有页面：请检查链接，或从首页进入。",
+           "There is no page at this address: check the link, or start from the home page.")),
+    405: (("不能这样打开此页面", "Not available this way"),
+          ("此地址不接受这种请求：请使用页面上的链接和按钮。",
+           "This address does not take this kind of request: use the links and buttons "
+           "on the pages.")),
+}  # fmt: skip
+
+
+def error_page(
+    request: Request,
+    status: int,
+    title: tuple[str, str],
+    words: tuple[str, str],
+    links: Sequence[tuple[str, str, str]] = (HOME_LINK,),
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """An error as a page for people, in zh and en, with where to go next."""
+    context = {"title": title, "words": words, "links": list(links)}
+    response = TEMPLATES.TemplateResponse(request, "errors/page.html", context,
+                                          status_code=status)  # fmt: skip
+    response.headers.update({"Cache-Control": "no-store", **HTML_HEADERS, **(headers or {})})
+    return response
+
+
+def _page_words(status: int) -> tuple[tuple[str, str], tuple[str, str]]:
+    if status in _PAGE_WORDS:
+        return _PAGE_WORDS[status]
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    return (("请求未能完成", "The request could not be completed"),
+            (f"服务无法处理此请求（{status}）。请返回上一页重试。",
+             f"The service could not handle this request ({status} {phrase}). Go back and "
+             "try again."))  # fmt: skip
+
+
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)  # registered for it only
     if not is_json_api(request):
-        return await http_exception_handler(request, error)
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        if error.status_code in (204, 304):  # no body allowed
+            return await http_exception_handler(request, error)
+        return error_page(request, error.status_code, *_page_words(error.status_code),
+                          headers=headers)  # fmt: skip
     if isinstance(error.detail, str):
         message = error.detail
     else:
@@ -210,7 +258,17 @@ def _details(errors: Sequence[Any]) -> list[ErrorDetail]:
 async def _validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)  # registered for it only
     if not is_json_api(request):
-        return await request_validation_exception_handler(request, error)
+        fields = ", ".join(dict.fromkeys(
+            str(detail.location[-1]) for detail in _details(error.errors()) if detail.location
+        ))  # fmt: skip
+        return error_page(
+            request,
+            422,
+            ("无法使用此请求", "The request cannot be used"),
+            (f"地址或表单中有无法使用的值（{fields}）。请返回上一页重试。",
+             f"The address or form has a value that cannot be used ({fields}). Go back and "
+             "try again."),
+        )  # fmt: skip
     return error_response(422, "the request is invalid: see details", _details(error.errors()))
 
 
@@ -241,7 +299,7 @@ _FAILURE_PAGE = (
     "<title>出错了 Something went wrong</title>"
     "<style>body{font:16px/1.5 system-ui,sans-serif;margin:2rem auto;max-width:36rem;"
     "padding:0 1rem;color:#1a1a1a}</style>"
-    "<h1>出错了 <span lang=\"en\">Something went wrong</span></h1>"
+    '<h1>出错了 <span lang="en">Something went wrong</span></h1>'
     "<p>服务暂时出了问题，您的操作可能没有完成。请稍后再试。</p>"
     '<p lang="en">The service failed on our side and what you did may not have been saved. '
     "Please try again in a moment.</p>"

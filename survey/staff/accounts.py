@@ -41,6 +41,14 @@ class Role(StrEnum):
 
 
 ROLES = tuple(role.value for role in Role)
+#: What each role is called on the pages, (zh, en).
+ROLE_LABELS: dict[str, tuple[str, str]] = {
+    Role.ADMIN: ("管理员", "administrator"),
+    Role.RESEARCHER: ("研究员", "researcher"),
+    Role.MANAGER: ("经理", "manager"),
+    Role.INTERVIEWER: ("访员", "interviewer"),
+    Role.SUPERVISOR: ("督导", "supervisor"),
+}
 
 #: Replaced by tests with cheaper parameters; production keeps argon2-cffi's defaults.
 PASSWORD_HASHER = PasswordHasher()

@@ -104,8 +104,15 @@ def test_api_errors_share_one_shape_and_pages_keep_theirs(client):
     malformed = client.get("/api/v1/questionnaires/CSI-mobile/2026.1")
     assert malformed.status_code == 422
     assert malformed.json()["error"]["details"][0]["location"] == ["path", "form_id"]
-    # Outside /api/, FastAPI's own bodies, as before.
-    assert client.get("/nothing-here").json() == {"detail": "Not Found"}
+    # Outside /api/, pages for people, in zh and en, with the pages' headers.
+    missing = client.get("/nothing-here")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert "找不到此页面" in missing.text and "Page not found" in missing.text
+    assert "detail" not in missing.text
+    assert missing.headers["content-security-policy"].startswith("default-src 'none'")
+    wrong_method = client.delete("/login")
+    assert wrong_method.status_code == 405 and "不能这样打开此页面" in wrong_method.text
+    assert "GET" in wrong_method.headers["allow"]
 
 
 def test_an_unexpected_exception_is_a_generic_500_in_the_api_shape_and_logged(database_url, caplog):

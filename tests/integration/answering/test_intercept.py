@@ -322,7 +322,10 @@ def test_nobody_signed_out_starts_an_interview_or_opens_one(engine, sign_in, ano
 def test_a_manager_may_not_run_intercept_interviews(engine, sign_in, world):
     manager = sign_in("boss")
     refused = manager.get(f"/intercept/{world['campaign']}")
-    assert refused.status_code == 403 and "intercept" in refused.text
+    assert refused.status_code == 403
+    # Words for people: the role by its name, no permission code.
+    assert "您的角色（经理）不能使用此页面" in refused.text and "manager" in refused.text
+    assert "may not intercept" not in refused.text
     assert responses(engine) == []
 
 
