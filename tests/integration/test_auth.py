@@ -184,7 +184,21 @@ def test_next_never_leads_to_another_site(engine, client):
         client.cookies.clear()
         page = client.get("/login", params={"next": target})
         assert field(page.text, "next") == "/me"
-        assert log_in(client, "li.na").headers["location"] == "/me"
+        # No page to return to: a manager lands on their work, the dashboard.
+        assert log_in(client, "li.na").headers["location"] == "/dashboard"
+
+
+@pytest.mark.parametrize(
+    ("role", "page"),
+    [("interviewer", "/calls"), ("supervisor", "/supervision"), ("manager", "/dashboard"),
+     ("researcher", "/dashboard"), ("admin", "/me")],
+)  # fmt: skip
+def test_sign_in_lands_on_the_roles_work_page(engine, client, role, page):
+    add(engine, "li.na", role)
+    client.get("/login")
+    landed = log_in(client, "li.na")
+    assert landed.headers["location"] == page
+    assert client.get(page).status_code == 200
 
 
 def test_login_starts_a_new_session_and_ends_the_one_the_browser_had(engine, client):

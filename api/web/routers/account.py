@@ -51,6 +51,7 @@ from survey.signing import same
 from survey.staff import audit, throttle, totp
 from survey.staff.accounts import (
     SESSION_LIFETIME,
+    Role,
     authenticate,
     describe_scope,
     end_session,
@@ -67,6 +68,14 @@ LOGIN_COOKIE = "manyi_login"
 # Long enough to type a password after a coffee; the form just reloads when it has passed.
 LOGIN_COOKIE_AGE = 60 * 60
 HOME = "/me"
+#: Where a role lands after signing in without a page to return to: its daily work, not
+#: the account page (an administrator's work is the accounts).
+WORK_PAGES = {
+    Role.INTERVIEWER: "/calls",
+    Role.SUPERVISOR: "/supervision",
+    Role.MANAGER: "/dashboard",
+    Role.RESEARCHER: "/dashboard",
+}
 # The time between a right password and its one-time code.
 CODE_PROOF_AGE = 5 * 60
 
@@ -264,7 +273,10 @@ def _signed_in(request, session, settings, staff, attempt, origin, next_) -> Res
         end_session(session, old)
     token = start_session(session, staff, origin["ip"])
     audit.audit(session, staff, audit.LOGIN, staff.username, **origin)
-    response = RedirectResponse(safe_next(next_), status_code=303)
+    target = safe_next(next_)
+    if target == HOME:
+        target = WORK_PAGES.get(staff.role, HOME)
+    response = RedirectResponse(target, status_code=303)
     set_cookie(
         response,
         settings,
