@@ -83,6 +83,7 @@ TEXT = {
         "language": "语言",
         "thanks": "感谢您的参与！",
         "thanks_body": "您的回答已提交。现在可以关闭此页面。",
+        "already": "您已经完成了这份问卷，回答已经保存。现在可以关闭此页面。",
         "again": "开始下一份访谈",
         "error.required": "请回答此题。",
         "error.invalid_choice": "请从给出的选项中选择。",
@@ -99,6 +100,8 @@ TEXT = {
         "language": "Language",
         "thanks": "Thank you for taking part!",
         "thanks_body": "Your answers have been submitted. You can close this page now.",
+        "already": "You have already answered this survey and your answers are saved. You can "
+        "close this page now.",
         "again": "Start the next interview",
         "error.required": "Please answer this question.",
         "error.invalid_choice": "Please choose one of the options given.",
@@ -379,12 +382,22 @@ def _done_url(flow: Flow, link: Link, settings) -> str:
     return flow.url(link, f"/done?k={done_marker(secret_of(settings), link.token)}")
 
 
-def _completed(flow: Flow, link: Link) -> Response:
-    """A completed response's pages: the interviewer goes back to the case; anybody else
-    gets the page an unavailable link gets."""
-    if flow.back is None:
-        raise LinkUnavailable
-    return _see_other(f"{flow.back(link.token)[0]}?m=completed")
+def _completed(flow: Flow, request: Request, link: Link) -> Response:
+    """A completed response's pages: the interviewer goes back to the case; the customer,
+    who holds the link, is thanked and told the answers are saved (not "invalid")."""
+    if flow.back is not None:
+        return _see_other(f"{flow.back(link.token)[0]}?m=completed")
+    return _thanks(request, link, "already", flow.after(link) if flow.after else "")
+
+
+def _thanks(request: Request, link: Link, body: str, again: str = "") -> HTMLResponse:
+    language = link.language
+    title = _label(link.questionnaire.title, language, link.questionnaire.default_language)
+    t = text_for(language)
+    return send_page(
+        request, "respondent/done.html", html_lang=HTML_LANG.get(language, language), t=t,
+        title=title, body=t[body], again=again,
+    )  # fmt: skip
 
 
 def _show(
@@ -404,7 +417,7 @@ def resume_response(
 ) -> Response:
     """The first page still to answer: where someone who left continues, on any device."""
     if link.completed:
-        return _completed(flow, link)
+        return _completed(flow, request, link)
     page = resume_page(link.pages, link.questionnaire, link.answers, link.relevant)
     return _show(flow, request, link, page, settings, session, lang)
 
@@ -420,7 +433,7 @@ def page_response(
 ) -> Response:
     """A page with the answers stored for it: going back is safe."""
     if link.completed:
-        return _completed(flow, link)
+        return _completed(flow, request, link)
     page = link.page(number)
     if page is None:
         raise LinkUnavailable
@@ -461,16 +474,7 @@ def done_response(
     link = flow.open(session, token, secret, staff)
     if not link.completed:
         raise LinkUnavailable
-    language = link.language
-    title = _label(link.questionnaire.title, language, link.questionnaire.default_language)
-    return send_page(
-        request,
-        "respondent/done.html",
-        html_lang=HTML_LANG.get(language, language),
-        t=text_for(language),
-        title=title,
-        again=flow.after(link) if flow.after else "",
-    )
+    return _thanks(request, link, "thanks_body", flow.after(link) if flow.after else "")
 
 
 # -- the router factory ----------------------------------------------------------------------

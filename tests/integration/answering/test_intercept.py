@@ -199,8 +199,10 @@ def test_an_interview_is_tagged_and_completes_through_the_shared_pages(engine, c
     assert response.status == "completed"
     with Session(engine) as session:
         assert stored_answers(session, response.id) == {**FULL, "img_position": "7"}
-    # The interview is over: its pages are closed like a used link.
-    assert client.get(first).status_code == 404
+    # The interview is over: its pages say so, with no form to resend, and lead to the next.
+    over = client.get(first)
+    assert over.status_code == 200 and "<form" not in over.text
+    assert "已经完成" in over.text and f'href="/intercept/{world["campaign"]}"' in over.text
 
 
 def test_a_hall_not_in_the_list_can_be_typed(engine, client, world):

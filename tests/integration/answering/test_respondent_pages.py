@@ -56,6 +56,20 @@ def test_full_flow_completes_with_exactly_the_answers_given(engine, client, worl
     assert sorted(statuses).count("completed") == 1
 
 
+def test_reopening_a_completed_link_says_thank_you_not_invalid(engine, client, world):
+    token = world["zh"][0]
+    answer_all(client, token, FULL)
+    for path in (f"/s/{token}", f"/s/{token}/p/1"):
+        again = client.get(path)
+        assert again.status_code == 200, path
+        assert "您已经完成了这份问卷" in again.text and "感谢您的参与" in again.text
+        assert "此链接无效" not in again.text and "<form" not in again.text  # nothing to resend
+    [response] = response_rows(engine)
+    assert response.status == "completed"
+    # An unknown token still gets the unavailable page.
+    assert client.get("/s/" + "x" * 43).status_code == 404
+
+
 def test_progress_counts_the_pages_still_to_ask_as_skip_logic_opens_them(client, world):
     seen, _ = answer_all(client, world["zh"][1], FULL)
     positions = [progress(page.text) for _, _, page in seen]
@@ -210,13 +224,12 @@ def test_two_completing_saves_racing_on_one_response_store_only_the_first(engine
 # -- links that do not open -------------------------------------------------------------------
 
 
-def test_unknown_expired_closed_and_used_links_get_the_same_page(engine, client, world):
+def test_unknown_expired_and_closed_links_get_the_same_page(engine, client, world):
+    # A used link thanks its customer instead (test_reopening_a_completed_link_...).
     used, expired = world["zh"][0], world["zh"][1]
     answer_all(client, used, FULL)
     pages = {
         "unknown": client.get("/s/AAAAAAAAAAAAAAAAAAAAAA"),
-        "used": client.get(f"/s/{used}"),
-        "used page": client.get(f"/s/{used}/p/3"),
         "bad page number": client.get(f"/s/{expired}/p/99"),
         "not a number": client.get(f"/s/{expired}/p/x"),
         "done without marker": client.get(f"/s/{used}/done?k=1.forged"),
