@@ -19,7 +19,8 @@ from api.settings import Settings
 from api.web.app import create_app
 from api.web.matrix_svg import interval, number, rank_interval
 from survey.db.engine import make_engine
-from survey.db.tables import Analysis
+from survey.db.tables import Analysis, Customer
+from survey.sms.inbound import InboundMessage, receive_sms
 from tests.analysed_demo import MONTH, PASSWORD, VERSION, copy_to, open_follow_ups
 from tests.integration.staff_login import SECRET, log_in
 
@@ -265,6 +266,34 @@ def test_follow_ups_list_open_cases_and_breaches_within_the_readers_scope(boss, 
     ids = [int(i) for i in re.findall(r'<tr id="follow-up-(\d+)">', mine)]
     assert ids == late["Hangzhou"] + on_time["Hangzhou"]
     assert re.search(r'id="breach-count">.*?<strong class="err">2</strong>', mine, re.S)
+
+
+def test_customers_words_by_sms_reach_the_follow_up_team_within_its_scope(
+    boss, hangzhou, database
+):
+    engine = make_engine(database["url"])
+    with Session(engine) as session:
+        numbers = select(Customer.phone_e164)
+        phone = {region: session.exec(numbers.where(Customer.region == region)).first()
+                 for region in ("Hangzhou", "Wenzhou")}  # fmt: skip
+        for message_id, region, body in [
+            ("SMwords-hz", "Hangzhou", "信号太差了，<b>投诉</b>"),
+            ("SMwords-wz", "Wenzhou", "别再发了"),
+            ("SMdigit-hz", "Hangzhou", "5"),  # no words: nothing for a person to read
+        ]:
+            receive_sms(session, InboundMessage(message_id, phone[region], body),
+                        timezone="Asia/Shanghai")  # fmt: skip
+    engine.dispose()
+    everything = boss.get("/dashboard/follow-ups").text
+    table = re.search(r'<table id="customer-messages">(.*?)</table>', everything, re.S).group(1)
+    rows = re.findall(r'<tr id="message-\d+">(.*?)</tr>', table, re.S)
+    assert len(rows) == 2
+    assert "别再发了" in rows[0] and "Wenzhou" in rows[0] and "Asks to stop" in rows[0]
+    assert "信号太差了，&lt;b&gt;投诉&lt;/b&gt;" in rows[1] and "Hangzhou" in rows[1]
+    assert phone["Hangzhou"] not in everything  # the last four digits only
+    assert f"ending</span> {phone['Hangzhou'][-4:]}" in rows[1]
+    mine = hangzhou.get("/dashboard/follow-ups").text
+    assert "信号太差了" in mine and "别再发了" not in mine
 
 
 def test_the_report_is_one_printable_page_with_indexes_matrix_priorities_and_rankings(boss, stored):

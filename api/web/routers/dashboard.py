@@ -39,6 +39,7 @@ from survey.db.tables import QuestionnaireVersion, Staff
 from survey.questionnaire.publish import find_reference
 from survey.remedy.report import open_follow_ups_of, weekly_report
 from survey.remedy.rules import REASON_LABELS
+from survey.sms.messages import customer_messages
 from survey.staff.accounts import sees_everywhere
 from survey.staff.scope import Scope
 
@@ -227,10 +228,15 @@ def _ranking_tables(result: AnalysisResult) -> list[dict[str, Any]]:
     return tables
 
 
+#: The customers' newest messages in words shown on the follow-ups page.
+MESSAGES_SHOWN = 100
+
+
 @router.get("/follow-ups", response_class=HTMLResponse)
 def follow_ups(request: Request, staff: RemedyReader, session: SessionDep,
                settings: SettingsDep, now: Now):  # fmt: skip
-    """Open follow-ups (past due first) and this week's remedy report, of the reader's scope.
+    """Open follow-ups (past due first), this week's remedy report and the customers' own
+    words by SMS (:func:`survey.sms.messages.customer_messages`), of the reader's scope.
 
     The weekly report is :func:`survey.remedy.report.weekly_report`, as on
     ``/supervision/follow-ups``, counted over the same follow-ups as the list.
@@ -245,8 +251,15 @@ def follow_ups(request: Request, staff: RemedyReader, session: SessionDep,
          "reasons": [label(REASON_LABELS, r) for r in f.reasons], "case_id": f.case_id}
         for f, region, hall in open_follow_ups_of(session, staff)
     ]  # fmt: skip
+    messages = [
+        {"id": m.id, "received": shown(m.received_at, zone), "tail": m.phone_tail,
+         "region": m.region or "–", "hall": m.hall or "–", "body": m.body,
+         "asks_to_stop": m.asks_to_stop}
+        for m in customer_messages(session, staff, limit=MESSAGES_SHOWN)
+    ]  # fmt: skip
     return _render(
-        request, staff, "dashboard/follow_ups.html",
+        request, staff, "dashboard/follow_ups.html", messages=messages,
+        messages_shown=MESSAGES_SHOWN,
         report=report, open_cases=open_cases, breaches=sum(c["late"] for c in open_cases),
         rate=None if report.resolution_rate is None else f"{report.resolution_rate:.0%}",
         timezone=zone, supervisor=allowed(staff.role, Permission.SUPERVISE), q="",
