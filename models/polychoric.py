@@ -255,9 +255,10 @@ class PerfectAssociation(ValueError):
 _ZERO_ADD = 0.5
 
 
-def _add_to_empty_cells(counts, k_first, k_second, first, second) -> None:
+def _add_to_empty_cells(counts, n_categories, first, second) -> None:
     """lavaan's correction of 2 × 2 tables with an empty cell, in place (see the caller)."""
-    binary = np.flatnonzero((k_first == 2) & (k_second == 2))
+    k = np.asarray(n_categories)
+    binary = np.flatnonzero((k[first] == 2) & (k[second] == 2))
     if not binary.size:
         return
     tables = counts[binary, :2, :2]
@@ -308,8 +309,7 @@ def polychoric_correlations(
     width = int(np.max(n_categories))
     first, second = pairs(p)
     counts = _tables(codes, width)
-    _add_to_empty_cells(counts, np.asarray(n_categories)[first], np.asarray(n_categories)[second],
-                        first, second)  # fmt: skip
+    _add_to_empty_cells(counts, n_categories, first, second)
     cuts = _padded(tau, width)
     cuts_1, cuts_2 = cuts[first], cuts[second]
     with np.errstate(invalid="ignore", divide="ignore"):

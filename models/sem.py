@@ -208,15 +208,15 @@ def fit_sem(
     description = sem_semopy.semopy_syntax(model, estimator)
     if estimator == "ML":
         try:
-            observed = sem_groups.parameter_table(model).observed
+            structure = sem_groups.parameter_table(model)
         except sem_groups.ModelOutOfReach:
             pass  # observed exogenous predictors, fixed at their sample moments: semopy's
         else:
             if data is not None:
-                moments = moments_from_rows(data, observed, keep_missing=False)
+                moments = moments_from_rows(data, structure.observed, keep_missing=False)
             else:
-                moments = moments_from_cov(cov, means, n_obs, observed)
-            return _fit_ml(model, moments, data, max_iter, ci_level)
+                moments = moments_from_cov(cov, means, n_obs, structure.observed)
+            return _fit_ml(model, structure, moments, data, max_iter, ci_level)
     built, observed = sem_semopy.build_model(description, estimator)
     if estimator == "FIML":
         moments = moments_from_rows(data, observed, keep_missing=True)
@@ -249,11 +249,17 @@ def fit_sem(
 
 
 def _fit_ml(
-    model: str, moments: Moments, data: pd.DataFrame | None, max_iter: int, ci_level: float
+    model: str,
+    structure: sem_groups.ParameterTable,
+    moments: Moments,
+    data: pd.DataFrame | None,
+    max_iter: int,
+    ci_level: float,
 ) -> SEMResult:
-    """ML by :mod:`models.sem_groups`'s Fisher scoring (one group, no mean structure)."""
+    """ML by :mod:`models.sem_groups`'s Fisher scoring (one group, no mean structure);
+    ``moments`` are in the order of ``structure.observed``."""
     fitted = sem_groups.fit_covariance(
-        model, moments.cov, moments.columns, moments.n_obs, ci_level=ci_level, max_iter=max_iter
+        model, structure, moments.cov, moments.n_obs, ci_level=ci_level, max_iter=max_iter
     )
     warnings = [*fitted.warnings, *_listwise_deletion(moments.dropped, "ML")]
     if data is not None:

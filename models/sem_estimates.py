@@ -118,27 +118,35 @@ def standardize(lhs: str, op: str, rhs: str, value: float, implied) -> float:
         return value / math.sqrt(scale) if scale > 0 else math.nan
 
 
+def estimate_row(
+    lhs: str, op: str, rhs: str, value: float, error: float, implied, z_crit: float
+) -> dict[str, object]:
+    """One row of an estimates table (:data:`models.vocabulary.ESTIMATE_COLUMNS`): the
+    std.all value and the Wald test and interval; ``error`` is NaN for a fixed parameter,
+    whose z, p and interval are NaN then."""
+    z = value / error if error > 0 else math.nan
+    return {
+        "lhs": lhs,
+        "op": op,
+        "rhs": rhs,
+        "estimate": value,
+        "std_estimate": standardize(lhs, op, rhs, value, implied),
+        "se": error,
+        "z": z,
+        "p_value": two_sided_p(z),
+        "ci_low": value - z_crit * error,
+        "ci_high": value + z_crit * error,
+    }
+
+
 def estimate_table(fitted: Fitted, se: np.ndarray, implied, ci_level: float) -> pd.DataFrame:
     """The estimates table, ``implied`` being :func:`variances` of ``fitted``."""
     z_crit = normal_quantile(0.5 + ci_level / 2.0)
-    records = []
-    for lhs, op, rhs, value, free, _ in fitted.table:
-        error = se[free] if free is not None else math.nan
-        z = value / error if free is not None and error > 0 else math.nan
-        records.append(
-            {
-                "lhs": lhs,
-                "op": op,
-                "rhs": rhs,
-                "estimate": value,
-                "std_estimate": standardize(lhs, op, rhs, value, implied),
-                "se": error,
-                "z": z,
-                "p_value": two_sided_p(z),
-                "ci_low": value - z_crit * error,
-                "ci_high": value + z_crit * error,
-            }
-        )
+    records = [
+        estimate_row(lhs, op, rhs, value, se[free] if free is not None else math.nan, implied,
+                     z_crit)
+        for lhs, op, rhs, value, free, _ in fitted.table
+    ]  # fmt: skip
     frame = pd.DataFrame.from_records(records, columns=list(ESTIMATE_COLUMNS))
     latents, rank = set(fitted.latents), fitted.rank
     order = [

@@ -62,8 +62,8 @@ from scipy import linalg
 
 from models import sem_checks, sem_fit_measures, sem_robust
 from models.diagnostics import ModelWarning
-from models.distributions import normal_quantile, two_sided_p
-from models.sem_estimates import standardize
+from models.distributions import normal_quantile
+from models.sem_estimates import estimate_row
 from models.sem_result import json_number, json_records, three_decimals
 from models.syntax import ModelSyntaxError, Statement, read_statements
 from models.vocabulary import ESTIMATE_COLUMNS
@@ -297,8 +297,8 @@ def fit_multigroup(
 
 def fit_covariance(
     model: str,
+    structure: ParameterTable,
     cov: np.ndarray,
-    columns: list[str],
     n_obs: int,
     *,
     ci_level: float = 0.95,
@@ -308,24 +308,13 @@ def fit_covariance(
 
     This is lavaan's single-group ``sem()``, and :func:`models.sem.fit_sem`'s engine for
     ``estimator="ML"`` whenever the model is within this engine's reach (no composites,
-    no observed exogenous predictors). ML needs only the biased (divisor N) covariance
-    matrix ``cov`` of ``columns`` (in any order) and N, so its cost does not grow with
-    the rows.
-
-    Raises
-    ------
-    ModelOutOfReach
-        The model has a composite or an observed exogenous predictor.
-    ValueError
-        ``columns`` lacks a model variable.
+    no observed exogenous predictors: :func:`parameter_table` raises ``ModelOutOfReach``).
+    ML needs only ``structure`` (:func:`parameter_table` of ``model``), the biased
+    (divisor N) covariance matrix ``cov`` of ``structure.observed`` in that order, and N,
+    so its cost does not grow with the rows.
     """
-    structure = parameter_table(model)
-    absent = [c for c in structure.observed if c not in columns]
-    if absent:
-        raise ValueError(f"the covariance matrix has no variable(s) {', '.join(absent)}")
-    order = [columns.index(c) for c in structure.observed]
-    matrix = np.asarray(cov, dtype=float)[np.ix_(order, order)]
-    sample = _Sample(n_obs, matrix, np.zeros(len(order)), None)
+    matrix = np.asarray(cov, dtype=float)
+    sample = _Sample(n_obs, matrix, np.zeros(len(matrix)), None)
     return _fit(model, structure, None, [SINGLE_GROUP], [sample], 0, (), "ML", ci_level, max_iter)
 
 
@@ -976,22 +965,8 @@ def _estimates(parameters, theta, se, implied, labels, ci_level) -> pd.DataFrame
         for entry, k, fixed in parameters.cells[g]:
             value = fixed if k is None else float(theta[k])
             error = float(se[k]) if k is not None else math.nan
-            z = value / error if k is not None and error > 0 else math.nan
-            records.append(
-                {
-                    "group": label,
-                    "lhs": entry.lhs,
-                    "op": entry.op,
-                    "rhs": entry.rhs,
-                    "estimate": value,
-                    "std_estimate": standardize(entry.lhs, entry.op, entry.rhs, value, variances),
-                    "se": error,
-                    "z": z,
-                    "p_value": two_sided_p(z),
-                    "ci_low": value - z_crit * error,
-                    "ci_high": value + z_crit * error,
-                }
-            )
+            row = estimate_row(entry.lhs, entry.op, entry.rhs, value, error, variances, z_crit)
+            records.append({"group": label, **row})
     return pd.DataFrame.from_records(records, columns=["group", *ESTIMATE_COLUMNS])
 
 

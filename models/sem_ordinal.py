@@ -76,7 +76,7 @@ from models import sem_checks, sem_fit_measures
 from models.diagnostics import ModelWarning
 from models.distributions import normal_quantile, two_sided_p
 from models.polychoric import OrdinalMoments, PerfectAssociation, ordinal_moments, pairs
-from models.sem_estimates import standardize
+from models.sem_estimates import estimate_row
 from models.sem_groups import Parameters, ParameterTable, parameter_table
 from models.sem_result import json_number, json_records, three_decimals
 from models.syntax import ModelSyntaxError
@@ -562,20 +562,8 @@ def _estimates(parameters, theta, se, implied, ci_level) -> pd.DataFrame:
         else:
             value = fixed if k is None else float(theta[k])
         error = float(se[k]) if k is not None else math.nan
-        z = value / error if k is not None and error > 0 else math.nan
         records.append(
-            {
-                "lhs": entry.lhs,
-                "op": entry.op,
-                "rhs": entry.rhs,
-                "estimate": value,
-                "std_estimate": standardize(entry.lhs, entry.op, entry.rhs, value, variances),
-                "se": error,
-                "z": z,
-                "p_value": two_sided_p(z),
-                "ci_low": value - z_crit * error,
-                "ci_high": value + z_crit * error,
-            }
+            estimate_row(entry.lhs, entry.op, entry.rhs, value, error, variances, z_crit)
         )
     return pd.DataFrame.from_records(records, columns=list(ESTIMATE_COLUMNS))
 

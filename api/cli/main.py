@@ -299,6 +299,8 @@ ModelFile = Annotated[
 DataFile = Annotated[Path, typer.Argument(help="Responses: .csv, .xlsx or .parquet.")]
 MissingCodes = Annotated[str | None, typer.Option(help="Answer codes meaning missing, e.g. 6,9.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+Permutations = Annotated[int, typer.Option(min=40, help="Permutations.")]
+PermutationSeed = Annotated[int | None, typer.Option(help="Seed of the permutations.")]
 
 
 @contextmanager
@@ -573,8 +575,8 @@ def micom(
             "against all the others (one against the rest)."
         ),
     ] = None,
-    permutations: Annotated[int, typer.Option(min=40, help="Permutations.")] = 1000,
-    seed: Annotated[int | None, typer.Option(help="Seed of the permutations.")] = None,
+    permutations: Permutations = 1000,
+    seed: PermutationSeed = None,
     missing: MissingCodes = None,
     as_json: AsJson = False,
 ) -> None:
@@ -609,8 +611,8 @@ def mga(
     groups: Annotated[
         str | None, typer.Option(help="Two of its values, e.g. Hangzhou,Ningbo.")
     ] = None,
-    permutations: Annotated[int, typer.Option(min=40, help="Permutations.")] = 1000,
-    seed: Annotated[int | None, typer.Option(help="Seed of the permutations.")] = None,
+    permutations: Permutations = 1000,
+    seed: PermutationSeed = None,
     missing: MissingCodes = None,
     as_json: AsJson = False,
 ) -> None:

@@ -197,7 +197,10 @@ def error_page(
 def _page_words(status: int) -> tuple[tuple[str, str], tuple[str, str]]:
     if status in _PAGE_WORDS:
         return _PAGE_WORDS[status]
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:  # a status no standard names
+        phrase = "Error"
     return (("请求未能完成", "The request could not be completed"),
             (f"服务无法处理此请求（{status}）。请返回上一页重试。",
              f"The service could not handle this request ({status} {phrase}). Go back and "
@@ -206,22 +209,16 @@ def _page_words(status: int) -> tuple[tuple[str, str], tuple[str, str]]:
 
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)  # registered for it only
-    if not is_json_api(request):
-        headers = dict(error.headers or {})
-        if error.status_code == 405:
-            headers["Allow"] = ", ".join(allowed_methods(request))
-        if error.status_code in (204, 304):  # no body allowed
-            return await http_exception_handler(request, error)
-        return error_page(request, error.status_code, *_page_words(error.status_code),
-                          headers=headers)  # fmt: skip
-    if isinstance(error.detail, str):
-        message = error.detail
-    else:
-        message = HTTPStatus(error.status_code).phrase
+    status = error.status_code
     headers = dict(error.headers or {})
-    if error.status_code == 405:
+    if status == 405:
         headers["Allow"] = ", ".join(allowed_methods(request))
-    return error_response(error.status_code, message, headers=headers or None)
+    if not is_json_api(request):
+        if status in (204, 304):  # no body allowed
+            return await http_exception_handler(request, error)
+        return error_page(request, status, *_page_words(status), headers=headers)
+    message = error.detail if isinstance(error.detail, str) else HTTPStatus(status).phrase
+    return error_response(status, message, headers=headers or None)
 
 
 #: The methods a 405's Allow header may name.
