@@ -63,8 +63,10 @@ def find_job(
     segment: str | None,
     *,
     any_segment: bool = False,
+    choices: list[dict[str, list]] | None = None,
 ) -> Analysis | None:
-    """The newest finished analysis of ``period`` cut by ``segment`` (None: not cut).
+    """The newest finished analysis of ``period`` cut by ``segment`` (None: not cut), with
+    the first of the filter ``choices`` found (by default :func:`filter_choices`).
 
     With ``any_segment``, an analysis cut by a segment stands in for an uncut one: its
     totals (indexes, trends, whole matrices, rankings) are the same computation.
@@ -72,7 +74,7 @@ def find_job(
     segments = [segment]
     if segment is None and any_segment:
         segments += list(get_args(Segment))
-    for filters in filter_choices(scope.staff):
+    for filters in filter_choices(scope.staff) if choices is None else choices:
         for cut in segments:
             job = analyses.latest_done(
                 session, version_id, period=period, segment=cut, filters=filters
@@ -87,6 +89,18 @@ def visible(session: Session, scope: Scope, job: Analysis | None) -> AnalysisRes
     if job is None:
         return None
     return scoped_result(scope, job.request, read_result(session, job))
+
+
+def ranking_result(
+    session: Session, scope: Scope, version_id: int, period: str | None
+) -> tuple[Analysis | None, AnalysisResult | None]:
+    """The analysis of every customer of a period, as the reader may see it: the one whose
+    rankings place units among all units. An analysis filtered to the reader's regions ranks
+    their units among themselves (Wenzhou's halls 1-7 instead of 22-42 of 42), so it never
+    stands in for it."""
+    job = find_job(session, scope, version_id, period or None, None, any_segment=True,
+                   choices=[ALL_CUSTOMERS])  # fmt: skip
+    return job, visible(session, scope, job)
 
 
 def period_result(
@@ -108,7 +122,9 @@ def periods(session: Session, scope: Scope, version_id: int) -> list[str | None]
     wanted = [analyses.filters_hash(filters) for filters in filter_choices(scope.staff)]
     found = set(
         session.exec(
-            select(Analysis.period).distinct().where(
+            select(Analysis.period)
+            .distinct()
+            .where(
                 Analysis.questionnaire_version_id == version_id,
                 Analysis.status == analyses.DONE,
                 col(Analysis.filters_hash).in_(wanted),

@@ -2,7 +2,8 @@
 
 A manager limited to regions or service halls (survey.staff.scope) sees an analysis whole only
 when its filters keep their own customers alone. Otherwise they see the parts that are
-theirs: their units' blocks of a segmented analysis and their units' rows of the rankings.
+theirs: their units' blocks of a segmented analysis and their units' rows of the rankings,
+among the other units' places with neither name nor numbers (:func:`anonymous`).
 Totals (indexes, trends, the whole matrix, the model) mix in other regions' customers and
 are withheld, so that no other region's numbers can be reached or derived.
 
@@ -61,6 +62,14 @@ def unit_in_scope(scope: Scope, unit_kind: str | None, unit: str, hall_regions: 
     return False  # tiers and channels cut across regions
 
 
+def anonymous(row: dict[str, Any]) -> dict[str, Any]:
+    """Another unit's place in a ranking, without its name or numbers: a limited reader sees
+    where their own units stand among all units (Wenzhou 7th of 7, its halls 22-42 of 42),
+    not who the others are or what they scored."""
+    return {"unit": None, "rank": row.get("rank"), "rank_low": row.get("rank_low"),
+            "rank_high": row.get("rank_high")}  # fmt: skip
+
+
 def scoped_result(
     scope: Scope, request: dict[str, Any], result: AnalysisResult | None
 ) -> AnalysisResult | None:
@@ -84,7 +93,8 @@ def scoped_result(
         rankings[kind] = [
             {**row, "indistinguishable_from": [u for u in row.get("indistinguishable_from") or []
                                                if u in visible]}
-            for row in rows if row["unit"] in visible
+            if row["unit"] in visible else anonymous(row)
+            for row in rows
         ]  # fmt: skip
     return AnalysisResult(
         version=result.version, period=result.period, target=result.target,

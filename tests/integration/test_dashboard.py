@@ -21,6 +21,7 @@ from api.web.matrix_svg import interval, number, rank_interval
 from survey.db.engine import make_engine
 from survey.db.tables import Analysis, Customer
 from survey.sms.inbound import InboundMessage, receive_sms
+from survey.staff.accounts import create_staff
 from tests.analysed_demo import MONTH, PASSWORD, VERSION, copy_to, open_follow_ups
 from tests.integration.staff_login import SECRET, log_in
 
@@ -268,9 +269,7 @@ def test_follow_ups_list_open_cases_and_breaches_within_the_readers_scope(boss, 
     assert re.search(r'id="breach-count">.*?<strong class="err">2</strong>', mine, re.S)
 
 
-def test_customers_words_by_sms_reach_the_follow_up_team_within_its_scope(
-    boss, hangzhou, database
-):
+def test_customers_words_by_sms_reach_the_follow_up_team_within_its_scope(boss, hangzhou, database):
     engine = make_engine(database["url"])
     with Session(engine) as session:
         numbers = select(Customer.phone_e164)
@@ -347,4 +346,55 @@ def test_a_unit_whose_indexes_are_not_comparable_is_marked_and_named_in_both_lan
         assert "不可比较" in page and "not comparable" in page
         matrix = text(client.get(f"/dashboard/priorities?segment={row['unit']}").text)
         assert "MICOM" in matrix and "not comparable" in matrix
+    stored_results._READ.clear()
+
+
+def test_a_regional_manager_sees_their_units_ranked_among_all_units(tmp_path, stored):
+    """Wenzhou's manager sees Wenzhou 7th of 7 with its interval, and its halls among all 42,
+    also when an analysis filtered to Wenzhou is stored (it ranks Wenzhou's units among
+    themselves: "rank 1, interval 1" and halls 1-7)."""
+    from api.analysis import result as stored_results
+    from survey.analyses import jobs as analyses
+
+    everyone = stored[(None, "region")]["rankings"]
+    url = copy_to(tmp_path, people=["boss"])
+    engine = make_engine(url)
+    with Session(engine) as session:
+        create_staff(session, "wz", "manager", PASSWORD, regions=["Wenzhou"])
+        whole = next(j for j in session.exec(select(Analysis)).all()
+                     if j.request["period"] is None)  # fmt: skip
+        own = dict(whole.request, filters={**whole.request["filters"], "region": ["Wenzhou"]})
+        job, _ = analyses.submit(session, whole.questionnaire_version_id, own)
+        result = json.loads(json.dumps(whole.result))
+        result["rankings"] = {kind: [{**r, "rank": i + 1, "rank_low": i + 1, "rank_high": i + 1}
+                                     for i, r in enumerate(r for r in rows
+                                                           if r["unit"].startswith("Wenzhou"))]
+                              for kind, rows in result["rankings"].items()}  # fmt: skip
+        analyses.complete(session, job.id, result, whole.provenance or {})
+    engine.dispose()
+    stored_results._READ.clear()
+    settings = Settings(database_url=url, public_base_url=BASE, env="test", secret_key=SECRET)
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        assert log_in(client, "wz", PASSWORD).status_code == 303
+        html = client.get("/dashboard/rankings").text
+    regions = everyone["region"]
+    wenzhou = next(r for r in regions if r["unit"] == "Wenzhou")
+    assert (wenzhou["rank"], len(regions)) == (7, 7), "the sample's Wenzhou is last of 7"
+    table = re.search(r'<table id="ranking-region">(.*?)</table>', html, re.S).group(1)
+    rows = re.findall(r'<tr id="unit-([^"]+)">(.*?)</tr>', table, re.S)
+    assert [unit for unit, _ in rows] == ["Wenzhou"]
+    shown = text(rows[0][1])
+    assert "7 / 7" in shown
+    assert f"{rank_interval([wenzhou['rank_low'], wenzhou['rank_high']])} / 7" in shown
+    assert interval([wenzhou["ci_low"], wenzhou["ci_high"]], 1) in shown
+    halls = re.search(r'<table id="ranking-service_hall">(.*?)</table>', html, re.S).group(1)
+    ranks = dict(re.findall(r'<tr id="unit-([^"]+)"><td class="n">(\d+) ', halls))
+    expected = {r["unit"]: str(r["rank"]) for r in everyone["service_hall"]
+                if r["unit"].startswith("Wenzhou")}  # fmt: skip
+    assert ranks == expected and len(everyone["service_hall"]) == 42
+    assert f"/ {len(everyone['service_hall'])}" in halls
+    # The plot places Wenzhou among all seven, the others unnamed.
+    plot = re.search(r'<svg class="chart ranks" id="ranks-region".*?</svg>', html, re.S).group(0)
+    assert plot.count('<g class="row') == 7 and plot.count('class="row own"') == 1
+    assert not [r["unit"] for r in regions if r["unit"] != "Wenzhou" and r["unit"] in html]
     stored_results._READ.clear()

@@ -30,7 +30,7 @@ from sqlmodel import Session
 from api.analysis import dashboard as data
 from api.analysis.result import AnalysisResult
 from api.permissions import Permission, allowed
-from api.web import matrix_svg
+from api.web import charts_svg, matrix_svg
 from api.web.auth import ViewerScope, page, require_permission
 from api.web.deps import Now, SessionDep, SettingsDep
 from api.web.formats import label
@@ -79,7 +79,7 @@ def _render(request: Request, staff: Staff, name: str, status_code: int = 200, *
     return page(
         request, name, status_code, staff=staff, f=Formats,
         follow_ups=allowed(staff.role, Permission.VIEW_FOLLOW_UPS),
-        matrix_css=Markup(matrix_svg.CSS),  # noqa: S704 (a constant of ours)
+        matrix_css=Markup(matrix_svg.CSS + charts_svg.CSS),  # noqa: S704 (constants of ours)
         analyses_nav=allowed(staff.role, Permission.VIEW_ANALYSES),
         limited=not sees_everywhere(staff),
         scope=", ".join(staff.regions + staff.service_halls),
@@ -206,7 +206,7 @@ def rankings(request: Request, scope: ViewerScope, session: SessionDep, version:
     found, choices, error = _version(session, version)
     if found is None:
         return _missing(request, scope, session, name, found, choices, error, period=period)
-    job, result = data.period_result(session, scope, found.id, period)
+    job, result = data.ranking_result(session, scope, found.id, period)
     return _render(
         request, scope.staff, name, result=result, job=job, period=period,
         tables=_ranking_tables(result) if result else [],
@@ -216,6 +216,8 @@ def rankings(request: Request, scope: ViewerScope, session: SessionDep, version:
 
 
 def _ranking_tables(result: AnalysisResult) -> list[dict[str, Any]]:
+    """Each kind's ranking: the named rows (a limited reader's own units, placed among all
+    units), how many units it ranks, and its rank plot."""
     names = {"region": ("地区", "Regions"), "service_hall": ("营业厅", "Service halls")}
     halls = result.hall_regions
     tables = []
@@ -223,8 +225,13 @@ def _ranking_tables(result: AnalysisResult) -> list[dict[str, Any]]:
         rows = result.rankings.get(kind)
         if rows is None:
             continue
-        tables.append({"kind": kind, "zh": names[kind][0], "en": names[kind][1], "rows": rows,
-                       "regions": halls if kind == "service_hall" else {}})  # fmt: skip
+        zh, en = names[kind]
+        tables.append({
+            "kind": kind, "zh": zh, "en": en, "total": len(rows),
+            "rows": [r for r in rows if r["unit"] is not None],
+            "regions": halls if kind == "service_hall" else {},
+            "plot": charts_svg.rank_plot(rows, ident=kind, caption=f"{zh}排名 {en} ranked"),
+        })  # fmt: skip
     return tables
 
 
@@ -281,7 +288,8 @@ def report(request: Request, scope: ViewerScope, session: SessionDep, version: T
     indexes = data.indexes_by_construct(result)
     view = result.priorities.get("constructs")
     matrix = view.matrix if view is not None else None
-    tables = _ranking_tables(result)
+    ranked = data.ranking_result(session, scope, found.id, period)[1]
+    tables = _ranking_tables(ranked) if ranked is not None else []
     return _render(
         request, scope.staff, name, result=result, job=job, indexes=indexes,
         focus=[c for c in data.focus_constructs(result) if c in indexes],
