@@ -266,8 +266,13 @@ def test_a_regional_manager_sees_only_their_regions_blocks_and_no_totals(engine,
     # The same type, with the totals empty: none of them reaches the regional manager.
     assert all(mine[total] is None for total in ("indexes", "trends", "model", "n"))
     assert mine["warnings"] == [] and mine["response_rates"] is None
-    assert [row["unit"] for row in mine["rankings"]["region"]] == [region]
-    halls = {row["unit"] for row in mine["rankings"]["service_hall"]}
+    # Their units keep their places among all units; the others are places without names.
+    ranked = mine["rankings"]["region"]
+    assert [row["unit"] for row in ranked if row["unit"]] == [region]
+    assert len(ranked) == len(full["rankings"]["region"])
+    assert all(set(row) == {"unit", "rank", "rank_low", "rank_high"}
+               for row in ranked if row["unit"] is None)  # fmt: skip
+    halls = {row["unit"] for row in mine["rankings"]["service_hall"]} - {None}
     assert halls and all(full["hall_regions"][hall] == region for hall in halls)
     # None of the other region's numbers is anywhere in what the regional manager got.
     theirs = next(b for b in full["priorities"]["constructs"]["segments"] if b["segment"] == other)
