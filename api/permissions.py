@@ -32,6 +32,8 @@ class Permission(StrEnum):
     SUPERVISE = "supervise"
     #: Service-remedy follow-ups: open cases, SLA breaches, the weekly report.
     VIEW_FOLLOW_UPS = "view_follow_ups"
+    #: Act on follow-ups of one's scope: assign the call-back, escalate, close.
+    MANAGE_FOLLOW_UPS = "manage_follow_ups"
     #: Add and disable staff, give and revoke API keys.
     MANAGE_STAFF = "manage_staff"
     VIEW_AUDIT_LOG = "view_audit_log"
@@ -52,9 +54,17 @@ MATRIX: dict[Role, frozenset[Permission]] = {
     Role.RESEARCHER: frozenset(
         {P.VIEW_ANALYSES, P.RUN_ANALYSES, P.EXPORT_RESPONSES, P.VIEW_FOLLOW_UPS}
     ),
-    Role.MANAGER: frozenset({P.VIEW_ANALYSES, P.EXPORT_RESPONSES, P.VIEW_FOLLOW_UPS}),
+    Role.MANAGER: frozenset(
+        {P.VIEW_ANALYSES, P.EXPORT_RESPONSES, P.VIEW_FOLLOW_UPS, P.MANAGE_FOLLOW_UPS}
+    ),
     Role.SUPERVISOR: frozenset(
-        {P.VIEW_PHONE_NUMBERS, P.CALL_CUSTOMERS, P.SUPERVISE, P.VIEW_FOLLOW_UPS}
+        {
+            P.VIEW_PHONE_NUMBERS,
+            P.CALL_CUSTOMERS,
+            P.SUPERVISE,
+            P.VIEW_FOLLOW_UPS,
+            P.MANAGE_FOLLOW_UPS,
+        }
     ),
     Role.INTERVIEWER: frozenset({P.VIEW_PHONE_NUMBERS, P.CALL_CUSTOMERS, P.INTERCEPT}),
 }

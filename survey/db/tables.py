@@ -404,6 +404,12 @@ class FollowUp(SQLModel, table=True):
     case_id: int | None = Field(default=None, foreign_key="call_case.id")
     #: A short re-survey sent after the call, when the campaign asks for one.
     resurvey_invitation_id: int | None = Field(default=None, foreign_key="invitation.id")
+    #: Who is to call the customer back, as a manager or supervisor assigned it.
+    assigned_to: int | None = Field(default=None, foreign_key="staff.id")
+    assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    #: Escalated: called before every other follow-up, with the reason in words.
+    escalated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    escalation: str | None = Field(default=None, max_length=500)
 
 
 class RemedyModel(SQLModel, table=True):

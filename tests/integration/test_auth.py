@@ -47,6 +47,7 @@ EXPECTED = {
     "intercept":          (0,    0,         0,      0,         1),
     "supervise":          (0,    0,         0,      1,         0),
     "view_follow_ups":    (1,    1,         1,      1,         0),
+    "manage_follow_ups":  (0,    0,         1,      1,         0),
     "manage_staff":       (1,    0,         0,      0,         0),
     "view_audit_log":     (1,    0,         0,      0,         0),
 }  # fmt: skip

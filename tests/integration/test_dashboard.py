@@ -398,3 +398,98 @@ def test_a_regional_manager_sees_their_units_ranked_among_all_units(tmp_path, st
     assert plot.count('<g class="row') == 7 and plot.count('class="row own"') == 1
     assert not [r["unit"] for r in regions if r["unit"] != "Wenzhou" and r["unit"] in html]
     stored_results._READ.clear()
+
+
+def test_a_manager_opens_a_follow_up_assigns_escalates_and_closes_it_within_scope(tmp_path):
+    """The case page: the customer's answers and the history; assign to someone who calls,
+    escalate with a reason (its call goes first), close with outcome and root cause. Every
+    refusal says why (409) and changes nothing; other regions' cases are not found."""
+    from sqlmodel import col
+
+    from survey.db.tables import AuditLog, CallCase, FollowUp
+    from survey.remedy import actions
+
+    url = copy_to(tmp_path)
+    late = open_follow_ups(url, NOW - timedelta(hours=1), {"Hangzhou": 1, "Wenzhou": 1})
+    mine, theirs = late["Hangzhou"][0], late["Wenzhou"][0]
+    engine = make_engine(url)
+    with Session(engine) as session:
+        create_staff(session, "cara", "researcher", PASSWORD)
+        follow_up = session.get(FollowUp, mine)
+        customer = session.get(Customer, follow_up.customer_id)
+        call = CallCase(customer_id=customer.id, kind="follow_up", priority=100)
+        session.add(call)
+        session.commit()
+        follow_up.case_id = call.id
+        session.add(follow_up)
+        session.commit()
+        call_id = call.id
+    settings = Settings(database_url=url, public_base_url=BASE, env="test", secret_key=SECRET)
+    app = create_app(settings)
+    clients = {name: TestClient(app, base_url="https://testserver", follow_redirects=False)
+               for name in ("hz", "ivy", "cara")}  # fmt: skip
+    for name, client in clients.items():
+        client.__enter__()
+        assert log_in(client, name, PASSWORD).status_code == 303
+    hz, ivy, cara = clients["hz"], clients["ivy"], clients["cara"]
+    try:
+        case = f"/dashboard/follow-ups/{mine}"
+        listing = hz.get("/dashboard/follow-ups").text
+        assert f'<a href="{case}">' in listing
+        page = hz.get(case)
+        assert page.status_code == 200
+        answers = re.search(r'<table id="answers">(.*?)</table>', page.text, re.S).group(1)
+        assert "总体" in answers or "满意" in answers
+        assert 'id="breach"' in page.text and "overall satisfaction 2 or less" in page.text
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        assert hz.get(f"/dashboard/follow-ups/{theirs}").status_code == 404  # Wenzhou's
+        refused = hz.post(f"/dashboard/follow-ups/{theirs}/assign", data={"csrf": token,
+                                                                          "to": "ivy"})  # fmt: skip
+        assert refused.status_code == 404
+        assert hz.post(f"{case}/assign", data={"to": "ivy"}).status_code == 403  # no CSRF
+
+        wrong = hz.post(f"{case}/assign", data={"csrf": token, "to": "cara"})
+        assert wrong.status_code == 409 and "not an active interviewer or supervisor" in wrong.text
+        done = hz.post(f"{case}/assign", data={"csrf": token, "to": "ivy"})
+        assert done.status_code == 303 and done.headers["location"] == f"{case}?m=assigned"
+        assert hz.post(f"{case}/escalate", data={"csrf": token, "reason": "  "}).status_code == 409
+        reason = "客户第三次投诉 third complaint"
+        assert (
+            hz.post(f"{case}/escalate", data={"csrf": token, "reason": reason}).status_code == 303
+        )
+        half = hz.post(f"{case}/close", data={"csrf": token, "outcome": "resolved"})
+        assert half.status_code == 409 and "needs a root cause" in half.text
+        closed = hz.post(f"{case}/close", data={"csrf": token, "outcome": "resolved",
+                                                "root_cause": "network", "notes": "已换卡"})  # fmt: skip
+        assert closed.status_code == 303
+        again = hz.post(f"{case}/close", data={"csrf": token, "outcome": "resolved",
+                                               "root_cause": "network"})  # fmt: skip
+        assert again.status_code == 409 and "closed already" in again.text
+
+        page = text(hz.get(case).text)
+        history = text(re.search(r'<ol class="history" id="history">(.*?)</ol>',
+                                 hz.get(case).text, re.S).group(1))  # fmt: skip
+        for step in ("opened", "assigned to · hz ivy", "escalated · hz " + reason,
+                     "closed · hz 已解决 resolved · 网络 network"):  # fmt: skip
+            assert step in history, (step, history)
+        assert "已关闭" in page and 'id="assign"' not in hz.get(case).text
+        assert f'id="follow-up-{mine}"' not in hz.get("/dashboard/follow-ups").text
+
+        # A researcher reads cases but does not act; an interviewer does neither.
+        assert cara.get(case).status_code == 200
+        assert cara.post(f"{case}/assign", data={"csrf": token, "to": "ivy"}).status_code == 403
+        assert ivy.get(case).status_code == 403
+    finally:
+        for client in clients.values():
+            client.__exit__(None, None, None)
+    with Session(engine) as session:
+        follow_up = session.get(FollowUp, mine)
+        assert follow_up.status == "closed" and follow_up.root_cause == "network"
+        assert follow_up.escalation == reason and follow_up.assigned_to is not None
+        assert session.get(CallCase, call_id).priority == actions.ESCALATED_PRIORITY
+        assert session.get(CallCase, call_id).status == "final"
+        logged = session.exec(select(AuditLog.action).where(
+            col(AuditLog.target) == actions.target(mine)).order_by(AuditLog.id)).all()  # fmt: skip
+        assert logged == [actions.ASSIGNED, actions.ESCALATED, actions.CLOSED]
+        assert session.get(FollowUp, theirs).status == "open"
+    engine.dispose()

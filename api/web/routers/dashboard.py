@@ -22,23 +22,35 @@ from datetime import timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
-from sqlmodel import Session
+from sqlalchemy import select
+from sqlmodel import Session, col
 
 from api.analysis import dashboard as data
 from api.analysis.result import AnalysisResult
 from api.permissions import Permission, allowed
 from api.web import charts_svg, matrix_svg
-from api.web.auth import ViewerScope, page, require_permission
-from api.web.deps import Now, SessionDep, SettingsDep
-from api.web.formats import label
+from api.web.auth import CsrfChecked, ViewerScope, client_ip, csrf_token, page, require_permission
+from api.web.deps import Now, RowId, SessionDep, SettingsDep
+from api.web.formats import CHANNEL_LABELS, label
 from api.web.formats import local_time as shown
-from survey.db.tables import QuestionnaireVersion, Staff
+from survey.answering.pages import questionnaire_of, stored_answers
+from survey.cati.outcomes import LABELS as CALL_LABELS
+from survey.db.tables import CallAttempt, Customer, FollowUp, QuestionnaireVersion, Staff
+from survey.db.tables import Response as SurveyResponse
+from survey.errors import InvalidRequest, NotFound
 from survey.questionnaire.publish import find_reference
+from survey.remedy import actions
 from survey.remedy.report import open_follow_ups_of, weekly_report
-from survey.remedy.rules import REASON_LABELS
+from survey.remedy.rules import (
+    OUTCOME_LABELS,
+    OUTCOMES,
+    REASON_LABELS,
+    ROOT_CAUSE_LABELS,
+    ROOT_CAUSES,
+)
 from survey.sms.messages import customer_messages
 from survey.staff.accounts import sees_everywhere
 from survey.staff.scope import Scope
@@ -252,10 +264,12 @@ def follow_ups(request: Request, staff: RemedyReader, session: SessionDep,
     today = now.astimezone(ZoneInfo(zone)).date()
     start = today - timedelta(days=today.weekday())
     report = weekly_report(session, start, zone, now=now, reader=staff)
+    names = dict(session.execute(select(Staff.id, Staff.username)).all())
     open_cases = [
         {"id": f.id, "opened": shown(f.opened_at, zone), "due": shown(f.due_at, zone),
          "late": f.due_at < now, "region": region or "–", "hall": hall or "–",
-         "reasons": [label(REASON_LABELS, r) for r in f.reasons], "case_id": f.case_id}
+         "reasons": [label(REASON_LABELS, r) for r in f.reasons], "case_id": f.case_id,
+         "escalated": f.escalated_at is not None, "assignee": names.get(f.assigned_to)}
         for f, region, hall in open_follow_ups_of(session, staff)
     ]  # fmt: skip
     messages = [
@@ -271,6 +285,168 @@ def follow_ups(request: Request, staff: RemedyReader, session: SessionDep,
         rate=None if report.resolution_rate is None else f"{report.resolution_rate:.0%}",
         timezone=zone, supervisor=allowed(staff.role, Permission.SUPERVISE), q="",
     )  # fmt: skip
+
+
+Manager = Annotated[Staff, Depends(require_permission(Permission.MANAGE_FOLLOW_UPS))]
+Words = Annotated[str, Form(max_length=2000)]
+#: What the case page says after an action (the redirect's ``m``).
+DONE = {
+    "assigned": ("已分派。", "Assigned."),
+    "escalated": ("已升级：此回访排在所有回访之前。", "Escalated: this call now comes first."),
+    "closed": ("已关闭。", "Closed."),
+}
+#: The history's words for each action of the audit log.
+ACTIONS = {
+    actions.ASSIGNED: ("分派给", "assigned to"),
+    actions.ESCALATED: ("升级", "escalated"),
+    actions.CLOSED: ("关闭", "closed"),
+}
+
+
+def _answers(session: Session, follow_up: FollowUp) -> list[dict[str, Any]]:
+    """Every answered question of the customer's response, in questionnaire order, with the
+    choice's words; low ratings (the scale's two lowest points, NPS 0-6) are marked."""
+    response = session.get(SurveyResponse, follow_up.response_id)
+    version = session.get(QuestionnaireVersion, response.questionnaire_version_id)
+    questionnaire = questionnaire_of(version)
+    stored = stored_answers(session, response.id)
+    shown = []
+    for item in questionnaire.items:
+        value = stored.get(item.name)
+        if value in (None, ""):
+            continue
+        choice = item.choices.choice(value) if item.choices is not None else None
+        words = choice.label if choice is not None else {"zh": value, "en": value}
+        score, bounds = item.score(value), item.bounds
+        low = (score is not None and bounds is not None
+               and score <= (6 if item.type == "nps" else bounds[0] + 1))  # fmt: skip
+        shown.append({"name": item.name, "zh": item.label.get("zh", item.name),
+                      "en": item.label.get("en", item.name), "answer": words,
+                      "text": item.type == "text", "low": low})  # fmt: skip
+    return shown
+
+
+def _event(at, who, what: tuple[str, str], *details: tuple[str, str] | str | None):
+    words = [" ".join(d) if isinstance(d, tuple) else d for d in details]
+    return {"at": at, "who": who, "what": what, "detail": " · ".join(w for w in words if w)}
+
+
+def _history(session: Session, follow_up: FollowUp, names: dict[int, str]) -> list[dict]:
+    """Opened, each action (the audit log), each call of its case, and the closing, in order."""
+    events = [_event(follow_up.opened_at, None, ("开启", "opened"),
+                     *(label(REASON_LABELS, r) for r in follow_up.reasons))]  # fmt: skip
+    for entry, who in actions.history(session, follow_up.id):
+        detail = entry.detail or {}
+        outcome = label(OUTCOME_LABELS, detail["outcome"]) if "outcome" in detail else None
+        cause = label(ROOT_CAUSE_LABELS, detail.get("root_cause")) if outcome else None
+        events.append(_event(entry.at, who, label(ACTIONS, entry.action),
+                             detail.get("to"), detail.get("reason"), outcome, cause))  # fmt: skip
+    if follow_up.case_id is not None:
+        calls = select(CallAttempt).where(CallAttempt.case_id == follow_up.case_id)
+        for call in session.execute(calls).scalars():
+            events.append(_event(call.ended_at or call.started_at, names.get(call.interviewer_id),
+                                 ("回访电话", "call"), label(CALL_LABELS, call.outcome),
+                                 call.notes))  # fmt: skip
+    closing = [e for e in events if e["what"] == ACTIONS[actions.CLOSED]]
+    if follow_up.status == "closed" and not closing:  # closed on the call page
+        events.append(_event(follow_up.closed_at, names.get(follow_up.closed_by),
+                             ACTIONS[actions.CLOSED], label(OUTCOME_LABELS, follow_up.outcome),
+                             follow_up.notes))  # fmt: skip
+    return sorted(events, key=lambda e: e["at"])
+
+
+def _case_context(session: Session, staff: Staff, follow_up: FollowUp, zone: str, now):
+    response = session.get(SurveyResponse, follow_up.response_id)
+    customer = session.get(Customer, follow_up.customer_id) if follow_up.customer_id else None
+    names = dict(session.execute(select(Staff.id, Staff.username)).all())
+    events = _history(session, follow_up, names)
+    for event in events:
+        event["at"] = shown(event["at"], zone)
+    callers = session.execute(
+        select(Staff.username).where(Staff.active, col(Staff.role).in_(actions.CALLERS))
+        .order_by(Staff.username)
+    ).scalars().all()  # fmt: skip
+    return {
+        "case": follow_up, "late": follow_up.status == "open" and follow_up.due_at < now,
+        "opened": shown(follow_up.opened_at, zone), "due": shown(follow_up.due_at, zone),
+        "escalated": shown(follow_up.escalated_at, zone),
+        "assignee": names.get(follow_up.assigned_to),
+        "region": customer.region if customer else None,
+        "hall": (customer.service_hall if customer else None) or response.service_hall,
+        "channel": label(CHANNEL_LABELS, response.channel),
+        "submitted": shown(response.completed_at, zone),
+        "reasons": [label(REASON_LABELS, r) for r in follow_up.reasons],
+        "outcome": label(OUTCOME_LABELS, follow_up.outcome) if follow_up.outcome else None,
+        "root_cause": label(ROOT_CAUSE_LABELS, follow_up.root_cause),
+        "answers": _answers(session, follow_up), "history": events,
+        "can_act": allowed(staff.role, Permission.MANAGE_FOLLOW_UPS) and follow_up.status == "open",
+        "callers": callers,
+        "outcomes": [(o, label(OUTCOME_LABELS, o)) for o in OUTCOMES],
+        "root_causes": [(c, label(ROOT_CAUSE_LABELS, c)) for c in ROOT_CAUSES],
+        "timezone": zone,
+    }  # fmt: skip
+
+
+def _case_page(request, session, settings, staff, follow_up_id, now, *, message=None,
+               error=None, status_code=200):  # fmt: skip
+    try:
+        follow_up = actions.follow_up_in_scope(session, staff, follow_up_id)
+    except NotFound:
+        raise HTTPException(404) from None
+    return _render(
+        request, staff, "dashboard/follow_up.html", status_code, q="",
+        message=message, error=error, csrf=csrf_token(request, settings),
+        **_case_context(session, staff, follow_up, settings.timezone, now),
+    )  # fmt: skip
+
+
+@router.get("/follow-ups/{follow_up_id}", response_class=HTMLResponse)
+def follow_up_case(request: Request, follow_up_id: RowId, staff: RemedyReader,
+                   session: SessionDep, settings: SettingsDep, now: Now, m: Text = ""):  # fmt: skip
+    """One follow-up: the customer's answers, the history, and (for those who manage
+    follow-ups) assign, escalate and close."""
+    return _case_page(request, session, settings, staff, follow_up_id, now,
+                      message=DONE.get(m))  # fmt: skip
+
+
+def _act(request, session, settings, staff, follow_up_id, now, done: str, action):
+    """Run ``action``; back to the case page with what happened, or with why not (409)."""
+    try:
+        action()
+    except NotFound:
+        raise HTTPException(404) from None
+    except InvalidRequest as error:
+        return _case_page(request, session, settings, staff, follow_up_id, now,
+                          error=str(error), status_code=409)  # fmt: skip
+    return RedirectResponse(f"/dashboard/follow-ups/{follow_up_id}?m={done}", status_code=303)
+
+
+@router.post("/follow-ups/{follow_up_id}/assign", response_class=HTMLResponse)
+def assign(request: Request, follow_up_id: RowId, staff: Manager, session: SessionDep,
+           settings: SettingsDep, now: Now, _: CsrfChecked,
+           to: Annotated[str, Form(max_length=64)]):  # fmt: skip
+    return _act(request, session, settings, staff, follow_up_id, now, "assigned",
+                lambda: actions.assign_follow_up(session, follow_up_id, to, staff, now,
+                                                 ip=client_ip(request)))  # fmt: skip
+
+
+@router.post("/follow-ups/{follow_up_id}/escalate", response_class=HTMLResponse)
+def escalate(request: Request, follow_up_id: RowId, staff: Manager, session: SessionDep,
+             settings: SettingsDep, now: Now, _: CsrfChecked, reason: Words = ""):  # fmt: skip
+    return _act(request, session, settings, staff, follow_up_id, now, "escalated",
+                lambda: actions.escalate_follow_up(session, follow_up_id, reason, staff, now,
+                                                   ip=client_ip(request)))  # fmt: skip
+
+
+@router.post("/follow-ups/{follow_up_id}/close", response_class=HTMLResponse)
+def close(request: Request, follow_up_id: RowId, staff: Manager, session: SessionDep,
+          settings: SettingsDep, now: Now, _: CsrfChecked,
+          outcome: Annotated[str, Form(max_length=32)],
+          root_cause: Annotated[str, Form(max_length=64)] = "", notes: Words = ""):  # fmt: skip
+    cause = root_cause or None
+    return _act(request, session, settings, staff, follow_up_id, now, "closed",
+                lambda: actions.close_manually(session, follow_up_id, outcome, cause, notes,
+                                               staff, now, ip=client_ip(request)))  # fmt: skip
 
 
 @router.get("/report", response_class=HTMLResponse)
