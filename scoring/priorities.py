@@ -394,8 +394,8 @@ def priority_matrix(
     Quadrants follow Martilla & James (1977), split by the crosshair (a point on a line
     counts as high): high importance and low performance is *concentrate here*
     (重点改进区), high and high *keep up the good work* (优势保持区), low and low *low
-    priority* (次要改进区), low importance and high performance *possible overkill*
-    (过度投入区).
+    priority* (次要改进区), low importance and high performance *maintain* (维持区; Martilla
+    & James's "possible overkill", renamed: above the drivers' mean is not "too good").
 
     The priority score combines influence and score, as the operator's studies rank items
     ("综合考虑得分和影响大小"): :math:`\\pi_j = I_j (100 - P_j)`. With IPMA importance (target

@@ -49,11 +49,14 @@ class Quadrant:
 
 #: The four quadrants of Martilla & James (1977), with the names Chinese operators' reports
 #: use. ``concentrate-here`` (high importance, low performance) is where improvement pays.
+#: The crosshair is relative (the drivers' mean), so a point "above" may still score about
+#: 50 of 100: the low-importance, high-performance quadrant is called "maintain", never
+#: Martilla & James's "possible overkill", which would read as "too good" (the code stays).
 QUADRANTS: tuple[Quadrant, ...] = (
     Quadrant("concentrate-here", "重点改进区", "Concentrate here", True, False),
     Quadrant("keep-up-the-good-work", "优势保持区", "Keep up the good work", True, True),
     Quadrant("low-priority", "次要改进区", "Low priority", False, False),
-    Quadrant("possible-overkill", "过度投入区", "Possible overkill", False, True),
+    Quadrant("possible-overkill", "维持区", "Maintain", False, True),
 )
 CONCENTRATE = QUADRANTS[0].code
 

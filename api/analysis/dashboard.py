@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from api.analysis.request import AnalysisFilters, Segment
 from api.analysis.result import AnalysisResult, read_result
 from api.analysis.scope import job_visible, scoped_result
+from scoring.priority_rules import CONCENTRATE
 from survey.analyses import jobs as analyses
 from survey.db.states import AnalysisStatus
 from survey.db.tables import Analysis, QuestionnaireVersion, Staff
@@ -158,3 +159,10 @@ def ranked_points(matrix: dict[str, Any] | None) -> list[dict[str, Any]]:
     if not matrix:
         return []
     return sorted(matrix.get("points", []), key=lambda p: (p.get("rank") or 10**6, p["name"]))
+
+
+def top_priorities(matrix: dict[str, Any] | None, most: int = 5) -> list[dict[str, Any]]:
+    """What to improve first, as the matrix says: the points in "concentrate here", best
+    ranked first. A high priority score alone does not make a point a priority: one in
+    another quadrant is not listed, so the list never contradicts the picture."""
+    return [p for p in ranked_points(matrix) if p.get("quadrant") == CONCENTRATE][:most]

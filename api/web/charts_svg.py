@@ -9,7 +9,7 @@ exactly).
 
 No JavaScript and no external asset; each mark carries a ``<title>`` (the hover, and what a
 screen reader announces), and the drawing scales with its ``viewBox`` down to a 360-pixel
-screen. Ticks are round numbers (:func:`round_ticks`).
+screen. Ticks are round numbers (:func:`api.web.matrix_svg.round_ticks`).
 """
 
 from __future__ import annotations
@@ -21,26 +21,13 @@ from typing import Any
 
 from markupsafe import Markup
 
-from api.web.matrix_svg import interval, number, rank_interval
+from api.web.matrix_svg import interval, number, rank_interval, round_ticks
 
 WIDTH = 480
 #: Room for the units' names at the left of a rank plot.
 NAMES = 110
 ROW = 16
 TOP, BOTTOM, RIGHT = 8, 34, 14
-
-
-def round_ticks(low: float, high: float, most: int = 6) -> list[float]:
-    """At most ``most`` ticks between ``low`` and ``high`` on a 1-2-5 step (10, 20, 30; never
-    0.21, 0.31, 0.41)."""
-    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
-        return [low]
-    raw = (high - low) / max(most - 1, 1)
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    first = math.ceil(low / step - 1e-9) * step
-    count = int(math.floor((high - first) / step + 1e-9)) + 1
-    return [round(first + i * step, 10) for i in range(count)]
 
 
 def _tick_text(value: float) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 
 from markupsafe import Markup
 
+from scoring.priority_rules import QUADRANTS
+
 WIDTH, HEIGHT = 480, 380
 LEFT, RIGHT, TOP, BOTTOM = 50, 12, 12, 44
 TICKS = 5
@@ -47,8 +49,13 @@ def rank_interval(bounds: list | tuple | None) -> str:
     return f"{low}" if low == high else f"{low}–{high}"
 
 
+#: Each quadrant's words by its code (scoring's, whatever words a stored result holds).
+QUADRANT_WORDS = {q.code: (q.zh, q.en) for q in QUADRANTS}
+
+
 def quadrant_names(spec: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
-    return {q["code"]: (q["zh"], q["en"]) for q in spec.get("quadrants", [])}
+    return {q["code"]: QUADRANT_WORDS.get(q["code"], (q["zh"], q["en"]))
+            for q in spec.get("quadrants", [])}  # fmt: skip
 
 
 def point_title(point: Mapping[str, Any], spec: Mapping[str, Any], label: Mapping[str, str]) -> str:
@@ -68,6 +75,19 @@ def point_title(point: Mapping[str, Any], spec: Mapping[str, Any], label: Mappin
     ])  # fmt: skip
 
 
+def round_ticks(low: float, high: float, most: int = 6) -> list[float]:
+    """At most ``most`` ticks between ``low`` and ``high`` on a 1-2-5 step (0.02, 0.04,
+    0.06; 40, 45, 50), never the domain cut in equal parts (0.21, 0.31, 0.41)."""
+    if not (math.isfinite(low) and math.isfinite(high)) or high <= low:
+        return [low]
+    raw = (high - low) / max(most - 1, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    first = math.ceil(low / step - 1e-9) * step
+    count = int(math.floor((high - first) / step + 1e-9)) + 1
+    return [round(first + i * step, 10) for i in range(count)]
+
+
 class _Scale:
     def __init__(self, domain: list[float], low: float, high: float) -> None:
         start, end = float(domain[0]), float(domain[1])
@@ -79,8 +99,7 @@ class _Scale:
         return round(self.low + share * (self.high - self.low), 2)
 
     def ticks(self) -> list[float]:
-        step = (self.end - self.start) / (TICKS - 1)
-        return [self.start + i * step for i in range(TICKS)]
+        return round_ticks(self.start, self.end, TICKS)
 
     def clamp(self, value: float) -> float:
         return min(max(value, self.start), self.end)
@@ -123,7 +142,8 @@ def matrix_svg(
     drawn = [p for p in spec.get("points", []) if p.get("x") is not None and p.get("y") is not None]
     names = {p["name"]: _name(p, spec, labels.get(p["name"], {})) for p in drawn}
     places = place_labels(
-        [(p["name"], x(x.clamp(p["x"])), y(y.clamp(p["y"])), names[p["name"]]) for p in drawn]
+        [(p["name"], x(x.clamp(p["x"])), y(y.clamp(p["y"])), names[p["name"]]) for p in drawn],
+        _quadrant_boxes(spec),
     )
     for point in sorted(drawn, key=lambda p: -(p.get("rank") or 0)):
         name = point["name"]
@@ -135,8 +155,6 @@ def matrix_svg(
 
 def _quadrants(spec, x: _Scale, y: _Scale, cx: float, cy: float) -> list[str]:
     out = []
-    left, right = LEFT + 4, WIDTH - RIGHT - 4
-    top, bottom = TOP + 14, HEIGHT - BOTTOM - 20
     for q in spec.get("quadrants", []):
         high_x, high_y = q["x"][0] is not None, q["y"][0] is not None
         if q["code"] == URGENT:
@@ -144,14 +162,31 @@ def _quadrants(spec, x: _Scale, y: _Scale, cx: float, cy: float) -> list[str]:
             y0, y1 = y(y.clamp(cy)), HEIGHT - BOTTOM
             out.append(f'<rect class="urgent" x="{x0}" y="{y0}" width="{max(x1 - x0, 0)}" '
                        f'height="{max(y1 - y0, 0)}"/>')  # fmt: skip
-        anchor = "end" if high_x else "start"
-        tx = right if high_x else left
-        ty = top if high_y else bottom
+        zh, en = QUADRANT_WORDS.get(q["code"], (q["zh"], q["en"]))
+        tx, ty, anchor = _quadrant_place(high_x, high_y)
         out.append(
             f'<text class="quadrant" x="{tx}" y="{ty}" text-anchor="{anchor}">'
-            f'{escape(q["zh"])}<tspan x="{tx}" dy="13" lang="en">{escape(q["en"])}</tspan></text>'
+            f'{escape(zh)}<tspan x="{tx}" dy="13" lang="en">{escape(en)}</tspan></text>'
         )
     return out
+
+
+def _quadrant_place(high_x: bool, high_y: bool) -> tuple[float, float, str]:
+    """Where a quadrant's name goes: its outer corner of the plot."""
+    tx = WIDTH - RIGHT - 4 if high_x else LEFT + 4
+    return tx, (TOP + 14 if high_y else HEIGHT - BOTTOM - 20), "end" if high_x else "start"
+
+
+def _quadrant_boxes(spec) -> list[tuple[float, float, float, float]]:
+    """The room the quadrants' names take (two lines each), which point labels keep out of."""
+    boxes = []
+    for q in spec.get("quadrants", []):
+        zh, en = QUADRANT_WORDS.get(q["code"], (q["zh"], q["en"]))
+        tx, ty, anchor = _quadrant_place(q["x"][0] is not None, q["y"][0] is not None)
+        width = max(_width(zh, 12), _width(en, 12))
+        left = tx - width if anchor == "end" else tx
+        boxes.append((left, ty - 12, left + width, ty + 16))
+    return boxes
 
 
 def _axes(axes, x: _Scale, y: _Scale) -> list[str]:
@@ -160,10 +195,10 @@ def _axes(axes, x: _Scale, y: _Scale) -> list[str]:
            f'<line class="axis" x1="{left}" x2="{left}" y1="{TOP}" y2="{base}"/>']  # fmt: skip
     for value in x.ticks():
         out.append(f'<text class="tick" x="{x(value)}" y="{base + 14}" text-anchor="middle">'
-                   f"{number(value, 2)}</text>")  # fmt: skip
+                   f"{value:g}</text>")  # fmt: skip
     for value in y.ticks():
         out.append(f'<text class="tick" x="{left - 4}" y="{y(value) + 4}" text-anchor="end">'
-                   f"{value:.0f}</text>")  # fmt: skip
+                   f"{value:g}</text>")  # fmt: skip
     ax, ay = axes["x"], axes["y"]
     out.append(f'<text class="axis-label" x="{(left + WIDTH - RIGHT) / 2}" y="{HEIGHT - 6}" '
                f'text-anchor="middle">{escape(ax["zh"])} {escape(ax["en"])} '
@@ -174,54 +209,63 @@ def _axes(axes, x: _Scale, y: _Scale) -> list[str]:
     return out
 
 
+#: An item's label on the drawing is cut to this many characters (the table and the
+#: hover give it whole).
+SHORT = 8
+
+
 def _name(point, spec, label) -> str:
-    """A construct by its Chinese name, an item by its name (short enough to place)."""
-    if spec.get("level") == "construct" and label.get("zh"):
-        return label["zh"]
-    return point["name"]
+    """A construct or item by its Chinese label (cut short), else by its name."""
+    text = label.get("zh") or point["name"]
+    return text if len(text) <= SHORT else text[: SHORT - 1] + "…"
 
 
 #: Rough extent of a label's text in the drawing's units (13 px font; CJK is wider).
 _CHAR_W, _CJK_W, _LINE_H = 7.0, 13.0, 14.0
+#: A point's circle, with a little air: no label comes closer.
+_DOT = 11.0
+
+Box = tuple[float, float, float, float]  # left, top, right, bottom
 
 
-def _width(text: str) -> float:
-    return sum(_CJK_W if ord(ch) > 0x2E7F else _CHAR_W for ch in text)
+def _width(text: str, size: float = 13.0) -> float:
+    scale = size / 13.0
+    return sum(_CJK_W if ord(ch) > 0x2E7F else _CHAR_W for ch in text) * scale
 
 
 def place_labels(
     points: list[tuple[str, float, float, str]],
-) -> dict[str, tuple[float, float, str]]:
-    """Where each point's label goes, ``name -> (x, y, text-anchor)``, so labels do not overlap.
+    obstacles: list[Box] = (),  # type: ignore[assignment]
+) -> dict[str, tuple[float, float, str] | None]:
+    """Where each point's label goes, ``name -> (x, y, text-anchor)``, or None when no place
+    is free: a label never covers another label, any point, or an ``obstacle`` (the
+    quadrants' names), and stays inside the drawing. A point without a label is still
+    drawn with its rank inside and named in the table beside.
 
     Each label tries, in order: above right of its point, above left, below right, below
-    left, then further up or down in steps of a line; the first place that overlaps no label
-    placed before it wins (points are taken from the top of the drawing down).
+    left, then further up or down in steps of a line; the first free place wins (points are
+    taken from the top of the drawing down).
     """
-    placed: list[tuple[float, float, float, float]] = []  # left, top, right, bottom
-    out: dict[str, tuple[float, float, str]] = {}
+    placed: list[Box] = list(obstacles)
+    placed += [(sx - _DOT, sy - _DOT, sx + _DOT, sy + _DOT) for _, sx, sy, _ in points]
+    out: dict[str, tuple[float, float, str] | None] = {}
     for name, sx, sy, text in sorted(points, key=lambda p: (p[2], p[1])):
         width = _width(text)
         prefer_left = sx > WIDTH * 0.7
         sides = [("end", -12), ("start", 12)] if prefer_left else [("start", 12), ("end", -12)]
         candidates = [(anchor, dx, dy) for dy in (-6, 18) for anchor, dx in sides]
-        candidates += [(sides[0][0], sides[0][1], dy) for k in range(1, 6)
+        candidates += [(anchor, dx, dy) for k in range(1, 6) for anchor, dx in sides
                        for dy in (-6 - k * _LINE_H, 18 + k * _LINE_H)]  # fmt: skip
-        choice = None
+        out[name] = None
         for anchor, dx, dy in candidates:
             tx, ty = sx + dx, sy + dy
             left = tx - width if anchor == "end" else tx
             box = (left, ty - _LINE_H + 3, left + width, ty + 3)
-            if not any(_overlap(box, other) for other in placed):
-                choice = (tx, ty, anchor, box)
+            inside = box[0] >= 0 and box[2] <= WIDTH and box[1] >= 0 and box[3] <= HEIGHT - BOTTOM
+            if inside and not any(_overlap(box, other) for other in placed):
+                placed.append(box)
+                out[name] = (tx, ty, anchor)
                 break
-        if choice is None:  # crowded: the first place, overlapping
-            anchor, dx, dy = candidates[0]
-            tx, ty = sx + dx, sy + dy
-            left = tx - width if anchor == "end" else tx
-            choice = (tx, ty, anchor, (left, ty - _LINE_H + 3, left + width, ty + 3))
-        placed.append(choice[3])
-        out[name] = choice[:3]
     return out
 
 
@@ -230,11 +274,14 @@ def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float,
 
 
 def _point(point, spec, label, x: _Scale, y: _Scale, name: str, place) -> list[str]:
+    """One point: a link to its row of the table (``#point-NAME``), so that its details
+    are a tap or a Tab and Enter away, not only a mouse's hover."""
     px, py = point.get("x"), point.get("y")
     sx, sy = x(x.clamp(px)), y(y.clamp(py))
     kind = "pt urgent" if point.get("quadrant") == URGENT else "pt"
     title = escape(point_title(point, spec, label))
-    out = [f'<g class="{kind}" tabindex="0" data-name="{escape(point["name"])}">',
+    ident = escape(point["name"])
+    out = [f'<a href="#point-{ident}" class="{kind}" data-name="{ident}">',
            f"<title>{title}</title>"]  # fmt: skip
     (xl, xh), (yl, yh) = (
         point.get("x_interval") or (None, None),
@@ -253,11 +300,11 @@ def _point(point, spec, label, x: _Scale, y: _Scale, name: str, place) -> list[s
         f'<text class="rank" x="{sx}" y="{sy + 4}" text-anchor="middle">'
         f"{escape(str(point.get('rank', '')))}</text>"
     )
-    tx, ty, anchor = place
-    out.append(
-        f'<text class="name" x="{tx:.1f}" y="{ty:.1f}" text-anchor="{anchor}">{escape(name)}</text>'
-    )
-    out.append("</g>")
+    if place is not None:
+        tx, ty, anchor = place
+        out.append(f'<text class="name" x="{tx:.1f}" y="{ty:.1f}" '
+                   f'text-anchor="{anchor}">{escape(name)}</text>')  # fmt: skip
+    out.append("</a>")
     return out
 
 
@@ -281,4 +328,5 @@ svg.matrix .pt .name{fill:#1a1a1a;font-size:14px}
 svg.matrix .pt:hover circle,svg.matrix .pt:focus circle{stroke:#1a1a1a;stroke-width:3}
 svg.matrix .pt:focus{outline:none}
 svg.matrix .pt:focus .name,svg.matrix .pt:hover .name{font-weight:700}
+tr:target{background:#fff4c2;outline:2px solid #0b57d0}
 """

@@ -17,7 +17,8 @@ from sqlmodel import Session, select
 
 from api.settings import Settings
 from api.web.app import create_app
-from api.web.matrix_svg import interval, number, rank_interval
+from api.web.formats import CHANNEL_LABELS
+from api.web.matrix_svg import QUADRANT_WORDS, interval, number, rank_interval
 from survey.db.engine import make_engine
 from survey.db.tables import Analysis, Customer
 from survey.sms.inbound import InboundMessage, receive_sms
@@ -140,17 +141,37 @@ def test_overview_shows_indexes_with_intervals_trends_channels_and_warnings(boss
         assert interval([last["change_ci_low"], last["change_ci_high"]], 1) in table.group(1)
     responses = text(re.search(r'<table id="responses">(.*?)</table>', html, re.S).group(1))
     for channel, n in result["responses_by_channel"].items():
-        assert f"{channel} {n}" in responses
+        zh, en = CHANNEL_LABELS[channel]
+        assert f"{zh} {en} {n}" in responses
+    assert "sms_link" not in responses
     assert str(result["n"]) in responses
     assert result["warnings"], "the sample data has missing answers: a warning is expected"
-    assert result["warnings"][0]["message"] in html
+    first = result["warnings"][0]
+    assert first["code"] == "missing-data"
+    # A manager reads plain words naming the item by its label; no code, no variable name.
+    item = result["labels"][first["subject"]]
+    shown = text(re.search(r'<ul class="warnings" id="warnings">(.*?)</ul>', html, re.S).group(1))
+    assert f"Many customers did not answer “{item['en']}”" in shown and item["zh"] in shown
+    assert first["message"] not in html and first["subject"] not in shown
+    assert "manyi rates" not in html
+
+
+def test_a_researcher_reads_warnings_with_their_codes_and_details(database, login, stored):
+    engine = make_engine(database["url"])
+    with Session(engine) as session:
+        create_staff(session, "rita", "researcher", PASSWORD)
+    engine.dispose()
+    html = login("rita").get("/dashboard").text
+    first = stored[(None, "region")]["warnings"][0]
+    assert first["message"] in html and f"<code>{first['code']}</code>" in html
+    assert "Many customers did not answer" in html
 
 
 def test_priority_matrix_of_one_dimension_draws_every_point_with_its_intervals(boss, stored):
     matrix = stored[(None, "region")]["priorities"]["network"]["matrix"]
     html = boss.get("/dashboard/priorities?dimension=network").text
     svg = re.search(r"<svg class=\"matrix\".*?</svg>", html, re.S).group(0)
-    point_group = r'<g class="pt[^"]*" tabindex="0" data-name="([^"]+)">\s*<title>(.*?)</title>'
+    point_group = r'<a href="#point-([^"]+)" class="pt[^"]*" data-name="[^"]+">\s*<title>(.*?)</title>'
     titles = re.findall(point_group, svg, re.S)
     assert sorted(name for name, _ in titles) == sorted(p["name"] for p in matrix["points"])
     for point in matrix["points"]:
@@ -160,11 +181,23 @@ def test_priority_matrix_of_one_dimension_draws_every_point_with_its_intervals(b
         assert f"tier {point['tier']}" in hover and "rank" in hover and "P(" in hover
         row = re.search(rf'<tr id="point-{point["name"]}">(.*?)</tr>', html, re.S).group(1)
         assert interval(point["y_interval"], 1) in row
-    for q in matrix["quadrants"]:  # labels in both languages, on the drawing
-        assert q["zh"] in svg and q["en"] in svg
+    for code, (zh, en) in QUADRANT_WORDS.items():  # labels in both languages, on the drawing
+        assert zh in svg and en in svg
+    assert "overkill" not in html.lower() and "过度投入" not in html
+    # Items by their questionnaire labels, never by code; ticks on round numbers.
+    names = re.findall(r'<text class="name"[^>]*>([^<]+)</text>', svg)
+    assert names and not [n for n in names if n in {p["name"] for p in matrix["points"]}]
+    assert "通话清晰度" in names
+    ticks = [float(t) for t in re.findall(r'<text class="tick"[^>]*>([^<]+)</text>', svg)]
+    assert all(round(t / 0.005) * 0.005 == pytest.approx(t) for t in ticks), ticks
     assert 'class="iso"' in svg and svg.count('class="cross"') == 2
-    warnings = re.search(r'<ul class="warnings" id="matrix-warnings">(.*?)</ul>', html, re.S)
-    assert matrix["warnings"][0]["message"] in warnings.group(1)
+    # The warnings are those of the network driver and its items only.
+    warnings = text(re.search(r"<h2>警告 (.*?)</section>", html, re.S).group(1))
+    result = stored[(None, "region")]
+    others = {w["subject"] for w in result["warnings"] if w.get("subject")} - {
+        p["name"] for p in matrix["points"]} - {"network"}  # fmt: skip
+    assert others, "the sample has warnings about other drivers' items"
+    assert not [s for s in others if result["labels"].get(s, {}).get("en", s) in warnings]
 
 
 def test_a_region_of_a_month_shows_its_own_matrix_and_a_too_small_region_says_so(boss, stored):

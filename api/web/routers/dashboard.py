@@ -31,7 +31,7 @@ from sqlmodel import Session, col
 from api.analysis import dashboard as data
 from api.analysis.result import AnalysisResult
 from api.permissions import Permission, allowed
-from api.web import charts_svg, matrix_svg
+from api.web import charts_svg, matrix_svg, plain_warnings
 from api.web.auth import CsrfChecked, ViewerScope, client_ip, csrf_token, page, require_permission
 from api.web.deps import Now, RowId, SessionDep, SettingsDep
 from api.web.formats import CHANNEL_LABELS, label
@@ -92,6 +92,7 @@ def _render(request: Request, staff: Staff, name: str, status_code: int = 200, *
         request, name, status_code, staff=staff, f=Formats,
         follow_ups=allowed(staff.role, Permission.VIEW_FOLLOW_UPS),
         matrix_css=Markup(matrix_svg.CSS + charts_svg.CSS),  # noqa: S704 (constants of ours)
+        channel_label=lambda code: label(CHANNEL_LABELS, code),
         analyses_nav=allowed(staff.role, Permission.VIEW_ANALYSES),
         limited=not sees_everywhere(staff),
         scope=", ".join(staff.regions + staff.service_halls),
@@ -147,7 +148,10 @@ def overview(request: Request, scope: ViewerScope, session: SessionDep, version:
         result=result, job=job, indexes=indexes, focus=focus,
         others=[c for c in indexes if c not in focus],
         label=result.label,
-        by_channel=sorted((result.responses_by_channel or {}).items()),
+        by_channel=[(label(CHANNEL_LABELS, c), n)
+                    for c, n in sorted((result.responses_by_channel or {}).items())],
+        warnings=plain_warnings.for_reader(result.warnings, result.label, result.labels,
+                                           detailed=_researcher(scope.staff)),
         **context,
     )  # fmt: skip
 
@@ -196,6 +200,8 @@ def priorities(
         block = next((b for b in entry.segments if b["segment"] == segment), None)
         matrix = block["matrix"] if block else None
         refusal = NOT_IN_SCOPE if block is None else None
+    if matrix:
+        warnings = _warnings_of(scope.staff, result, matrix, chosen["dimension"])
     title = (f"{result.label(chosen['dimension'])['zh']} · "
              f"{segment or '全部 all'} · {Formats.period(when)}")  # fmt: skip
     labels = result.labels
@@ -203,11 +209,28 @@ def priorities(
         request, scope.staff, name, 404 if refusal else 200,
         result=result, job=job, segments=segments, dimensions=dimensions, block=block,
         not_in_scope=refusal, matrix=matrix, points=data.ranked_points(matrix),
+        warnings=warnings if matrix else [], item_view=chosen["dimension"] != "constructs",
         quadrants=matrix_svg.quadrant_names(matrix) if matrix else {},
         svg=matrix_svg.matrix_svg(matrix, labels, caption=title) if matrix else None,
         label=result.label, withheld=result.withheld,
         **context,
     )  # fmt: skip
+
+
+def _warnings_of(staff: Staff, result: AnalysisResult, matrix: dict[str, Any], dimension: str):
+    """A matrix's warnings, those of what it shows (a driver and its items, or the drivers),
+    in the reader's words (api.web.plain_warnings)."""
+    shown = {p["name"] for p in matrix.get("points", [])} | {dimension}
+    if dimension == "constructs":
+        shown |= set(result.labels)  # the drivers' view: every construct and item counts
+    kept = plain_warnings.about(matrix.get("warnings") or [], result.labels, shown)
+    return plain_warnings.for_reader(kept, result.label, result.labels,
+                                     detailed=_researcher(staff))  # fmt: skip
+
+
+def _researcher(staff: Staff) -> bool:
+    """Who reads warnings with their codes and details: those who run analyses."""
+    return allowed(staff.role, Permission.RUN_ANALYSES)
 
 
 @router.get("/rankings", response_class=HTMLResponse)
@@ -473,7 +496,7 @@ def report(request: Request, scope: ViewerScope, session: SessionDep, version: T
         label=result.label,
         svg=matrix_svg.matrix_svg(matrix, result.labels, ident="report",
                                   caption="驱动因素优先级 Driver priorities") if matrix else None,
-        matrix=matrix, points=data.ranked_points(matrix)[:5],
+        matrix=matrix, points=data.top_priorities(matrix),
         quadrants=matrix_svg.quadrant_names(matrix) if matrix else {},
         regions=next((t for t in tables if t["kind"] == "region"), None),
         halls=next((t for t in tables if t["kind"] == "service_hall"), None),

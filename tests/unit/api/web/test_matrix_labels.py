@@ -33,3 +33,27 @@ def test_labels_of_points_almost_on_top_of_each_other_do_not_overlap():
     placed = boxes(points, place_labels(points))
     for a, b in itertools.combinations(placed, 2):
         assert not _overlap(a, b), (a, b)
+
+
+def test_no_label_covers_a_point_or_a_quadrant_name_and_a_crowd_leaves_labels_out():
+    from api.web.matrix_svg import _DOT, HEIGHT, _quadrant_boxes
+
+    quadrants = [{"code": "concentrate-here", "zh": "", "en": "", "x": [0.5, None], "y": [None, 50]},
+                 {"code": "possible-overkill", "zh": "", "en": "", "x": [None, 0.5], "y": [50, None]}]  # fmt: skip
+    obstacles = _quadrant_boxes({"quadrants": quadrants})
+    # Twenty points in a tight cluster, and one alone: the cluster cannot label them all.
+    points = [
+        (f"item_{i}", 200.0 + (i % 5) * 6, 150.0 + (i // 5) * 6, f"题目{i}") for i in range(20)
+    ]
+    points.append(("alone", 420.0, 300.0, "很长的题目名称"))
+    places = place_labels(points, obstacles)
+    drawn = [(p, places[p[0]]) for p in points if places[p[0]] is not None]
+    assert places["alone"] is not None
+    assert 0 < len(drawn) < len(points)  # crowded labels are left out, never overlapped
+    label_boxes = boxes([p for p, _ in drawn], {p[0]: place for p, place in drawn})
+    dots = [(sx - _DOT, sy - _DOT, sx + _DOT, sy + _DOT) for _, sx, sy, _ in points]
+    for box in label_boxes:
+        assert 0 <= box[0] and box[2] <= WIDTH and 0 <= box[1] and box[3] <= HEIGHT
+        assert not any(_overlap(box, other) for other in dots + obstacles), box
+    for a, b in itertools.combinations(label_boxes, 2):
+        assert not _overlap(a, b), (a, b)
