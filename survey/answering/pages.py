@@ -330,10 +330,6 @@ def offered_codes(
     item: Item, questionnaire: Questionnaire, mode: str = RESPONDENT
 ) -> tuple[str, ...]:
     """The codes a respondent may choose for an item, in the order they are shown."""
-    if item.type == "nps":
-        return tuple(str(n) for n in range(11))
-    if item.choices is None:
-        return ()
     return tuple(choice.name for choice in offered_choices(item, questionnaire, mode))
 
 

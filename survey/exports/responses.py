@@ -208,8 +208,11 @@ def _latest_answers(session: Session, response_ids: list[int]) -> dict[int, dict
 def value_labels(item: Item) -> dict[str, dict[str, str]]:
     """Each code of an item with its labels per language (NPS: the ends of the scale)."""
     if item.type == "nps":
-        return {"0": {"zh": "完全不可能", "en": "Not at all likely"},
+        ends = {"0": {"zh": "完全不可能", "en": "Not at all likely"},
                 "10": {"zh": "极有可能", "en": "Extremely likely"}}  # fmt: skip
+        # and its missing codes (an interviewer's "refused", "don't know"), if it has any
+        extra = [c for c in item.choices.choices if c.missing] if item.choices else []
+        return {**ends, **{choice.name: dict(choice.label) for choice in extra}}
     if item.choices is None:
         return {}
     return {choice.name: dict(choice.label) for choice in item.choices.choices}

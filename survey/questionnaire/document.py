@@ -18,6 +18,9 @@ from survey.questionnaire.relevant import Relevance
 ITEM_TYPES = ("rating", "single", "multiple", "nps", "text", "yes_no")
 #: Types whose answers are scores that a model can use.
 SCORED_TYPES = ("rating", "nps")
+#: Types whose choices the type implies (yes/no; 0 to 10): a choice list named by such an
+#: item only adds missing codes to them (e.g. "refused" and "don't know" for interviewers).
+IMPLIED_TYPES = ("yes_no", "nps")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,9 @@ class Item:
     label: Mapping[str, str]
     choices: ChoiceList | None = None
     hint: Mapping[str, str] = field(default_factory=dict)
+    #: What the interviewer reads out or probes (e.g. "read the five answers"); shown on
+    #: interviewers' pages only, never to a customer.
+    instruction: Mapping[str, str] = field(default_factory=dict)
     required: bool = False
     relevant: Relevance | None = None
     construct: str | None = None
@@ -90,6 +96,8 @@ class Item:
         """
         if code is None or code == "":
             return None
+        if self.is_missing_code(code):
+            return None
         if self.type == "nps":
             value = float(code)
         elif self.choices is not None:
@@ -105,10 +113,14 @@ class Item:
         return value
 
     def is_missing_code(self, code: Any) -> bool:
+        return self.missing_kind(code) is not None
+
+    def missing_kind(self, code: Any) -> str | None:
+        """The kind of missing value ``code`` records ("refused"...), or None for an answer."""
         if self.choices is None:
-            return False
+            return None
         choice = self.choices.choice(str(code))
-        return choice is not None and choice.missing is not None
+        return choice.missing if choice is not None else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,7 +136,8 @@ def _is_answer(item, code: str) -> bool:
 
 def _choices(item) -> str:
     if item.type == "nps":
-        return "0 to 10"
+        extra = [c.name for c in item.choices.choices if c.missing] if item.choices else []
+        return ", ".join(["0 to 10", *extra])
     return ", ".join(c.name for c in item.choices.choices) if item.choices else "none"
 
 

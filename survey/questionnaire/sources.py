@@ -85,7 +85,8 @@ def read_yaml(text: str, source: str = "questionnaire.yaml"):
 # -- workbooks ----------------------------------------------------------------------
 
 SURVEY_COLUMNS = {"type", "name", "required", "relevant", "construct", "reverse_scored"}
-# Labels and hints come as XLSForm's `label::zh`, `label::en`, `hint::zh`...
+# Labels, hints and interviewers' instructions come as XLSForm's `label::zh`, `label::en`,
+# `hint::zh`, `instruction::zh`...
 
 
 def _rows(sheet) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
@@ -188,7 +189,7 @@ def _workbook_document(path: FilePath) -> tuple[dict[str, Any], dict[Path, str],
     _, survey_rows = _rows(workbook["survey"])
     for number, record in survey_rows:
         item = {key: record[key] for key in SURVEY_COLUMNS if key in record}
-        for prefix in ("label", "hint"):
+        for prefix in ("label", "hint", "instruction"):
             if (labels := _labels(record, prefix)) is not None:
                 item[prefix] = labels
         index = len(items)

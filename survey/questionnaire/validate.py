@@ -14,6 +14,7 @@ from typing import Any
 
 from models.syntax import find_cycle, read_statements
 from survey.questionnaire.document import (
+    IMPLIED_TYPES,
     ITEM_TYPES,
     SCORED_TYPES,
     Choice,
@@ -34,8 +35,8 @@ TOP_LEVEL_KEYS = {
     "choice_lists", "constructs", "items", "model",
 }  # fmt: skip
 ITEM_KEYS = {
-    "name", "type", "label", "hint", "choices", "required", "relevant", "construct",
-    "reverse_scored",
+    "name", "type", "label", "hint", "instruction", "choices", "required", "relevant",
+    "construct", "reverse_scored",
 }  # fmt: skip
 YES_NO = ChoiceList(
     "yes_no",
@@ -44,6 +45,17 @@ YES_NO = ChoiceList(
         Choice("no", {"zh": "否", "en": "No"}, 0.0),
     ),
 )
+
+
+def implied_list(item_type: str, languages: tuple[str, ...]) -> ChoiceList:
+    """The choices a yes/no or NPS item's type implies: yes (1) and no (0), or 0 to 10."""
+    if item_type == "yes_no":
+        return YES_NO
+    return ChoiceList(
+        "nps",
+        tuple(Choice(str(n), {lang: str(n) for lang in languages}, float(n)) for n in range(11)),
+    )
+
 
 Path = tuple[Any, ...]
 Locate = Callable[[Path], str]
@@ -380,6 +392,9 @@ class _Checker:
         item_type, list_name = self.item_type(spec, path)
         label = self.labels(spec.get("label"), (*path, "label"), languages)
         hint = self.labels(spec.get("hint"), (*path, "hint"), languages, required=False)
+        instruction = self.labels(
+            spec.get("instruction"), (*path, "instruction"), languages, required=False
+        )
         choices = None
         if item_type in ("rating", "single", "multiple"):
             if list_name in (None, ""):
@@ -405,8 +420,8 @@ class _Checker:
                         f"rating item uses {list_name!r}, which has no scores",
                         "give the list's choices a score (missing codes excepted)",
                     )
-        elif item_type == "yes_no":
-            choices = YES_NO
+        elif item_type in IMPLIED_TYPES:
+            choices = self.implied_choices(item_type, list_name, lists, path, languages)
         elif list_name not in (None, "") and item_type is not None:
             self.report(
                 (*path, "choices"),
@@ -448,11 +463,42 @@ class _Checker:
             label=label,
             choices=choices,
             hint=hint,
+            instruction=instruction,
             required=self.boolean(spec.get("required"), (*path, "required")),
             relevant=relevance,
             construct=construct if construct in constructs else None,
             reverse_scored=reverse,
         )
+
+    def implied_choices(self, item_type, list_name, lists, path, languages) -> ChoiceList:
+        """A yes/no or 0-10 item's choices: the answers its type implies, then the missing
+        codes of the choice list it names, if any (a list of missing choices only)."""
+        implied = implied_list(item_type, languages)
+        if list_name in (None, ""):
+            return implied
+        if list_name not in lists:
+            self.report(
+                (*path, "choices"),
+                "choice-list-unknown",
+                f"choice list {list_name!r} is not declared{_suggest(list_name, lists)}",
+                "declare it under choice_lists, or fix the name",
+            )
+            return implied
+        extra = lists[list_name].choices
+        answers = "yes and no" if item_type == "yes_no" else "0 to 10"
+        not_missing = [c.name for c in extra if c.missing is None]
+        taken = [c.name for c in extra if implied.choice(c.name) is not None]
+        if not_missing or taken:
+            self.report(
+                (*path, "choices"),
+                "choices-not-missing",
+                f"a {item_type} item's answers are {answers}: its list {list_name!r} may only "
+                f"add missing codes, but {', '.join(sorted(set(not_missing + taken)))} "
+                f"{'is' if len(set(not_missing + taken)) == 1 else 'are'} not",
+                "give the list only choices with `missing:` and codes of their own, e.g. "
+                "{name: '77', missing: refused, label: {...}}",
+            )
+        return ChoiceList(str(list_name), (*implied.choices, *extra))
 
     def relevance(self, text, path, name, earlier, all_names) -> Relevance | None:
         if text in (None, ""):

@@ -137,9 +137,10 @@ def test_the_sav_file_has_variable_labels_value_labels_and_user_missing_codes(
     assert meta.column_names_to_labels["loy_recommend"] == "您会向亲友推荐我们吗？"
     assert meta.variable_value_labels["loy_recommend"] == {
         1.0: "肯定不会", 2.0: "可能不会", 3.0: "不确定", 4.0: "可能会", 5.0: "肯定会",
-        6.0: "无法回答",
+        6.0: "无法回答", 7.0: "拒绝回答", 8.0: "不知道",
     }  # fmt: skip
-    assert meta.missing_ranges["hall_waiting"] == [{"lo": 6.0, "hi": 6.0}]
+    # "Cannot answer", and the interviewer's "refused" and "don't know": user-missing.
+    assert meta.missing_ranges["hall_waiting"] == [{"lo": c, "hi": c} for c in (6.0, 7.0, 8.0)]
     # The sample has "cannot answer" answers: kept as 6 with user_missing, missing without.
     assert (data["hall_waiting"] == 6).any()
     plain, _ = pyreadstat.read_sav(str(path))
@@ -151,7 +152,8 @@ def test_the_parquet_file_carries_the_codebook(world, client, sample_questionnai
     metadata = pq.read_schema(io.BytesIO(content)).metadata
     book = pd.DataFrame(json.loads(metadata[b"manyi.codebook"]))
     row = book.set_index("variable").loc["sat_overall"]
-    assert json.loads(row.missing_codes) == {"6": "cannot_answer"} and row.version == "2026.1"
+    assert json.loads(row.missing_codes) == {"6": "cannot_answer", "7": "refused", "8": "dont_know"}
+    assert row.version == "2026.1"
     assert json.loads(metadata[b"manyi.questionnaire"])["form_id"] == "csi_mobile"
 
 

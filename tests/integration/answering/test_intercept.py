@@ -3,7 +3,6 @@ account's halls), start page, tagging, the shared page flow."""
 
 from __future__ import annotations
 
-import copy
 import re
 
 import pytest
@@ -20,7 +19,6 @@ from survey.campaigns.lifecycle import change_status, create_campaign, invite
 from survey.db.tables import Customer, Invitation, Response
 from survey.frames.sample_frame import generate_frame
 from survey.frames.store import store_frame
-from survey.questionnaire import questionnaire_from_document
 from survey.questionnaire.publish import publish
 from survey.staff.accounts import create_staff
 from tests.integration.answering.web_pages import (
@@ -39,21 +37,11 @@ SECRET = "respondent-pages-test-secret-0123456789"
 OTHER_HALLS = ["Far away hall"]
 
 
-def with_interviewer_codes(questionnaire):
-    """The sample questionnaire with "refused" (interviewers only) on its quality scale."""
-    document = copy.deepcopy(dict(questionnaire.document))
-    document["version"] = "2026.1-cati"
-    document["choice_lists"]["quality5"].append(
-        {"name": "7", "missing": "refused", "label": {"zh": "拒绝回答", "en": "Refused"}}
-    )
-    return questionnaire_from_document(document)
-
-
 @pytest.fixture
 def world(engine, sample_questionnaire):
     """Campaigns on one frame: with web and intercept, web only, and one not launched."""
     with Session(engine) as session:
-        version = publish(session, with_interviewer_codes(sample_questionnaire))
+        version = publish(session, sample_questionnaire)
         frame = store_frame(session, generate_frame(12, seed=3), "walk-ins", "test")
         # Customers of another frame: their halls are not offered for this campaign.
         other = store_frame(session, generate_frame(3, seed=4), "elsewhere", "test")

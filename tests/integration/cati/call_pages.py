@@ -1,10 +1,8 @@
 """The interviewer's pages driven as a browser would, and phone-campaign worlds: shared
 helpers of the phone-interview tests (fixtures are in this folder's conftest.py)."""
 
-
 from __future__ import annotations
 
-import copy
 import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
@@ -24,7 +22,6 @@ from survey.db.tables import (
 )
 from survey.frames.sample_frame import generate_frame
 from survey.frames.store import store_frame
-from survey.questionnaire import questionnaire_from_document
 from survey.questionnaire.publish import publish
 from survey.remedy.rules import open_follow_ups
 from survey.staff import audit
@@ -34,6 +31,7 @@ from tests.integration.staff_login import PASSWORD
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 BASE = "https://manyi.example.org"
+#: The sample's interviewer codes on its 1-5 scales ("refused", "don't know").
 REFUSED, DONT_KNOW = "7", "8"
 
 
@@ -51,22 +49,10 @@ class Clock:
         return self.now
 
 
-def with_interviewer_codes(questionnaire):
-    """The sample questionnaire with "refused" and "don't know" (interviewers only) offered
-    on its quality scale."""
-    document = copy.deepcopy(dict(questionnaire.document))
-    document["version"] = "2026.1-cati-pages"
-    document["choice_lists"]["quality5"] += [
-        {"name": REFUSED, "missing": "refused", "label": {"zh": "拒绝回答", "en": "Refused"}},
-        {"name": DONT_KNOW, "missing": "dont_know", "label": {"zh": "不知道", "en": "Don't know"}},
-    ]
-    return questionnaire_from_document(document)
-
-
 def make_world(engine, questionnaire, n=3, calling=None):
     """A running phone campaign with ``n`` cases, and one account per role."""
     with Session(engine) as session:
-        version = publish(session, with_interviewer_codes(questionnaire))
+        version = publish(session, questionnaire)
         frame = store_frame(session, generate_frame(n + 2, seed=11), "phone", "test")
         customers = list(
             session.execute(

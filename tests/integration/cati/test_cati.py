@@ -6,7 +6,6 @@ into UTC instants: ``at(2, 10, 30)`` is 2 March 2026, 10:30 in Shanghai.
 
 from __future__ import annotations
 
-import copy
 import threading
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -38,32 +37,20 @@ from survey.cati.queue import (
 from survey.db.tables import CallAttempt, CallCase, Campaign, Customer, Response, Staff
 from survey.frames.sample_frame import generate_frame
 from survey.frames.store import store_frame
-from survey.questionnaire import questionnaire_from_document
 from survey.questionnaire.publish import publish
 from tests.integration.cati.call_pages import save_answers
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
-
 def at(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 3, day, hour, minute, tzinfo=SHANGHAI).astimezone(UTC)
-
-
-def with_refused(questionnaire):
-    """The sample questionnaire with "refused" (interviewers only) on its quality scale."""
-    document = copy.deepcopy(dict(questionnaire.document))
-    document["version"] = "2026.1-cati"
-    document["choice_lists"]["quality5"].append(
-        {"name": "7", "missing": "refused", "label": {"zh": "拒绝回答", "en": "Refused"}}
-    )
-    return questionnaire_from_document(document)
 
 
 def make_world(engine, questionnaire, n=3, calling=None, consent=True):
     """A running phone campaign with ``n`` interview cases, two interviewers and others."""
     with Session(engine) as session:
-        version = publish(session, with_refused(questionnaire))
+        version = publish(session, questionnaire)
         frame = store_frame(session, generate_frame(n + 2, seed=11), "phone", "test")
         customers = list(
             session.execute(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
@@ -11,7 +10,6 @@ from survey.aapor.dispositions import category_of
 from survey.cati.outcomes import OUTCOMES, OutcomeError, final_disposition, outcome
 from survey.cati.queue import answered_share
 from survey.cati.rules import CallingRules, CallingRulesError, parse_calling
-from survey.questionnaire import questionnaire_from_document
 
 # --- rules ------------------------------------------------------------------------------------
 
@@ -156,16 +154,9 @@ def test_final_disposition_reads_attempt_rows():
 # --- partial versus break-off -----------------------------------------------------------------
 
 
-@pytest.fixture
-def with_refused(sample_questionnaire):
-    document = copy.deepcopy(dict(sample_questionnaire.document))
-    document["choice_lists"]["quality5"].append(
-        {"name": "7", "missing": "refused", "label": {"zh": "拒绝回答", "en": "Refused"}}
-    )
-    return questionnaire_from_document(document)
-
-
-def test_answered_share_counts_required_questions_and_not_refusals(with_refused):
+def test_answered_share_counts_required_questions_and_not_refusals(sample_questionnaire):
+    # The sample offers interviewers "refused" (7) and "don't know" (8) on its scales.
+    with_refused = sample_questionnaire
     required = [i.name for i in with_refused.items if i.required]
     assert answered_share(with_refused, {}) == 0
     half = {name: "4" for name in required[: len(required) // 2]}

@@ -68,15 +68,19 @@ def test_the_codebook_lists_every_column_with_labels_value_labels_and_missing_co
     assert overall.label_zh == "总体而言，您对我们的服务满意吗？"
     assert overall.construct == "satisfaction" and overall.type == "rating"
     assert json.loads(overall.value_labels)["6"] == {"zh": "无法回答", "en": "Cannot answer"}
-    assert json.loads(overall.missing_codes) == {"6": "cannot_answer"}
-    # On the 0-10 NPS, 6 is a score, not "cannot answer".
-    assert json.loads(book.loc["nps"].missing_codes) == {}
+    assert json.loads(overall.missing_codes) == {
+        "6": "cannot_answer", "7": "refused", "8": "dont_know"
+    }  # fmt: skip
+    # On the 0-10 NPS, 6 is a score, not "cannot answer"; an interviewer's codes are 77, 88.
+    nps = book.loc["nps"]
+    assert json.loads(nps.missing_codes) == {"77": "refused", "88": "dont_know"}
+    assert json.loads(nps.value_labels)["77"] == {"zh": "拒绝回答", "en": "Refused"}
     assert (book.form_id == "csi_mobile").all() and (book.version == "2026.1").all()
 
 
 def test_missing_codes_name_every_kind_a_choice_list_declares(sample_questionnaire):
     item = sample_questionnaire.item("hall_waiting")
-    assert missing_codes(item) == {"6": "cannot_answer"}
+    assert missing_codes(item) == {"6": "cannot_answer", "7": "refused", "8": "dont_know"}
 
 
 def test_the_phone_hash_is_keyed_so_another_key_gives_another_hash():
@@ -117,9 +121,13 @@ def test_sav_carries_labels_value_labels_and_user_missing_codes(export, tmp_path
     assert data["net_data_speed"].tolist() == [6, 2] and data["complained"][0] == "yes"
     assert meta.column_names_to_labels["sat_overall"] == "总体而言，您对我们的服务满意吗？"
     assert meta.variable_value_labels["sat_overall"][6.0] == "无法回答"
-    assert meta.variable_value_labels["complained"] == {"yes": "是", "no": "否"}
-    assert meta.missing_ranges["net_data_speed"] == [{"lo": 6.0, "hi": 6.0}]
-    assert "nps" not in meta.missing_ranges
+    assert meta.variable_value_labels["complained"] == {
+        "yes": "是", "no": "否", "77": "拒绝回答", "88": "不知道"
+    }  # fmt: skip
+    assert meta.missing_ranges["net_data_speed"] == [
+        {"lo": code, "hi": code} for code in (6.0, 7.0, 8.0)
+    ]
+    assert meta.missing_ranges["nps"] == [{"lo": 77.0, "hi": 77.0}, {"lo": 88.0, "hi": 88.0}]
     # Read as SPSS reads it by default, the user-missing code is missing.
     plain, _ = pyreadstat.read_sav(str(path))
     assert pd.isna(plain["net_data_speed"][0]) and plain["nps"].tolist() == [10, 0]
