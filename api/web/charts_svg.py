@@ -132,6 +132,22 @@ def trend_plot(
     return Markup("".join(parts))  # noqa: S704 (every text above is escaped)
 
 
+def share_bar(parts: Sequence[tuple[str, float, str]], *, caption: str) -> Markup:
+    """One stacked bar of shares (label, share 0-1, css class), left to right, 100% wide."""
+    width, height, x = 200.0, 14.0, 0.0
+    out = [f'<svg class="bar" viewBox="0 0 {width:g} {height:g}" role="img" '
+           f'aria-label="{escape(caption)}" preserveAspectRatio="none">']  # fmt: skip
+    for name, share, kind in parts:
+        w = round(share * width, 2)
+        if w > 0:
+            title = f"<title>{escape(name)} {share:.0%}</title>"
+            out.append(f'<rect class="{escape(kind)}" x="{x:g}" y="0" width="{w:g}" '
+                       f'height="{height:g}">{title}</rect>')  # fmt: skip
+        x += w
+    out.append("</svg>")
+    return Markup("".join(out))  # noqa: S704 (every text above is escaped)
+
+
 CSS = """
 svg.chart{width:100%;max-width:40rem;height:auto;display:block;margin:.25rem 0 1rem;
   font:11px system-ui,"Noto Sans CJK SC",sans-serif}
@@ -150,4 +166,7 @@ svg.ranks .other circle{fill:#bdbdbd}
 svg.trend .band{fill:#0b57d0;fill-opacity:.15;stroke:none}
 svg.trend .line{fill:none;stroke:#0b57d0;stroke-width:2}
 svg.trend circle{fill:#0b57d0}
+svg.bar{width:100%;min-width:8rem;height:.9rem;display:block}
+svg.bar .s1{fill:#b3261e}svg.bar .s2{fill:#e8a29c}svg.bar .s3{fill:#bdbdbd}
+svg.bar .s4{fill:#8fb3ec}svg.bar .s5{fill:#0b57d0}svg.bar .na{fill:#ffffff;stroke:#767676}
 """

@@ -8,7 +8,8 @@ customer record of that hall is in the region (a hall name found in two regions 
 neither, rather than to both).
 
 - :func:`follow_up_clause`: the rule as a WHERE clause over follow-ups, for every page, API
-  answer and report that lists or counts them;
+  answer and report that lists or counts them; :func:`response_clause` over responses, for
+  the pages that count answers or show what customers wrote;
 - :func:`scope_of` and :class:`Scope`: the rule as values, for what is not a row: the
   filters of an analysis job (``api.analysis.scope`` cuts the stored results with it).
 """
@@ -37,20 +38,38 @@ def halls_within(regions: Sequence[str]):
     )  # fmt: skip
 
 
-def follow_up_clause(staff: Staff) -> ColumnElement[bool]:
-    """The follow-ups ``staff`` may see, as a WHERE clause over :class:`FollowUp` alone."""
-    if sees_everywhere(staff):
-        return true()
+def _customers_and_interview_halls(staff: Staff):
+    """The customers ``staff`` may see (a subquery) and the clause over an interview's hall
+    (a response without a customer) that places it in their scope."""
     customers = select(Customer.id).where(
         scope_clause(staff, Customer.region, Customer.service_hall)
     )
     halls = [col(Response.service_hall).in_(staff.service_halls)] if staff.service_halls else []
     if staff.regions:
         halls.append(col(Response.service_hall).in_(halls_within(staff.regions)))
-    interviews = select(Response.id).where(col(Response.customer_id).is_(None), or_(*halls))
+    return customers, or_(*halls)
+
+
+def follow_up_clause(staff: Staff) -> ColumnElement[bool]:
+    """The follow-ups ``staff`` may see, as a WHERE clause over :class:`FollowUp` alone."""
+    if sees_everywhere(staff):
+        return true()
+    customers, halls = _customers_and_interview_halls(staff)
+    interviews = select(Response.id).where(col(Response.customer_id).is_(None), halls)
     return or_(
         col(FollowUp.customer_id).in_(customers),
         and_(col(FollowUp.customer_id).is_(None), col(FollowUp.response_id).in_(interviews)),
+    )
+
+
+def response_clause(staff: Staff) -> ColumnElement[bool]:
+    """The responses ``staff`` may see, as a WHERE clause over :class:`Response` alone."""
+    if sees_everywhere(staff):
+        return true()
+    customers, halls = _customers_and_interview_halls(staff)
+    return or_(
+        col(Response.customer_id).in_(customers),
+        and_(col(Response.customer_id).is_(None), halls),
     )
 
 

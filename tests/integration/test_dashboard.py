@@ -171,7 +171,9 @@ def test_priority_matrix_of_one_dimension_draws_every_point_with_its_intervals(b
     matrix = stored[(None, "region")]["priorities"]["network"]["matrix"]
     html = boss.get("/dashboard/priorities?dimension=network").text
     svg = re.search(r"<svg class=\"matrix\".*?</svg>", html, re.S).group(0)
-    point_group = r'<a href="#point-([^"]+)" class="pt[^"]*" data-name="[^"]+">\s*<title>(.*?)</title>'
+    point_group = (
+        r'<a href="#point-([^"]+)" class="pt[^"]*" data-name="[^"]+">\s*<title>(.*?)</title>'
+    )
     titles = re.findall(point_group, svg, re.S)
     assert sorted(name for name, _ in titles) == sorted(p["name"] for p in matrix["points"])
     for point in matrix["points"]:
@@ -526,3 +528,53 @@ def test_a_manager_opens_a_follow_up_assigns_escalates_and_closes_it_within_scop
         assert logged == [actions.ASSIGNED, actions.ESCALATED, actions.CLOSED]
         assert session.get(FollowUp, theirs).status == "open"
     engine.dispose()
+
+
+def test_a_drivers_items_show_their_answers_and_what_customers_wrote_within_scope(
+    boss, hangzhou, database
+):
+    """Driver -> items -> comments: each item's distribution and top-2-box equal the stored
+    answers; comments are searched as plain text, narrowed to those who rated an item low,
+    and cut to the reader's scope."""
+    from survey.exports.responses import export_responses
+    from survey.questionnaire.publish import find_version
+
+    engine = make_engine(database["url"])
+    with Session(engine) as session:
+        version = find_version(session, *VERSION.split("@"))
+        data = export_responses(session, version).data
+    engine.dispose()
+    html = boss.get("/dashboard/items?driver=network").text
+    row = text(re.search(r'<tr id="item-net_clarity"[^>]*>(.*?)</tr>', html, re.S).group(1))
+    answers = data["net_clarity"].astype("string")
+    scored = answers[answers.isin(["1", "2", "3", "4", "5"])]
+    top = scored.isin(["4", "5"]).mean()
+    assert f"{top:.0%}" in row and f" {len(scored)} " in f" {row} "
+    assert f"非常差 {(scored == '1').mean():.0%}" in row
+    # The matrix's items link here; an item's link narrows the comments to its low raters.
+    matrix = boss.get("/dashboard/priorities?dimension=network").text
+    assert '<a href="/dashboard/items?item=net_clarity' in matrix
+    texts = data[["complaint_topic", "improve"]]
+    written = texts.apply(lambda c: c.astype("string").str.strip().ne("").fillna(False))
+    low = data["net_clarity"].astype("string").isin(["1", "2"])
+    page = boss.get("/dashboard/items?item=net_clarity").text
+    count = int(re.search(r'id="comment-count">(\d+)<', page).group(1))
+    assert count == int((written & low.to_numpy()[:, None]).to_numpy().sum())
+    everyone = int(re.search(r'id="comment-count">(\d+)<', html).group(1))
+    assert everyone == int(written.to_numpy().sum()) > count
+    word = "账单"
+    searched = boss.get(f"/dashboard/items?driver=network&q={word}").text
+    found = int(re.search(r'id="comment-count">(\d+)<', searched).group(1))
+    contains = texts.apply(lambda c: c.astype("string").str.contains(word).fillna(False))
+    assert found == int(contains.to_numpy().sum()) > 0
+    assert 'id="comment-count">0<' in boss.get("/dashboard/items?driver=network&q=%25").text
+    # A manager of Hangzhou reads Hangzhou's comments only.
+    mine = hangzhou.get("/dashboard/items?driver=network").text
+    listed = re.search(r'<table id="comment-list">(.*?)</table>', mine, re.S).group(1)
+    regions = set(re.findall(r"<td>(\w+) / \w+-\d+</td>", listed))
+    assert regions == {"Hangzhou"}
+    hz = int(re.search(r'id="comment-count">(\d+)<', mine).group(1))
+    in_hz = (data["region"] == "Hangzhou").to_numpy()
+    assert hz == int(written.to_numpy()[in_hz].sum())
+    assert boss.get("/dashboard/items?driver=nope").status_code == 404
+    assert boss.get("/dashboard/items?driver=network&period=2026-13").status_code == 404

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from api.analysis import dashboard as data
+from api.analysis.request import period_bounds
 from api.analysis.result import AnalysisResult
 from api.permissions import Permission, allowed
 from api.web import charts_svg, matrix_svg, plain_warnings
@@ -36,6 +37,9 @@ from api.web.auth import CsrfChecked, ViewerScope, client_ip, csrf_token, page, 
 from api.web.deps import Now, RowId, SessionDep, SettingsDep
 from api.web.formats import CHANNEL_LABELS, label
 from api.web.formats import local_time as shown
+from scoring.proportions import wilson_interval
+from survey.analyses import answers
+from survey.analyses.answers import Where
 from survey.answering.pages import questionnaire_of, stored_answers
 from survey.cati.outcomes import LABELS as CALL_LABELS
 from survey.db.tables import CallAttempt, Customer, FollowUp, QuestionnaireVersion, Staff
@@ -268,6 +272,117 @@ def _ranking_tables(result: AnalysisResult) -> list[dict[str, Any]]:
             "plot": charts_svg.rank_plot(rows, ident=kind, caption=f"{zh}排名 {en} ranked"),
         })  # fmt: skip
     return tables
+
+
+def _item_rows(session: Session, questionnaire, names, reader: Staff, where: Where):
+    """Each item's answer distribution (scale points, then missing codes), its top-2-box
+    share with a Wilson 95% interval, and n, as the items page shows them."""
+    rows = []
+    for name in names:
+        item = questionnaire.item(name)
+        if item.choices is None:
+            continue
+        counts = answers.distribution(session, item, reader, where)
+        scored = [c for c in item.choices.scored]
+        n = sum(counts.get(c.name, 0) for c in scored)
+        missing = sum(v for k, v in counts.items() if item.is_missing_code(k))
+        top = sum(counts.get(code, 0) for code in answers.top_codes(item))
+        ordered = sorted(scored, key=lambda c: item.score(c.name) or 0)
+        points = [(c, counts.get(c.name, 0)) for c in ordered]
+        shares = [(f"{c.label.get('zh', c.name)} {c.label.get('en', '')}", k / n if n else 0.0,
+                   f"s{min(i + 1, 5)}") for i, (c, k) in enumerate(points)]  # fmt: skip
+        rows.append({
+            "name": name, "label": item.label, "n": n, "missing": missing,
+            "points": [(c.label, k, k / n if n else None) for c, k in points],
+            "top": top / n if n else None, "top_ci": wilson_interval(top, n),
+            "bar": charts_svg.share_bar(shares, caption=item.label.get("en", name)),
+        })  # fmt: skip
+    return rows
+
+
+@router.get("/items", response_class=HTMLResponse)
+def items(
+    request: Request,
+    scope: ViewerScope,
+    session: SessionDep,
+    settings: SettingsDep,
+    version: Text = "",
+    driver: Text = "",
+    item: Text = "",
+    period: Text = "",
+    region: Text = "",
+    hall: Text = "",
+    channel: Text = "",
+    q: Annotated[str, Query(max_length=answers.MAX_SEARCH)] = "",
+):
+    """A driver's items: how customers answered each (distribution, top-2-box), and what
+    customers wrote, searchable and filtered; with ``item``, the comments of those who rated
+    it low. Counted live from the responses, within the reader's scope."""
+    name = "dashboard/items.html"
+    found, choices, error = _version(session, version)
+    chosen = {"driver": driver, "item": item, "period": period, "region": region,
+              "hall": hall, "channel": channel, "q": q}  # fmt: skip
+    if found is None:
+        return _missing(request, scope, session, name, found, choices, error, chosen=chosen)
+    context = _common(session, scope, found, choices) | {"chosen": chosen}
+    questionnaire = questionnaire_of(found)
+    blocks = questionnaire.construct_items()
+    rated = None
+    if item:
+        rated = next((i for i in questionnaire.items if i.name == item and i.construct), None)
+        driver = rated.construct if rated is not None else driver
+        chosen["driver"] = driver
+    driver = driver or (result_drivers(session, scope, found) or list(blocks) or [""])[0]
+    chosen["driver"] = driver
+    problem = None
+    if item and rated is None:
+        problem = f"没有题目 No rated item {item!r} in {context['version']}"
+    elif driver not in blocks:
+        problem = f"没有维度 No driver {driver!r} in {context['version']}"
+    try:
+        since, until = period_bounds(period or None)
+    except ValueError as invalid:
+        problem = str(invalid)
+    label_of = _labels_of(questionnaire)
+    if problem is not None:
+        return _render(request, scope.staff, name, 404, error=problem, drivers=list(blocks),
+                       label=label_of, **context)  # fmt: skip
+    where = Where(found.id, since, until, region or None, hall or None, channel or None)
+    texts = [i.name for i in questionnaire.items if i.type == "text"]
+    found_comments, total = answers.comments(session, texts, scope.staff, where, search=q,
+                                             rated_low=rated)  # fmt: skip
+    zone = settings.timezone
+    return _render(
+        request, scope.staff, name, drivers=list(blocks), label=label_of,
+        rows=_item_rows(session, questionnaire, blocks[driver], scope.staff, where),
+        rated=rated, total=total, timezone=zone,
+        comments=[{"when": shown(c.completed_at, zone), "region": c.region or "–",
+                   "hall": c.hall or "–", "channel": label(CHANNEL_LABELS, c.channel),
+                   "item": label_of(c.item), "text": c.text} for c in found_comments],
+        channels=list(CHANNEL_LABELS.items()), regions=_regions(session, scope.staff),
+        **context,
+    )  # fmt: skip
+
+
+def result_drivers(session: Session, scope: Scope, version: QuestionnaireVersion) -> list[str]:
+    """The target's drivers of the version's newest analysis (the matrix's order), if any."""
+    job = data.find_job(session, scope, version.id, None, None, any_segment=True)
+    stored = data.visible(session, scope, job)
+    return list(stored.drivers) if stored is not None else []
+
+
+def _labels_of(questionnaire):
+    """zh/en label of an item or construct of ``questionnaire``, by name."""
+    labels = {i.name: dict(i.label) for i in questionnaire.items}
+    labels |= {c: dict(k.label) for c, k in questionnaire.constructs.items()}
+    return lambda name: labels.get(name) or {"zh": name, "en": name}
+
+
+def _regions(session: Session, staff: Staff) -> list[str]:
+    """The regions the reader may choose among."""
+    if not sees_everywhere(staff):
+        return sorted(set(staff.regions))
+    return sorted(r for r in session.execute(select(Customer.region).distinct()).scalars() if r)
 
 
 #: The customers' newest messages in words shown on the follow-ups page.
