@@ -7,6 +7,9 @@
 may use them, how a token opens them, and what it adds (the interviewer's way back to the
 case, shown in the page template's slot); the page itself is the same everywhere, and every
 posted page goes through one domain function, :func:`survey.answering.submit.submit_page`.
+Interviewers' pages (interviewer mode) also show each item's read-out instruction; the phone
+interview's flow is the interviewer's desk (``Flow.desk``): a desktop's width, large questions
+and answers by number keys, with the one script its policy allows (:data:`KEYS_SCRIPT`).
 
 Pages are rendered on the server from the questionnaire version the campaign uses and work
 without JavaScript. GET renders a page with the stored answers; a POST with errors re-renders
@@ -16,6 +19,8 @@ only then redirects (303) to the next page, so an acknowledged page is never los
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -28,14 +33,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from api.web.auth import session_token
 from api.web.deps import Now, SessionDep, SettingsDep, get_group_commit, settings_of
 from api.web.forms import form_fields
-from api.web.headers import HTML_HEADERS
+from api.web.headers import HTML_HEADERS, PAGE_POLICY
 from survey.answering.pages import (
+    INTERVIEWER,
     TEXT_MAX,
     Link,
     LinkUnavailable,
@@ -70,6 +77,18 @@ _SECURITY_RAW_HEADERS = [
     for name, value in SECURITY_HEADERS.items()
 ]
 
+#: The interviewer's desk answers by number keys with this one script, inline (the page still
+#: loads in one round trip) and allowed by its hash alone: no other script may run there.
+KEYS_SCRIPT = Markup(  # noqa: S704 - a file shipped with the code, never anybody's input
+    Path(__file__).with_name("templates").joinpath("respondent", "keys.js").read_text("utf-8")
+)
+DESK_POLICY = PAGE_POLICY.replace(
+    "default-src 'none';",
+    "default-src 'none'; script-src 'sha256-"
+    + base64.b64encode(hashlib.sha256(str(KEYS_SCRIPT).encode("utf-8")).digest()).decode()
+    + "';",
+)
+
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 HTML_LANG = {"zh": "zh-CN", "en": "en"}
 TEXT = {
@@ -89,6 +108,8 @@ TEXT = {
         "error.invalid_choice": "请从给出的选项中选择。",
         "error.too_long": f"回答请不超过 {TEXT_MAX} 字。",
         "error.exclusive_missing": "选择“无法回答”时请不要再选其他选项。",
+        "instruction": "访员",
+        "keys_help": "用数字键作答：按答案前的数字，Enter 提交本页。",
     },
     "en": {
         "next": "Next",
@@ -107,6 +128,9 @@ TEXT = {
         "error.invalid_choice": "Please choose one of the options given.",
         "error.too_long": f"Please keep your answer under {TEXT_MAX} characters.",
         "error.exclusive_missing": "“Cannot answer” cannot be combined with other options.",
+        "instruction": "Interviewer",
+        "keys_help": "Answer with number keys: press the number before an answer; Enter "
+        "submits the page.",
     },
 }
 
@@ -234,6 +258,9 @@ class Flow:
     #: What a page's CSRF field signs (request, token): the token alone for customers, whose
     #: only authority is the token; :func:`staff_csrf_subject` for interviewers' pages.
     csrf_subject: Callable[[Request, str], str] | None = None
+    #: The interviewer's desk (phone interviews): large questions, answers by number keys
+    #: (:data:`KEYS_SCRIPT`, allowed by :data:`DESK_POLICY`), the width of a desktop.
+    desk: bool = False
 
     def csrf_of(self, request: Request, token: str) -> str:
         return token if self.csrf_subject is None else self.csrf_subject(request, token)
@@ -251,6 +278,9 @@ class Option:
     label: str
     checked: bool
     missing: bool
+    #: The number key that picks it at the interviewer's desk: its place from 1, and on a
+    #: 0-10 scale the score itself (its missing codes 11, 12...).
+    key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +290,8 @@ class Field:
     type: str
     label: str
     hint: str
+    #: What the interviewer reads out or probes; empty on a customer's page.
+    instruction: str
     required: bool
     options: tuple[Option, ...]
     text: str
@@ -277,24 +309,29 @@ def _field(link: Link, item: Item, value: Any, error: str, language: str) -> Fie
     else:
         kind = "checkbox" if item.type == "multiple" else "radio"
         chosen = set(value) if isinstance(value, list) else {value}
-        if item.type == "nps":
-            options = tuple(Option(str(n), str(n), str(n) in chosen, False) for n in range(11))
-        else:
-            options = tuple(
-                Option(
-                    c.name,
-                    _label(c.label, language, default),
-                    c.name in chosen,
-                    c.missing is not None,
-                )
-                for c in offered_choices(item, link.questionnaire, link.mode)
+        # A 0-10 scale is keyed by its scores (7 is 7); other lists by place (1 is the first).
+        first = 0 if item.type == "nps" else 1
+        options = tuple(
+            Option(
+                c.name,
+                _label(c.label, language, default),
+                c.name in chosen,
+                c.missing is not None,
+                str(place),
             )
+            for place, c in enumerate(
+                offered_choices(item, link.questionnaire, link.mode), start=first
+            )
+        )
+    # Read-out and probe instructions are for interviewers: never on a customer's page.
+    interviewer = link.mode == INTERVIEWER and bool(item.instruction)
     return Field(
         name=item.name,
         kind=kind,
         type=item.type,
         label=_label(item.label, language, default),
         hint=_label(item.hint, language, default) if item.hint else "",
+        instruction=_label(item.instruction, language, default) if interviewer else "",
         required=item.required,
         options=options,
         text=value if kind == "text" and isinstance(value, str) else "",
@@ -345,10 +382,12 @@ def _render(
         if response is not None and response.interviewer
         else ""
     )
-    return send_page(
+    page_response = send_page(
         request,
         "respondent/page.html",
         html_lang=HTML_LANG.get(language, language),
+        desk=flow.desk,
+        keys_script=KEYS_SCRIPT if flow.desk else "",
         t=text,
         title=_label(link.questionnaire.title, language, default),
         heading=_label(construct.label, language, default) if construct else "",
@@ -368,6 +407,9 @@ def _render(
             if code != language
         ],
     )
+    if flow.desk:
+        page_response.headers["Content-Security-Policy"] = DESK_POLICY
+    return page_response
 
 
 def _stored_values(link: Link, page: Page) -> dict[str, Any]:

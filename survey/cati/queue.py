@@ -101,6 +101,7 @@ __all__ = [
     "extend_hold",
     "force_release",
     "held_case",
+    "interviewing",
     "next_case",
     "open_phone_interview",
     "reassign_case",
@@ -149,7 +150,8 @@ def rules_for(campaign: Campaign | None, timezone: str = DEFAULT_TIMEZONE) -> Ca
     return parse_calling(campaign.calling if campaign is not None else None, timezone=timezone)
 
 
-def _interviewing(campaign: Campaign, now: datetime) -> bool:
+def interviewing(campaign: Campaign, now: datetime) -> bool:
+    """Whether the campaign's interview cases may be called now (running, not expired)."""
     # A paused campaign stops calling (unlike answering a web form already opened): pausing
     # is how a supervisor stops the team reaching customers.
     return campaign.status == "running" and (
@@ -170,7 +172,7 @@ def _servable(session: Session, now: datetime, timezone: str):
         condition = and_(
             CallCase.campaign_id == campaign.id, CallCase.attempts < rules[campaign.id].max_attempts
         )
-        if not _interviewing(campaign, now):
+        if not interviewing(campaign, now):
             condition = and_(condition, CallCase.kind == "follow_up")
         allowed.append(condition)
     if rules[None].within_hours(now):

@@ -1,6 +1,8 @@
 """Interviewer pages of the outbound-call team (外呼): ``/calls``.
 
-- ``GET /calls``: my queue: the "next case" button, the case I hold, my calls today.
+- ``GET /calls``: my queue: the "next case" button, the case I hold, why no case is due
+  (before the calling hours, held by others, waiting for retries or appointments) with the
+  next due time, the appointments I booked, my calls today.
 - ``POST /calls/next``: take the next case (:func:`survey.cati.queue.next_case`) and open it.
 - ``GET /calls/{case_id}``: the case: what the interviewer needs of the customer (reference,
   tier, region, hall, language), the number masked, earlier calls and their notes, for a
@@ -62,6 +64,7 @@ from survey.cati.queue import (
     start_phone_interview,
 )
 from survey.cati.reports import interviewer_days
+from survey.cati.waiting import Waiting, my_appointments, why_nothing_due
 from survey.db.tables import (
     AuditLog,
     CallAttempt,
@@ -282,6 +285,37 @@ def _case_page(
 # -- my queue ----------------------------------------------------------------------------------
 
 
+def _why(waiting: Waiting, zone: str) -> list[tuple[str, str]]:
+    """Why no case is due, one (zh, en) sentence per reason, and when the next one is."""
+    hours = "; ".join(waiting.hours)
+    sentences = {
+        "nothing_open": ("队列里没有待拨打的案例。", "There is no case left to call."),
+        "outside_hours": (
+            f"现在不在拨打时间内（{hours}）：{waiting.outside_hours} 个到期案例等待开始拨打。",
+            f"Outside the calling hours ({hours}): {waiting.outside_hours} due case(s) wait "
+            "for them to open.",
+        ),
+        "held": (
+            f"{waiting.held} 个到期案例正由其他访员处理。",
+            f"{waiting.held} due case(s) are held by other interviewers.",
+        ),
+        "later": (
+            f"{waiting.later} 个案例在等待下次拨打时间（其中预约回访 {waiting.appointments} 个）。",
+            f"{waiting.later} case(s) wait for their next call time ({waiting.appointments} "
+            "of them appointments).",
+        ),
+        "paused": (
+            f"{waiting.paused} 个访问案例所属的调查活动已暂停或结束。",
+            f"{waiting.paused} interview case(s) belong to paused or ended campaigns.",
+        ),
+    }
+    why = [sentences[reason] for reason in waiting.reasons]
+    if waiting.next_due is not None:
+        when = local_time(waiting.next_due, zone)
+        why.append((f"下一个案例到期：{when}（{zone}）。", f"Next case due: {when} ({zone})."))
+    return why
+
+
 @router.get("", response_class=HTMLResponse)
 def queue(
     request: Request,
@@ -292,19 +326,36 @@ def queue(
     m: str = "",
 ) -> HTMLResponse:
     zone = settings.timezone
-    held = session.execute(
-        select(CallCase)
-        .where(CallCase.held_by == staff.id, CallCase.status == "open")
-        .order_by(CallCase.id)
-    ).scalars()
+    held = [
+        (c, local_time(c.held_until, zone, "%H:%M"), c.held_until <= now)
+        for c in session.execute(
+            select(CallCase)
+            .where(CallCase.held_by == staff.id, CallCase.status == "open")
+            .order_by(CallCase.id)
+        ).scalars()
+    ]
     today = now.astimezone(ZoneInfo(zone)).date()
     mine = interviewer_days(session, today, zone, staff_id=staff.id)
+    waiting = why_nothing_due(session, staff.id, now, timezone=zone)
     return page(
         request,
         "calls/queue.html",
         staff=staff,
         supervisor=allowed(staff.role, Permission.SUPERVISE),
-        held=[(c, local_time(c.held_until, zone, "%H:%M"), c.held_until <= now) for c in held],
+        held=held,
+        why=_why(waiting, zone) if waiting.reasons else [],
+        appointments=[
+            {
+                "case_id": a.case_id,
+                "when": local_time(a.at, zone),
+                "due": a.at <= now,
+                "campaign": a.campaign,
+                "notes": a.notes,
+                "held_by_other": a.held_by_other,
+            }
+            for a in my_appointments(session, staff.id, now)
+        ],
+        timezone=zone,
         day=mine[0] if mine else None,
         today=today.isoformat(),
         outcome_labels=CALL_LABELS,
@@ -339,8 +390,7 @@ def _open_case(session: Session, token: str, _secret: str, staff: Staff) -> Link
 def _back_to_case(token: str) -> tuple[str, str]:
     case_id = _case_of(token)
     label = (
-        f"返回案例 #{case_id}（记录结果） · Back to case #{case_id} (record the call) "
-        "[Alt+Shift+C]"
+        f"返回案例 #{case_id}（记录结果） · Back to case #{case_id} (record the call) [Alt+Shift+C]"
     )
     return f"/calls/{case_id}", label
 
@@ -364,6 +414,7 @@ PHONE = Flow(
     before_save=_renew_hold,
     route_class=CallsRoute,
     csrf_subject=staff_csrf_subject,
+    desk=True,
 )
 
 pages = answering_router(PHONE)

@@ -203,9 +203,12 @@ def test_interviewers_are_offered_refused_and_customers_are_not(engine, client, 
     first = start(client, world["campaign"], hall="H").headers["location"]
     interview = client.get(first)
     assert "拒绝回答" in interview.text and interview.text.count('value="7"') == 3
+    # The tablet's interviewer reads the instructions; the keys are the phone desk's only.
+    assert 'class="instruction"' in interview.text and "<script" not in interview.text
     web = client.get(f"/s/{world['web_token']}")
     assert web.status_code == 200
     assert "拒绝回答" not in web.text and 'value="7"' not in web.text
+    assert 'class="instruction"' not in web.text
     refused = post_page(
         client, web.text, {"img_advertising": "7", "img_position": "4", "img_innovation": "4"}
     )

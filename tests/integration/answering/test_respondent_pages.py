@@ -56,6 +56,24 @@ def test_full_flow_completes_with_exactly_the_answers_given(engine, client, worl
     assert sorted(statuses).count("completed") == 1
 
 
+def test_a_customer_never_sees_instructions_keys_scripts_or_the_interviewers_codes(client, world):
+    # Every page of the sample, in both languages, through the customer's own link.
+    for token in (world["zh"][0], world["en"][0]):
+        seen, _ = answer_all(client, token, FULL)
+        for _, names, page in seen:
+            html = page.text
+            assert 'class="instruction"' not in html and "<script" not in html, names
+            assert "data-key" not in html and "data-desk" not in html, names
+            for words in ("拒绝回答", "不知道", "Refused", "Don't know", "读出", "Read out"):
+                assert words not in html, (names, words)
+            for name in names:
+                # 7 and 8 are scores on the 0-10 scale, refused and don't know on the others.
+                codes = ("77", "88") if name == "nps" else ("7", "8", "77", "88")
+                for code in codes:
+                    assert f'name="{name}" value="{code}"' not in html, (name, code)
+            assert "script-src" not in page.headers["content-security-policy"]
+
+
 def test_reopening_a_completed_link_says_thank_you_not_invalid(engine, client, world):
     token = world["zh"][0]
     answer_all(client, token, FULL)
