@@ -32,7 +32,16 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: $(VENV)/.installed-dev
+# axe-core, the browser tests' accessibility checks (tests/browser/page_checks.py), at the
+# version package-lock.json pins. Reinstalled when the lock changes; without npm the checks
+# are skipped with a reason (they are mandatory with CI=true).
+AXE := tests/browser/axe
+$(AXE)/node_modules/.installed: $(AXE)/package.json $(AXE)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix $(AXE) --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the browser tests' accessibility checks will be skipped"; fi
+
+test: $(VENV)/.installed-dev $(AXE)/node_modules/.installed
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 

@@ -35,6 +35,7 @@ PEOPLE = {
     "boss": ("manager", []),
     "hz": ("manager", ["Hangzhou"]),
     "ivy": ("interviewer", []),
+    "sue": ("supervisor", []),
 }
 
 
