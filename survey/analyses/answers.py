@@ -8,8 +8,8 @@ scope (:func:`survey.staff.scope.response_clause`), from completed responses onl
 - :func:`distribution`: how many customers chose each answer of an item;
 - :func:`comments`: open-text answers, newest first, searchable, optionally only of the
   customers who rated one item low (the bottom two points of its scale);
-- :func:`completed_since`: how many responses were completed after a moment (an analysis's
-  computation), for the pages' freshness line.
+- :func:`completed_count`: how many responses are completed, in all or after a moment (an
+  analysis's computation), for the pages' freshness line.
 
 The latest answer of each (response, item) counts: answers are an append-only log.
 """
@@ -163,13 +163,19 @@ def comments(
     return found, int(total)
 
 
-def completed_since(session: Session, reader: Staff, where: Where, moment: datetime) -> int:
-    """Responses completed after ``moment`` that ``where`` and the reader's scope keep."""
+def completed_count(
+    session: Session, reader: Staff, where: Where, *, after: datetime | None = None
+) -> int:
+    """Completed responses that ``where`` and the reader's scope keep; with ``after``, only
+    those completed after that moment (an analysis's computation)."""
+    clauses = _responses(reader, where)
+    if after is not None:
+        clauses.append(col(Response.completed_at) > after)
     return int(
         session.execute(
             select(func.count())
             .select_from(Response)
             .outerjoin(Customer, Customer.id == Response.customer_id)
-            .where(*_responses(reader, where), col(Response.completed_at) > moment)
+            .where(*clauses)
         ).scalar_one()
     )

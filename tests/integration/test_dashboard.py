@@ -578,3 +578,36 @@ def test_a_drivers_items_show_their_answers_and_what_customers_wrote_within_scop
     assert hz == int(written.to_numpy()[in_hz].sum())
     assert boss.get("/dashboard/items?driver=nope").status_code == 404
     assert boss.get("/dashboard/items?driver=network&period=2026-13").status_code == 404
+
+
+def test_the_pages_say_how_many_responses_came_in_since_the_analysis_within_scope(tmp_path):
+    """Stale numbers are flagged: a response completed after the analysis is counted as new
+    beside the stored figures, for the readers whose scope holds it."""
+    from survey.db.tables import Response
+    from survey.questionnaire.publish import find_version
+
+    url = copy_to(tmp_path)
+    settings = Settings(database_url=url, public_base_url=BASE, env="test", secret_key=SECRET)
+
+    def freshness(username: str, page: str = "/dashboard") -> tuple[int, int]:
+        with TestClient(create_app(settings), base_url="https://testserver") as client:
+            assert log_in(client, username, PASSWORD).status_code in (200, 303)
+            html = client.get(page).text
+        line = text(re.search(r'<p class="muted" id="freshness".*?</p>', html, re.S).group(0))
+        new, live = re.search(r"completed since (\d+) .*completed now (\d+)", line).groups()
+        return int(new), int(live)
+
+    assert freshness("boss") == (0, 5000)
+    before = freshness("hz", "/dashboard/rankings")
+    engine = make_engine(url)
+    with Session(engine) as session:
+        version = find_version(session, *VERSION.split("@"))
+        customer = session.exec(select(Customer).where(Customer.region == "Wenzhou")).first()
+        now = datetime.now(UTC)
+        session.add(Response(questionnaire_version_id=version.id, customer_id=customer.id,
+                             channel="web", status="completed", completed_at=now))  # fmt: skip
+        session.commit()
+    engine.dispose()
+    assert freshness("boss") == (1, 5001)
+    assert freshness("boss", "/dashboard/priorities?dimension=network") == (1, 5001)
+    assert freshness("hz", "/dashboard/rankings") == before  # Wenzhou's is not theirs

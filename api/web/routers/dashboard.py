@@ -91,6 +91,22 @@ class Formats:
         return "n/a" if value is None else f"{value:.1%}"
 
 
+def _freshness(session: Session, scope: Scope, job, zone: str) -> dict[str, Any] | None:
+    """When the shown analysis was computed, and how many responses of its period (in the
+    reader's scope) were completed since and in all: the live counts beside the stored
+    numbers, so that a page never passes a stale analysis off as today's data."""
+    if job is None or job.finished_at is None:
+        return None
+    since, until = period_bounds(job.period)
+    where = Where(job.questionnaire_version_id, since, until)
+    return {
+        "computed": shown(job.finished_at, zone),
+        "new": answers.completed_count(session, scope.staff, where, after=job.finished_at),
+        "live": answers.completed_count(session, scope.staff, where),
+        "timezone": zone,
+    }
+
+
 def _render(request: Request, staff: Staff, name: str, status_code: int = 200, **context):
     return page(
         request, name, status_code, staff=staff, f=Formats,
@@ -136,7 +152,8 @@ def _missing(request, scope, session, name, version, choices, error, **context):
 
 
 @router.get("", response_class=HTMLResponse)
-def overview(request: Request, scope: ViewerScope, session: SessionDep, version: Text = ""):
+def overview(request: Request, scope: ViewerScope, session: SessionDep, settings: SettingsDep,
+             version: Text = ""):  # fmt: skip
     """Indexes, trends, responses and warnings of all data (the all-periods analysis)."""
     found, choices, error = _version(session, version)
     if found is None:
@@ -156,6 +173,7 @@ def overview(request: Request, scope: ViewerScope, session: SessionDep, version:
                     for c, n in sorted((result.responses_by_channel or {}).items())],
         warnings=plain_warnings.for_reader(result.warnings, result.label, result.labels,
                                            detailed=_researcher(scope.staff)),
+        fresh=_freshness(session, scope, job, settings.timezone),
         **context,
     )  # fmt: skip
 
@@ -165,6 +183,7 @@ def priorities(
     request: Request,
     scope: ViewerScope,
     session: SessionDep,
+    settings: SettingsDep,
     version: Text = "",
     dimension: Text = "constructs",
     segment: Text = "",
@@ -214,6 +233,7 @@ def priorities(
         result=result, job=job, segments=segments, dimensions=dimensions, block=block,
         not_in_scope=refusal, matrix=matrix, points=data.ranked_points(matrix),
         warnings=warnings if matrix else [], item_view=chosen["dimension"] != "constructs",
+        fresh=_freshness(session, scope, job, settings.timezone),
         quadrants=matrix_svg.quadrant_names(matrix) if matrix else {},
         svg=matrix_svg.matrix_svg(matrix, labels, caption=title) if matrix else None,
         label=result.label, withheld=result.withheld,
@@ -238,7 +258,8 @@ def _researcher(staff: Staff) -> bool:
 
 
 @router.get("/rankings", response_class=HTMLResponse)
-def rankings(request: Request, scope: ViewerScope, session: SessionDep, version: Text = "",
+def rankings(request: Request, scope: ViewerScope, session: SessionDep, settings: SettingsDep,
+             version: Text = "",
              period: Text = ""):  # fmt: skip
     """Regions and service halls ranked on the target index, with their rank intervals."""
     name = "dashboard/rankings.html"
@@ -248,6 +269,7 @@ def rankings(request: Request, scope: ViewerScope, session: SessionDep, version:
     job, result = data.ranking_result(session, scope, found.id, period)
     return _render(
         request, scope.staff, name, result=result, job=job, period=period,
+        fresh=_freshness(session, scope, job, settings.timezone),
         tables=_ranking_tables(result) if result else [],
         label=result.label if result else None,
         **_common(session, scope, found, choices),
@@ -588,7 +610,8 @@ def close(request: Request, follow_up_id: RowId, staff: Manager, session: Sessio
 
 
 @router.get("/report", response_class=HTMLResponse)
-def report(request: Request, scope: ViewerScope, session: SessionDep, version: Text = "",
+def report(request: Request, scope: ViewerScope, session: SessionDep, settings: SettingsDep,
+           version: Text = "",
            period: Text = ""):  # fmt: skip
     """One printable page of a period: indexes, the construct matrix, priorities, rankings."""
     name = "dashboard/report.html"
@@ -615,5 +638,6 @@ def report(request: Request, scope: ViewerScope, session: SessionDep, version: T
         quadrants=matrix_svg.quadrant_names(matrix) if matrix else {},
         regions=next((t for t in tables if t["kind"] == "region"), None),
         halls=next((t for t in tables if t["kind"] == "service_hall"), None),
-        withheld=result.withheld, **context,
+        withheld=result.withheld, fresh=_freshness(session, scope, job, settings.timezone),
+        **context,
     )  # fmt: skip
