@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlmodel import Session
 
-from survey.db.tables import CallAttempt, CallCase, Campaign, Staff
+from survey.db.tables import CallAttempt, CallCase, Campaign, Customer, Staff
 
 __all__ = [
     "ASKED",
@@ -42,11 +42,13 @@ __all__ = [
     "HeldCase",
     "HourActivity",
     "InterviewerDay",
+    "OpenCase",
     "ProductivityRow",
     "activity_by_hour",
     "day_bounds",
     "held_cases",
     "interviewer_days",
+    "open_cases",
     "productivity",
     "queue_by_campaign",
     "team_day",
@@ -166,6 +168,80 @@ def held_cases(session: Session, now: datetime) -> list[HeldCase]:
         )
         for call_case, staff, name in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCase:
+    """An open case as a supervisor picks it from a list (no phone number)."""
+
+    case_id: int
+    kind: str
+    campaign_id: int | None
+    campaign: str
+    region: str
+    service_hall: str
+    attempts: int
+    next_call_at: datetime | None
+    appointment_at: datetime | None
+    #: Who holds it now (an unexpired hold), else None.
+    holder: str | None
+    held_until: datetime | None
+
+    def due(self, now: datetime) -> bool:
+        return self.next_call_at is None or self.next_call_at <= now
+
+
+def open_cases(
+    session: Session,
+    now: datetime,
+    *,
+    campaign_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[OpenCase], int]:
+    """Open cases in the queue's order (due appointments, priority, fresh before retries, the
+    earliest next call), optionally of one campaign; one page of them and how many there are.
+    """
+    where = [CallCase.status == "open"]
+    if campaign_id is not None:
+        where.append(CallCase.campaign_id == campaign_id)
+    total = session.execute(select(func.count()).select_from(CallCase).where(*where)).scalar()
+    holder = Staff.__table__.alias("holder")
+    rows = session.execute(
+        select(CallCase, Campaign.name, Customer.region, Customer.service_hall, holder.c.username)
+        .join(Customer, Customer.id == CallCase.customer_id)
+        .outerjoin(Campaign, Campaign.id == CallCase.campaign_id)
+        .outerjoin(holder, holder.c.id == CallCase.held_by)
+        .where(*where)
+        .order_by(
+            case((CallCase.appointment_at <= now, 0), else_=1),
+            CallCase.priority.desc(),
+            case((CallCase.attempts == 0, 0), else_=1),
+            func.coalesce(CallCase.next_call_at, CallCase.created_at),
+            CallCase.id,
+        )
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    found = []
+    for call_case, name, region, hall, username in rows:
+        held = call_case.held_until is not None and call_case.held_until > now
+        found.append(
+            OpenCase(
+                case_id=call_case.id,
+                kind=call_case.kind,
+                campaign_id=call_case.campaign_id,
+                campaign=name or "",
+                region=region or "",
+                service_hall=hall or "",
+                attempts=call_case.attempts,
+                next_call_at=call_case.next_call_at,
+                appointment_at=call_case.appointment_at,
+                holder=username if held else None,
+                held_until=call_case.held_until if held else None,
+            )
+        )
+    return found, int(total or 0)
 
 
 # -- attempts ----------------------------------------------------------------------------------

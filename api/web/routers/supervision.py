@@ -3,6 +3,9 @@
 - ``GET /supervision``: the live queue per campaign (open, held, due now, appointments
   today), the held cases with who holds them, today's attempts and completes per interviewer
   and hour, mean interview length and refusal rate (``?day=YYYY-MM-DD`` for another day).
+- ``GET /supervision?campaign=&cases_from=``: the open cases in the queue's order, a page
+  of :data:`CASES_PER_PAGE`, to pick one and hand it to an interviewer (a button per row,
+  the interviewer chosen once above the list).
 - ``POST /supervision/reassign``, ``POST /supervision/release``: hand a case to an
   interviewer, or put a held case back in the queue (audited).
 - ``GET /supervision/productivity.csv?from=YYYY-MM-DD&to=YYYY-MM-DD``: completed
@@ -39,6 +42,7 @@ from survey.cati.reports import (
     activity_by_hour,
     held_cases,
     interviewer_days,
+    open_cases,
     productivity,
     queue_by_campaign,
     team_day,
@@ -56,6 +60,10 @@ router = APIRouter(prefix="/supervision", tags=["supervision"], include_in_schem
 Supervisor = Annotated[Staff, Depends(require_permission(Permission.SUPERVISE))]
 RemedyReader = Annotated[Staff, Depends(require_permission(Permission.VIEW_FOLLOW_UPS))]
 DayQuery = Annotated[Day | None, Query()]
+CampaignQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+OffsetQuery = Annotated[int, Query(ge=0, le=MAX_ID)]
+#: Open cases listed per page to pick from.
+CASES_PER_PAGE = 50
 
 CASE_REASSIGNED = "case_reassigned"
 CASE_RELEASED = "case_released"
@@ -85,11 +93,16 @@ def _dashboard(
     now: datetime,
     day: date | None,
     *,
+    campaign: int | None = None,
+    cases_from: int = 0,
     message: str = "",
     error: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
     zone = settings.timezone
+    listed, total = open_cases(
+        session, now, campaign_id=campaign, limit=CASES_PER_PAGE, offset=cases_from
+    )
     day = day or _today(now, zone)
     hourly = activity_by_hour(session, day, zone)
     hours = sorted({row.hour for row in hourly})
@@ -106,6 +119,26 @@ def _dashboard(
         day=day.isoformat(),
         timezone=zone,
         queue=queue_by_campaign(session, now, zone),
+        open_cases=[
+            {
+                "id": c.case_id,
+                "kind": c.kind,
+                "campaign": c.campaign,
+                "where": " · ".join(part for part in (c.region, c.service_hall) if part),
+                "attempts": c.attempts,
+                "holder": c.holder,
+                "held_until": shown(c.held_until, zone, "%H:%M"),
+                "appointment": shown(c.appointment_at, zone),
+                "next_call": "" if c.due(now) else shown(c.next_call_at, zone),
+            }
+            for c in listed
+        ],
+        cases_total=total,
+        cases_from=cases_from,
+        cases_to=cases_from + len(listed),
+        cases_previous=max(cases_from - CASES_PER_PAGE, 0) if cases_from else None,
+        cases_next=cases_from + CASES_PER_PAGE if cases_from + CASES_PER_PAGE < total else None,
+        campaign=campaign,
         held=[
             (case, shown(case.since, zone, "%H:%M"), shown(case.until, zone, "%H:%M"))
             for case in held_cases(session, now)
@@ -131,9 +164,14 @@ def dashboard(
     settings: SettingsDep,
     now: Now,
     day: DayQuery = None,
+    campaign: CampaignQuery = None,
+    cases_from: OffsetQuery = 0,
     m: str = "",
 ) -> HTMLResponse:
-    return _dashboard(request, session, settings, staff, now, day, message=MESSAGES.get(m, ""))
+    return _dashboard(
+        request, session, settings, staff, now, day, campaign=campaign, cases_from=cases_from,
+        message=MESSAGES.get(m, ""),
+    )  # fmt: skip
 
 
 @router.post("/reassign", response_class=HTMLResponse)

@@ -27,6 +27,7 @@ from survey.staff import audit
 from tests.integration.cati.call_pages import (
     at,
     audit_rows,
+    case_row,
     make_world,
     open_follow_up,
     post,
@@ -36,6 +37,7 @@ from tests.integration.cati.call_pages import (
 )
 
 pytestmark = pytest.mark.usefixtures("cheap_hashing")
+
 
 @pytest.fixture
 def world(engine, sample_questionnaire):
@@ -212,3 +214,47 @@ def test_an_interviewer_is_refused_every_supervisor_page(engine, world, login):
     with Session(engine) as session:
         assert session.get(CallCase, first).held_by == world["staff"]["ann"]
         assert session.execute(select(AuditLog).where(AuditLog.action == "export")).first() is None
+
+
+def test_a_supervisor_picks_a_case_from_the_list_and_hands_it_over_audited(
+    engine, world, login, clock, monkeypatch
+):
+    from api.web.routers import supervision
+
+    ben, boss = login("ben"), login("boss")
+    taken = take_next(ben)
+    page = boss.get("/supervision")
+    listed = re.findall(r'<tr id="open-(\d+)">', page.text)
+    # Every open case, in the queue's order (fresh ones by age), each with its own button.
+    assert sorted(map(int, listed)) == sorted(world["cases"])
+    for case_id in world["cases"]:
+        assert f'name="case_id" value="{case_id}"' in page.text
+    assert "Cases 1–5 of 5." in page.text
+    held_row = re.search(rf'<tr id="open-{taken}">(.*?)</tr>', page.text, re.S).group(1)
+    assert "ben" in held_row and "holds until" in held_row
+    assert all(phone not in page.text for phone in world["phones"].values())
+    # The row's button posts its case; the interviewer is chosen once above the list.
+    picked = next(int(i) for i in listed if int(i) != taken)
+    reply = post(boss, "/supervision/reassign", page.text, case_id=picked,
+                 to=world["staff"]["ann"])  # fmt: skip
+    assert (reply.status_code, reply.headers["location"]) == (303, "/supervision?m=reassigned")
+    assert case_row(engine, picked).held_by == world["staff"]["ann"]
+    (row,) = audit_rows(engine, "case_reassigned")
+    assert (row.target, row.detail) == (
+        f"call_case:{picked}",
+        {"from": None, "to": world["staff"]["ann"]},
+    )
+    after = boss.get("/supervision").text
+    picked_row = re.search(rf'<tr id="open-{picked}">(.*?)</tr>', after, re.S).group(1)
+    assert "ann" in picked_row and "holds until" in picked_row
+    # A campaign of its own, and pages of the list.
+    assert "No open case." in boss.get("/supervision?campaign=999").text
+    only = boss.get(f"/supervision?campaign={world['campaign_id']}").text
+    assert len(re.findall(r'<tr id="open-', only)) == 5
+    monkeypatch.setattr(supervision, "CASES_PER_PAGE", 2)
+    second = boss.get(f"/supervision?campaign={world['campaign_id']}&cases_from=2").text
+    assert re.findall(r'<tr id="open-(\d+)">', second) == listed[2:4]
+    assert "Cases 3–4 of 5." in second
+    assert f"campaign={world['campaign_id']}&amp;cases_from=0" in second
+    assert f"campaign={world['campaign_id']}&amp;cases_from=4" in second
+    assert boss.get("/supervision?cases_from=-1").status_code == 422
