@@ -124,10 +124,13 @@ def trend_plot(
                  f"n = {row.get('n', '–')}")  # fmt: skip
         parts.append(f'<g class="pt"><title>{escape(hover)}</title>'
                      f'<circle cx="{x(i)}" cy="{y(row["mean"])}" r="3.5"/></g>')  # fmt: skip
-        if i % every == 0 or i == len(points) - 1:
+        last = len(points) - 1
+        if (i % every == 0 and last - i >= every) or i == last:
             period = escape(str(row.get("period")))
+            # The first and last labels lean inwards, so that none is cut at an edge.
+            anchor = "start" if i == 0 else "end" if i == len(points) - 1 else "middle"
             parts.append(f'<text class="tick" x="{x(i)}" y="{bottom + 16}" '
-                         f'text-anchor="middle">{period}</text>')  # fmt: skip
+                         f'text-anchor="{anchor}">{period}</text>')  # fmt: skip
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 (every text above is escaped)
 

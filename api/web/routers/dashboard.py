@@ -174,6 +174,10 @@ def overview(request: Request, scope: ViewerScope, session: SessionDep, settings
         warnings=plain_warnings.for_reader(result.warnings, result.label, result.labels,
                                            detailed=_researcher(scope.staff)),
         fresh=_freshness(session, scope, job, settings.timezone),
+        trend_plot=lambda rows, freq, construct: charts_svg.trend_plot(
+            rows, ident=f"{freq}-{construct}", scale=(0, 100),
+            caption=f"{result.label(construct)['zh']} {result.label(construct)['en']}: "
+                    f"{'按季度 by quarter' if freq == 'Q' else '按月 by month'}, 95% CI"),
         **context,
     )  # fmt: skip
 
