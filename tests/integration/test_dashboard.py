@@ -611,3 +611,44 @@ def test_the_pages_say_how_many_responses_came_in_since_the_analysis_within_scop
     assert freshness("boss") == (1, 5001)
     assert freshness("boss", "/dashboard/priorities?dimension=network") == (1, 5001)
     assert freshness("hz", "/dashboard/rankings") == before  # Wenzhou's is not theirs
+
+
+def test_a_matrix_is_cut_by_tier_hall_or_channel_when_such_an_analysis_is_stored(tmp_path):
+    """Beside regions, the matrix page offers the other cuts of the analyses; a cut nobody
+    computed yet says so above the whole matrix."""
+    from api.analysis import result as stored_results
+    from survey.analyses import jobs as analyses
+
+    url = copy_to(tmp_path, people=["boss", "hz"])
+    settings = Settings(database_url=url, public_base_url=BASE, env="test", secret_key=SECRET)
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        assert log_in(client, "boss", PASSWORD).status_code in (200, 303)
+        page = client.get("/dashboard/priorities?by=tier").text
+        assert 'id="no-cut"' in page and '<svg class="matrix"' in page
+        # A stored analysis cut by tier (its blocks relabelled: the page is under test here).
+        engine = make_engine(url)
+        with Session(engine) as session:
+            whole = next(j for j in session.exec(select(Analysis)).all()
+                         if j.request["period"] is None)  # fmt: skip
+            job, _ = analyses.submit(session, whole.questionnaire_version_id,
+                                     dict(whole.request, segment="tier"))  # fmt: skip
+            result = json.loads(json.dumps(whole.result))
+            result["segment"] = "tier"
+            for view in result["priorities"].values():
+                view["segments"] = [dict(b, segment=str(i + 1))
+                                    for i, b in enumerate(view["segments"][:3])]  # fmt: skip
+            analyses.complete(session, job.id, result, whole.provenance or {})
+        engine.dispose()
+        stored_results._READ.clear()
+        page = client.get("/dashboard/priorities?by=tier&dimension=network").text
+        assert 'id="no-cut"' not in page
+        options = re.search(r'<select id="segment" name="segment">(.*?)</select>', page, re.S)
+        assert re.findall(r'<option value="([^"]*)"', options.group(1)) == ["", "1", "2", "3"]
+        one = client.get("/dashboard/priorities?by=tier&segment=2&dimension=network")
+        assert one.status_code == 200 and '<svg class="matrix"' in one.text
+        assert "2" in text(re.search(r'id="matrix-n">(.*?)</p>', one.text, re.S).group(1))
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        assert log_in(client, "hz", PASSWORD).status_code in (200, 303)
+        # Tiers cut across regions: a manager of Hangzhou gets no tier's block.
+        assert client.get("/dashboard/priorities?by=tier&segment=2").status_code == 404
+    stored_results._READ.clear()

@@ -65,6 +65,14 @@ RemedyReader = Annotated[Staff, Depends(require_permission(Permission.VIEW_FOLLO
 Text = Annotated[str, Query(max_length=200)]
 
 
+#: The cuts a matrix can be shown by (api.analysis.request.Segment), with their words.
+CUTS = {
+    "region": ("地区", "region"),
+    "service_hall": ("营业厅", "service hall"),
+    "tier": ("客户星级", "customer tier"),
+    "channel": ("渠道", "channel"),
+}
+
 NOT_IN_SCOPE = (
     "这一分组不在您的权限范围内，或没有这一分组的结果。",
     "This segment is outside your scope, or no result exists for it.",
@@ -192,22 +200,27 @@ def priorities(
     dimension: Text = "constructs",
     segment: Text = "",
     period: Text = "",
+    by: Text = "region",
 ):
-    """One priority matrix: of the constructs or of one construct's items, whole or per region."""
+    """One priority matrix: of the constructs or of one construct's items, whole or for one
+    segment of a cut (region by default; service hall, tier or channel when analysed so)."""
     name = "dashboard/priorities.html"
     found, choices, error = _version(session, version)
-    chosen = {"dimension": dimension or "constructs", "segment": segment, "period": period}
+    by = by if by in CUTS else "region"
+    chosen = {"dimension": dimension or "constructs", "segment": segment, "period": period,
+              "by": by}  # fmt: skip
     if found is None:
-        return _missing(request, scope, session, name, found, choices, error, chosen=chosen)
-    context = _common(session, scope, found, choices) | {"chosen": chosen}
+        return _missing(request, scope, session, name, found, choices, error, chosen=chosen,
+                        cuts=CUTS)  # fmt: skip
+    context = _common(session, scope, found, choices) | {"chosen": chosen, "cuts": CUTS}
     when = period or None
-    job = data.find_job(session, scope, found.id, when, "region" if segment else None,
+    job = data.find_job(session, scope, found.id, when, by if segment else None,
                         any_segment=True)  # fmt: skip
     result = data.visible(session, scope, job)
     cut = (
         result
         if segment
-        else data.visible(session, scope, data.find_job(session, scope, found.id, when, "region"))
+        else data.visible(session, scope, data.find_job(session, scope, found.id, when, by))
     )
     view = cut.priorities.get("constructs") if cut is not None else None
     segments = [b["segment"] for b in view.segments] if view is not None else []
