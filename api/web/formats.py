@@ -26,3 +26,19 @@ CHANNEL_LABELS: dict[str, tuple[str, str]] = {
     "intercept": ("营业厅拦访", "service-hall intercept"),
     "cati": ("电话访问", "phone interview"),
 }
+
+#: A campaign's state (survey.db.states), as the pages name it.
+CAMPAIGN_STATUS_LABELS: dict[str, tuple[str, str]] = {
+    "draft": ("草稿", "draft"),
+    "running": ("进行中", "running"),
+    "paused": ("已暂停", "paused"),
+    "closed": ("已结束", "closed"),
+}
+#: Why a segment has no matrix (scoring.priorities.SegmentBlock.status).
+SEGMENT_STATUS_LABELS: dict[str, tuple[str, str]] = {
+    "too-few-responses": ("答卷太少，无法可靠估计。", "Too few responses for a reliable matrix."),
+    "not-estimable": (
+        "这一分组的模型无法估计。",
+        "The model cannot be estimated for this segment.",
+    ),
+}

@@ -217,7 +217,9 @@ def test_a_region_of_a_month_shows_its_own_matrix_and_a_too_small_region_says_so
     status = re.search(
         r'<p class="note" role="status" id="segment-status">(.*?)</p>', page.text, re.S
     )
-    assert small[0]["status"] in status.group(1) and str(small[0]["n"]) in status.group(1)
+    # In words for a manager: the reason, not the status code or the developer's message.
+    assert "Too few responses" in status.group(1) and str(small[0]["n"]) in status.group(1)
+    assert small[0]["status"] not in status.group(1)
     assert '<svg class="matrix"' not in page.text
 
 
