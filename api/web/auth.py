@@ -38,6 +38,7 @@ from api.permissions import Permission, allowed
 from api.settings import Settings
 from api.web.deps import SessionDep, SettingsDep, settings_of
 from api.web.errors import ACCOUNT_LINK, HOME_LINK, SIGN_IN_LINK, error_page, error_response
+from api.web.formats import CAMPAIGN_STATUS_LABELS, CHANNEL_LABELS, label
 from api.web.headers import HTML_HEADERS
 from survey.db.tables import Staff
 from survey.signing import same, signature
@@ -51,6 +52,11 @@ from survey.staff.accounts import (
 from survey.staff.scope import Scope, scope_of
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
+# Codes every page names in words, never as codes: ``{{ channel_label(code)[0] }}``.
+TEMPLATES.env.globals.update(
+    channel_label=lambda code: label(CHANNEL_LABELS, code),
+    status_label=lambda code: label(CAMPAIGN_STATUS_LABELS, code),
+)
 
 #: Pages with personal data or forms: never cached, and the strict policy of every page.
 PAGE_HEADERS = {"Cache-Control": "no-store", **HTML_HEADERS}

@@ -36,7 +36,6 @@ from api.web import charts_svg, matrix_svg, plain_warnings
 from api.web.auth import CsrfChecked, ViewerScope, client_ip, csrf_token, page, require_permission
 from api.web.deps import Now, RowId, SessionDep, SettingsDep
 from api.web.formats import (
-    CAMPAIGN_STATUS_LABELS,
     CHANNEL_LABELS,
     SEGMENT_STATUS_LABELS,
     label,
@@ -125,8 +124,6 @@ def _render(request: Request, staff: Staff, name: str, status_code: int = 200, *
         request, name, status_code, staff=staff, f=Formats,
         follow_ups=allowed(staff.role, Permission.VIEW_FOLLOW_UPS),
         matrix_css=Markup(matrix_svg.CSS + charts_svg.CSS),  # noqa: S704 (constants of ours)
-        channel_label=lambda code: label(CHANNEL_LABELS, code),
-        status_label=lambda code: label(CAMPAIGN_STATUS_LABELS, code),
         segment_status=lambda code: label(SEGMENT_STATUS_LABELS, code),
         analyses_nav=allowed(staff.role, Permission.VIEW_ANALYSES),
         limited=not sees_everywhere(staff),
