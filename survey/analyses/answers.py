@@ -7,7 +7,8 @@ scope (:func:`survey.staff.scope.response_clause`), from completed responses onl
 
 - :func:`distribution`: how many customers chose each answer of an item;
 - :func:`comments`: open-text answers, newest first, searchable, optionally only of the
-  customers who rated one item low (the bottom two points of its scale);
+  customers who rated an item low (the bottom two points of its scale) — one item, or any
+  item of a driver;
 - :func:`completed_count`: how many responses are completed, in all or after a moment (an
   analysis's computation), for the pages' freshness line.
 
@@ -20,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
 from survey.db.tables import Answer, Customer, Response, Staff
@@ -35,7 +37,7 @@ PAGE = 50
 @dataclass(frozen=True)
 class Where:
     """Which completed responses count: a questionnaire version, a period of completion
-    (``until`` excluded), and a region, hall or channel (None: any)."""
+    (``until`` excluded), and a region, hall, channel or customer tier (None: any)."""
 
     version_id: int
     since: datetime | None = None
@@ -43,6 +45,7 @@ class Where:
     region: str | None = None
     hall: str | None = None
     channel: str | None = None
+    tier: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,8 @@ def _responses(reader: Staff, where: Where) -> list[ColumnElement[bool]]:
         clauses.append(func.coalesce(Customer.service_hall, Response.service_hall) == where.hall)
     if where.channel is not None:
         clauses.append(Response.channel == where.channel)
+    if where.tier is not None:
+        clauses.append(Customer.tier == where.tier)
     return clauses
 
 
@@ -123,25 +128,25 @@ def comments(
     where: Where,
     *,
     search: str = "",
-    rated_low: Item | None = None,
+    rated_low: Sequence[Item] = (),
     limit: int = PAGE,
 ) -> tuple[list[Comment], int]:
     """Open-text answers to ``text_items``, newest first (at most ``limit``), and how many
-    there are in all; those containing ``search``; only of the customers whose latest answer
-    to ``rated_low`` is one of its two lowest points, when it is given."""
+    there are in all; those containing ``search``; when ``rated_low`` names items, only of
+    the customers whose latest answer to one of them is one of its two lowest points."""
     latest = _latest(text_items, reader, where).subquery()
     clauses = [col(Answer.value).is_not(None), func.trim(Answer.value) != ""]
     if search:
         # The search text is a bound parameter; LIKE's own wildcards in it are taken as text.
         escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         clauses.append(col(Answer.value).like(f"%{escaped}%", escape="\\"))
-    if rated_low is not None:
-        low = _latest([rated_low.name], reader, where).subquery()
-        rated = (
-            select(Answer.response_id)
-            .join(low, low.c.id == Answer.id)
-            .where(col(Answer.value).in_(low_codes(rated_low) or [""]))
-        )
+    if rated_low:
+        low = _latest([item.name for item in rated_low], reader, where).subquery()
+        rating = aliased(Answer)  # the rating's own row, apart from the comment's
+        either = or_(*(and_(rating.item_name == item.name,
+                            col(rating.value).in_(low_codes(item) or [""]))
+                       for item in rated_low))  # fmt: skip
+        rated = select(rating.response_id).join(low, low.c.id == rating.id).where(either)
         clauses.append(col(Answer.response_id).in_(rated))
     base = (
         select(Answer, Response, Customer)

@@ -92,29 +92,8 @@ PAGES = [
 ]
 
 
-def _scroll(where: str) -> str:
-    return (f"axe scrollable-region-focusable (serious): the <div class=scroll> around {where} "
-            "scrolls at 360 px but cannot be reached by keyboard; give it tabindex=0, "
-            "role=region and aria-labelledby its heading, as supervision/*.html do")  # fmt: skip
-
-
-#: Failures on other teams' pages, (page, width, check) -> what fails, where, and a fix.
-KNOWN: dict[tuple[str, int, str], str] = {
-    **dict.fromkeys([("supervision", 1366, "axe"), ("supervision", 360, "axe")], (
-        "axe label-content-name-mismatch (serious): supervision/index.html's case list buttons "
-        "show '转交 Reassign' but are named aria-label='转交案例 #N Reassign case #N'; name them "
-        "with the visible words first ('转交 Reassign 案例 #N case #N') or drop the aria-label "
-        "and add the case number as visually hidden text in the button")),
-    ("dashboard", 360, "axe"): _scroll("overview.html's trend and response-rate tables"),
-    ("items", 360, "axe"): _scroll("items.html's table#item-answers"),
-    ("item-comments", 360, "axe"): _scroll("items.html's table#item-answers"),
-    ("rankings", 360, "axe"): _scroll("_ranking.html's table#ranking-region"),
-    ("rankings-regional", 360, "axe"): _scroll("_ranking.html's table#ranking-region"),
-    ("dashboard-follow-ups", 360, "axe"): _scroll(
-        "follow_ups.html's table#open-follow-ups and table#customer-messages"),
-    ("follow-up-case", 360, "axe"): _scroll("follow_up.html's table#answers"),
-    ("report", 360, "axe"): _scroll("report.html's table#top-priorities and _ranking.html's"),
-}  # fmt: skip
+#: Known failures, as strict xfails naming what fails and how to fix it (none today).
+KNOWN: dict[tuple[str, int, str], str] = {}
 
 
 def cases() -> list:

@@ -562,22 +562,33 @@ def test_a_drivers_items_show_their_answers_and_what_customers_wrote_within_scop
     page = boss.get("/dashboard/items?item=net_clarity").text
     count = int(re.search(r'id="comment-count">(\d+)<', page).group(1))
     assert count == int((written & low.to_numpy()[:, None]).to_numpy().sum())
-    everyone = int(re.search(r'id="comment-count">(\d+)<', html).group(1))
-    assert everyone == int(written.to_numpy().sum()) > count
+    network = ["net_moving", "net_clarity", "net_coverage", "net_dropped", "net_data_speed"]
+    any_low = data[network].astype("string").isin(["1", "2"]).any(axis=1).to_numpy()
+    driver = int(re.search(r'id="comment-count">(\d+)<', html).group(1))
+    assert driver == int((written.to_numpy() & any_low[:, None]).sum()) > count
+    every = boss.get("/dashboard/items?driver=network&show=all").text
+    everyone = int(re.search(r'id="comment-count">(\d+)<', every).group(1))
+    assert everyone == int(written.to_numpy().sum()) > driver
     word = "账单"
-    searched = boss.get(f"/dashboard/items?driver=network&q={word}").text
+    searched = boss.get(f"/dashboard/items?driver=network&show=all&q={word}").text
     found = int(re.search(r'id="comment-count">(\d+)<', searched).group(1))
     contains = texts.apply(lambda c: c.astype("string").str.contains(word).fillna(False))
     assert found == int(contains.to_numpy().sum()) > 0
     assert 'id="comment-count">0<' in boss.get("/dashboard/items?driver=network&q=%25").text
     # A manager of Hangzhou reads Hangzhou's comments only.
-    mine = hangzhou.get("/dashboard/items?driver=network").text
+    mine = hangzhou.get("/dashboard/items?driver=network&show=all").text
     listed = re.search(r'<table id="comment-list">(.*?)</table>', mine, re.S).group(1)
     regions = set(re.findall(r"<td>(\w+) / \w+-\d+</td>", listed))
     assert regions == {"Hangzhou"}
     hz = int(re.search(r'id="comment-count">(\d+)<', mine).group(1))
     in_hz = (data["region"] == "Hangzhou").to_numpy()
     assert hz == int(written.to_numpy()[in_hz].sum())
+    # Filters: a customer tier counts its own customers' answers only.
+    tiered = text(re.search(r'<tr id="item-net_clarity"[^>]*>(.*?)</tr>',
+                            boss.get("/dashboard/items?driver=network&tier=1").text,
+                            re.S).group(1))  # fmt: skip
+    in_tier = scored[(data["tier"].astype(int) == 1)[scored.index]]
+    assert 0 < len(in_tier) < len(scored) and f" {len(in_tier)} " in f" {tiered} "
     assert boss.get("/dashboard/items?driver=nope").status_code == 404
     assert boss.get("/dashboard/items?driver=network&period=2026-13").status_code == 404
 

@@ -356,15 +356,18 @@ def items(
     region: Text = "",
     hall: Text = "",
     channel: Text = "",
+    tier: Text = "",
     q: Annotated[str, Query(max_length=answers.MAX_SEARCH)] = "",
+    show: Text = "low",
 ):
     """A driver's items: how customers answered each (distribution, top-2-box), and what
     customers wrote, searchable and filtered; with ``item``, the comments of those who rated
     it low. Counted live from the responses, within the reader's scope."""
     name = "dashboard/items.html"
     found, choices, error = _version(session, version)
+    show = "all" if show == "all" else "low"
     chosen = {"driver": driver, "item": item, "period": period, "region": region,
-              "hall": hall, "channel": channel, "q": q}  # fmt: skip
+              "hall": hall, "channel": channel, "tier": tier, "q": q, "show": show}  # fmt: skip
     if found is None:
         return _missing(request, scope, session, name, found, choices, error, chosen=chosen)
     context = _common(session, scope, found, choices) | {"chosen": chosen}
@@ -390,10 +393,18 @@ def items(
     if problem is not None:
         return _render(request, scope.staff, name, 404, error=problem, drivers=list(blocks),
                        label=label_of, **context)  # fmt: skip
-    where = Where(found.id, since, until, region or None, hall or None, channel or None)
+    where = Where(found.id, since, until, region or None, hall or None, channel or None,
+                  int(tier) if tier.isdigit() else None)  # fmt: skip
     texts = [i.name for i in questionnaire.items if i.type == "text"]
+    # Whose comments: of those who rated the item low, or any item of the driver; or all.
+    if show == "all":
+        low = []
+    elif rated is not None:
+        low = [rated]
+    else:
+        low = [i for i in map(questionnaire.item, blocks[driver]) if answers.low_codes(i)]
     found_comments, total = answers.comments(session, texts, scope.staff, where, search=q,
-                                             rated_low=rated)  # fmt: skip
+                                             rated_low=low)  # fmt: skip
     zone = settings.timezone
     return _render(
         request, scope.staff, name, drivers=list(blocks), label=label_of,
@@ -403,6 +414,7 @@ def items(
                    "hall": c.hall or "–", "channel": label(CHANNEL_LABELS, c.channel),
                    "item": label_of(c.item), "text": c.text} for c in found_comments],
         channels=list(CHANNEL_LABELS.items()), regions=_regions(session, scope.staff),
+        tiers=sorted(t for t in session.execute(select(Customer.tier).distinct()).scalars() if t),
         **context,
     )  # fmt: skip
 
