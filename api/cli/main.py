@@ -133,11 +133,21 @@ def demo(
 ) -> None:
     """Load the sample questionnaire, frame and responses, then serve."""
     from api.cli.demo import background_dispatcher, demo_base_url, prepare_demo
+    from survey.questionnaire.publish import VersionConflict
 
     settings, engine = settings_and_engine()
     secret = settings.secret_key.get_secret_value()
-    loaded = prepare_demo(engine, secret=secret, timezone=settings.timezone)
-    engine.dispose()
+    try:
+        loaded = prepare_demo(engine, secret=secret, timezone=settings.timezone)
+    except VersionConflict as error:
+        # A database left by an earlier demo, whose sample questionnaire has changed since.
+        raise fail(
+            f"{error}. This database holds an earlier demo: remove it (make clean, or delete "
+            f"the file of MANYI_DATABASE_URL) and run the demo again",
+            1,
+        ) from None
+    finally:
+        engine.dispose()
     typer.echo(
         f"sample data ready: questionnaire {loaded.questionnaire}, "
         f"{loaded.customers} customers, {loaded.responses} responses"
@@ -319,7 +329,6 @@ def _print(result, as_json: bool) -> None:
     """A result as one JSON object or as its text summary."""
     typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2) if as_json
                else result.summary())  # fmt: skip
-
 
 
 @app.command()

@@ -158,3 +158,25 @@ def _alive(pid: int) -> bool:
             return f.read().split()[2] != "Z"
     except OSError:
         return False
+
+
+def test_the_demo_on_a_database_of_an_earlier_sample_says_to_start_afresh(tmp_path):
+    # A database left by an earlier demo whose sample questionnaire has changed since: the
+    # demo stops saying what to do, instead of a traceback.
+    import shutil
+
+    from api.cli.demo import prepare_demo
+
+    earlier = tmp_path / "samples"
+    shutil.copytree(SAMPLES, earlier)
+    form = earlier / "csi_questionnaire.yaml"
+    form.write_text(form.read_text(encoding="utf-8").replace(
+        "zh: 移动客户满意度调查", "zh: 移动客户满意度调查（旧）"), encoding="utf-8")  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = make_engine(url)
+    prepare_demo(engine, earlier)
+    engine.dispose()
+    run = manyi("demo", "--no-serve", env={"MANYI_DATABASE_URL": url})
+    assert run.returncode == 1, run.stdout
+    assert "earlier demo" in run.stderr and "make clean" in run.stderr
+    assert "Traceback" not in run.stderr
