@@ -130,6 +130,19 @@ class RecordedAttempt:
     outcome: Outcome
 
 
+
+def queue_order(now: datetime) -> tuple:
+    """The order the queue serves open cases in: due appointments, then priority (escalated
+    follow-ups, follow-ups, interviews), fresh cases before retries, the longest waiting,
+    then the oldest. Lists of the queue (``survey.cati.reports.open_cases``) use the same."""
+    return (
+        case((CallCase.appointment_at <= now, 0), else_=1),
+        CallCase.priority.desc(),
+        case((CallCase.attempts == 0, 0), else_=1),
+        func.coalesce(CallCase.next_call_at, CallCase.created_at),
+        CallCase.id,
+    )
+
 def _aware(name: str, moment: datetime | None) -> None:
     if moment is not None and moment.tzinfo is None:
         raise CatiError(f"{name} must be timezone-aware (e.g. datetime.now(UTC))")
@@ -211,13 +224,7 @@ def next_case(
             or_(CallCase.next_call_at.is_(None), CallCase.next_call_at <= now),
             servable,
         )
-        .order_by(
-            case((CallCase.appointment_at <= now, 0), else_=1),
-            CallCase.priority.desc(),
-            case((CallCase.attempts == 0, 0), else_=1),
-            func.coalesce(CallCase.next_call_at, CallCase.created_at),
-            CallCase.id,
-        )
+        .order_by(*queue_order(now))
         .limit(1)
     )
     if session.get_bind().dialect.name == "postgresql":

@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
+from survey.cati.queue import queue_order
 from survey.db.tables import CallAttempt, CallCase, Campaign, Customer, Staff
 
 __all__ = [
@@ -213,13 +214,7 @@ def open_cases(
         .outerjoin(Campaign, Campaign.id == CallCase.campaign_id)
         .outerjoin(holder, holder.c.id == CallCase.held_by)
         .where(*where)
-        .order_by(
-            case((CallCase.appointment_at <= now, 0), else_=1),
-            CallCase.priority.desc(),
-            case((CallCase.attempts == 0, 0), else_=1),
-            func.coalesce(CallCase.next_call_at, CallCase.created_at),
-            CallCase.id,
-        )
+        .order_by(*queue_order(now))
         .limit(limit)
         .offset(offset)
     ).all()
