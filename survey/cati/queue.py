@@ -130,7 +130,6 @@ class RecordedAttempt:
     outcome: Outcome
 
 
-
 def queue_order(now: datetime) -> tuple:
     """The order the queue serves open cases in: due appointments, then priority (escalated
     follow-ups, follow-ups, interviews), fresh cases before retries, the longest waiting,
@@ -142,6 +141,7 @@ def queue_order(now: datetime) -> tuple:
         func.coalesce(CallCase.next_call_at, CallCase.created_at),
         CallCase.id,
     )
+
 
 def _aware(name: str, moment: datetime | None) -> None:
     if moment is not None and moment.tzinfo is None:

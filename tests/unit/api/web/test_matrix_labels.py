@@ -38,8 +38,10 @@ def test_labels_of_points_almost_on_top_of_each_other_do_not_overlap():
 def test_no_label_covers_a_point_or_a_quadrant_name_and_a_crowd_leaves_labels_out():
     from api.web.matrix_svg import _DOT, HEIGHT, _quadrant_boxes
 
-    quadrants = [{"code": "concentrate-here", "zh": "", "en": "", "x": [0.5, None], "y": [None, 50]},
-                 {"code": "possible-overkill", "zh": "", "en": "", "x": [None, 0.5], "y": [50, None]}]  # fmt: skip
+    quadrants = [
+        {"code": "concentrate-here", "zh": "", "en": "", "x": [0.5, None], "y": [None, 50]},
+        {"code": "possible-overkill", "zh": "", "en": "", "x": [None, 0.5], "y": [50, None]},
+    ]
     obstacles = _quadrant_boxes({"quadrants": quadrants})
     # Twenty points in a tight cluster, and one alone: the cluster cannot label them all.
     points = [

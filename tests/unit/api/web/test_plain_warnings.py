@@ -14,7 +14,7 @@ def label(name):
 
 
 MISSING = {"code": "missing-data", "severity": "warning",
-           "message": "10.5% of answers missing for net_clarity; mean replacement shrinks"}  # fmt: skip
+           "message": "10.5% of answers missing for net_clarity; mean shrinks"}  # fmt: skip
 PAIR = {"code": "htmt-above-0.90", "severity": "warning", "subject": "network~~billing",
         "message": "HTMT of 'network' and 'billing' is 0.93"}  # fmt: skip
 ODD = {"code": "bootstrap-failed-resamples", "severity": "warning", "message": "3 of 200 failed"}
