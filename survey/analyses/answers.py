@@ -104,12 +104,11 @@ def distribution(session: Session, item: Item, reader: Staff, where: Where) -> d
 
 
 def low_codes(item: Item) -> list[str]:
-    """The codes of an item's two lowest scale points (after reverse scoring)."""
-    if item.choices is None or item.bounds is None:
+    """The codes of an item's low answers (:meth:`Item.is_low`: a rating's two lowest
+    points after reverse scoring)."""
+    if item.choices is None:
         return []
-    low = item.bounds[0] + 1
-    scored = ((choice.name, item.score(choice.name)) for choice in item.choices.scored)
-    return [name for name, score in scored if score is not None and score <= low]
+    return [choice.name for choice in item.choices.scored if item.is_low(choice.name)]
 
 
 def top_codes(item: Item) -> list[str]:

@@ -112,6 +112,17 @@ class Item:
             value = low + high - value
         return value
 
+    def is_low(self, code: Any) -> bool:
+        """Whether an answer is a low one, a customer's complaint in a number: a rating on
+        its scale's two lowest points (after reverse scoring), or an NPS detractor (0-6).
+        Other types (yes/no, a choice of topic) are context, never low."""
+        if self.type not in SCORED_TYPES:
+            return False
+        score, bounds = self.score(code), self.bounds
+        if score is None or bounds is None:
+            return False
+        return score <= (6 if self.type == "nps" else bounds[0] + 1)
+
     def is_missing_code(self, code: Any) -> bool:
         return self.missing_kind(code) is not None
 

@@ -77,7 +77,6 @@ from survey.db.tables import (
 )
 from survey.db.tables import Response as SurveyResponse
 from survey.frames.phones import mask_phone
-from survey.questionnaire.document import SCORED_TYPES
 from survey.remedy.rules import OUTCOME_LABELS as REMEDY_OUTCOME_LABELS
 from survey.remedy.rules import OUTCOMES as REMEDY_OUTCOMES
 from survey.remedy.rules import (
@@ -169,13 +168,7 @@ def _low_answers(session: Session, follow_up: FollowUp) -> list[LowAnswer]:
         if item.type == "text":
             low.append(LowAnswer(question, (value, value)))
             continue
-        if item.type not in SCORED_TYPES:
-            continue  # a yes/no or a choice of topic is context, not a judgement
-        score, bounds = item.score(value), item.bounds
-        if score is None or bounds is None:
-            continue
-        limit = 6 if item.type == "nps" else bounds[0] + 1
-        if score <= limit:
+        if item.is_low(value):
             choice = item.choices.choice(value) if item.choices is not None else None
             labels = choice.label if choice is not None else {}
             low.append(LowAnswer(question, (labels.get("zh", value), labels.get("en", value))))

@@ -244,8 +244,7 @@ def priorities(
         block = next((b for b in entry.segments if b["segment"] == segment), None)
         matrix = block["matrix"] if block else None
         refusal = NOT_IN_SCOPE if block is None else None
-    if matrix:
-        warnings = _warnings_of(scope.staff, result, matrix, chosen["dimension"])
+    warnings = _warnings_of(scope.staff, result, matrix, chosen["dimension"]) if matrix else []
     title = (f"{result.label(chosen['dimension'])['zh']} · "
              f"{segment or '全部 all'} · {Formats.period(when)}")  # fmt: skip
     labels = result.labels
@@ -253,7 +252,7 @@ def priorities(
         request, scope.staff, name, 404 if refusal else 200,
         result=result, job=job, segments=segments, dimensions=dimensions, block=block,
         not_in_scope=refusal, matrix=matrix, points=data.ranked_points(matrix),
-        warnings=warnings if matrix else [], item_view=chosen["dimension"] != "constructs",
+        warnings=warnings, item_view=chosen["dimension"] != "constructs",
         fresh=_freshness(session, scope, job, settings.timezone),
         quadrants=matrix_svg.quadrant_names(matrix) if matrix else {},
         svg=matrix_svg.matrix_svg(matrix, labels, caption=title) if matrix else None,
@@ -326,7 +325,7 @@ def _item_rows(session: Session, questionnaire, names, reader: Staff, where: Whe
         if item.choices is None:
             continue
         counts = answers.distribution(session, item, reader, where)
-        scored = [c for c in item.choices.scored]
+        scored = item.choices.scored
         n = sum(counts.get(c.name, 0) for c in scored)
         missing = sum(v for k, v in counts.items() if item.is_missing_code(k))
         top = sum(counts.get(code, 0) for code in answers.top_codes(item))
@@ -498,7 +497,7 @@ ACTIONS = {
 
 def _answers(session: Session, follow_up: FollowUp) -> list[dict[str, Any]]:
     """Every answered question of the customer's response, in questionnaire order, with the
-    choice's words; low ratings (the scale's two lowest points, NPS 0-6) are marked."""
+    choice's words; low answers (:meth:`Item.is_low`) are marked."""
     response = session.get(SurveyResponse, follow_up.response_id)
     version = session.get(QuestionnaireVersion, response.questionnaire_version_id)
     questionnaire = questionnaire_of(version)
@@ -510,12 +509,9 @@ def _answers(session: Session, follow_up: FollowUp) -> list[dict[str, Any]]:
             continue
         choice = item.choices.choice(value) if item.choices is not None else None
         words = choice.label if choice is not None else {"zh": value, "en": value}
-        score, bounds = item.score(value), item.bounds
-        low = (score is not None and bounds is not None
-               and score <= (6 if item.type == "nps" else bounds[0] + 1))  # fmt: skip
         shown.append({"name": item.name, "zh": item.label.get("zh", item.name),
                       "en": item.label.get("en", item.name), "answer": words,
-                      "text": item.type == "text", "low": low})  # fmt: skip
+                      "text": item.type == "text", "low": item.is_low(value)})  # fmt: skip
     return shown
 
 
