@@ -16,6 +16,9 @@ from survey.staff.accounts import Role
 
 
 class Permission(StrEnum):
+    #: Run fieldwork from the operations console: questionnaires (upload, preview, publish),
+    #: sample frames, campaigns (create, launch, pause, resume, close) and their live monitor.
+    OPERATE = "operate"
     #: Analyses, indexes and priority matrices (a limited manager: their regions/halls only).
     VIEW_ANALYSES = "view_analyses"
     #: Start analysis jobs (fits), as opposed to reading stored results.
@@ -43,6 +46,7 @@ P = Permission
 MATRIX: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(
         {
+            P.OPERATE,
             P.VIEW_ANALYSES,
             P.RUN_ANALYSES,
             P.EXPORT_RESPONSES,
@@ -52,7 +56,7 @@ MATRIX: dict[Role, frozenset[Permission]] = {
         }
     ),
     Role.RESEARCHER: frozenset(
-        {P.VIEW_ANALYSES, P.RUN_ANALYSES, P.EXPORT_RESPONSES, P.VIEW_FOLLOW_UPS}
+        {P.OPERATE, P.VIEW_ANALYSES, P.RUN_ANALYSES, P.EXPORT_RESPONSES, P.VIEW_FOLLOW_UPS}
     ),
     Role.MANAGER: frozenset(
         {P.VIEW_ANALYSES, P.EXPORT_RESPONSES, P.VIEW_FOLLOW_UPS, P.MANAGE_FOLLOW_UPS}

@@ -21,6 +21,11 @@ from api.web.routers import (
     account,
     analyses,
     calls,
+    console,
+    console_fieldwork,
+    console_questionnaires,
+    console_results,
+    console_staff,
     dashboard,
     exports,
     intercept,
@@ -87,6 +92,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dashboard.router)
     app.include_router(exports.router)
     app.include_router(analyses.router)
+    app.include_router(console.router)
+    app.include_router(console_questionnaires.router)
+    app.include_router(console_fieldwork.router)
+    app.include_router(console_results.router)
+    app.include_router(console_staff.router)
     auth.install(app)
     errors.install(app)
     headers.install_docs(app, settings, auth.current_staff)

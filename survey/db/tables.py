@@ -66,6 +66,29 @@ class QuestionnaireVersion(SQLModel, table=True):
     published_at: datetime = _when()
 
 
+class QuestionnaireDraft(SQLModel, table=True):
+    """An uploaded questionnaire file and what its check found, kept until it is published.
+
+    The operations console uploads a file, shows every problem located, previews a valid
+    document as customers and interviewers will see it, and only then publishes it. The
+    document is the canonical one the check built (None when the file has errors).
+    """
+
+    __tablename__ = "questionnaire_draft"
+
+    id: int | None = Field(default=None, primary_key=True)
+    filename: str = Field(max_length=255)
+    form_id: str | None = Field(default=None, max_length=64)
+    version: str | None = Field(default=None, max_length=32)
+    document: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    problems: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    uploaded_by: int | None = Field(default=None, foreign_key="staff.id")
+    uploaded_at: datetime = _when()
+    published_version_id: int | None = Field(default=None, foreign_key="questionnaire_version.id")
+
+
 class SampleFrame(SQLModel, table=True):
     """One import of customers (a CSV/XLSX file from the operator's systems)."""
 
@@ -75,6 +98,28 @@ class SampleFrame(SQLModel, table=True):
     name: str = Field(max_length=100, unique=True)
     source: str = Field(max_length=255)
     n_customers: int = 0
+    imported_at: datetime = _when()
+
+
+class FrameImportReport(SQLModel, table=True):
+    """One attempt to import a sample frame and its per-row report, stored or not.
+
+    The console shows the report after the upload and offers it for download later; an
+    import that stored nothing (``frame_id`` None) keeps its report too, so that the file's
+    owner can fix every row and try again.
+    """
+
+    __tablename__ = "frame_import"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    filename: str = Field(max_length=255)
+    frame_id: int | None = Field(default=None, foreign_key="sample_frame.id")
+    counts: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    problems: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    imported_by: int | None = Field(default=None, foreign_key="staff.id")
     imported_at: datetime = _when()
 
 

@@ -39,6 +39,7 @@ pytestmark = pytest.mark.usefixtures("cheap_hashing")
 # purpose: a change of api.permissions.MATRIX must be a change of this table too.
 EXPECTED = {
     #                      admin researcher manager supervisor interviewer
+    "operate":            (1,    1,         0,      0,         0),
     "view_analyses":      (1,    1,         1,      0,         0),
     "run_analyses":       (1,    1,         0,      0,         0),
     "export_responses":   (1,    1,         1,      0,         0),

@@ -126,6 +126,7 @@ def _render(request: Request, staff: Staff, name: str, status_code: int = 200, *
         matrix_css=Markup(matrix_svg.CSS + charts_svg.CSS),  # noqa: S704 (constants of ours)
         segment_status=lambda code: label(SEGMENT_STATUS_LABELS, code),
         analyses_nav=allowed(staff.role, Permission.VIEW_ANALYSES),
+        operate_nav=allowed(staff.role, Permission.OPERATE),
         limited=not sees_everywhere(staff),
         scope=", ".join(staff.regions + staff.service_halls),
         **context,
