@@ -193,7 +193,7 @@ def test_next_never_leads_to_another_site(engine, client):
 @pytest.mark.parametrize(
     ("role", "page"),
     [("interviewer", "/calls"), ("supervisor", "/supervision"), ("manager", "/dashboard"),
-     ("researcher", "/dashboard"), ("admin", "/me")],
+     ("researcher", "/console"), ("admin", "/console")],
 )  # fmt: skip
 def test_sign_in_lands_on_the_roles_work_page(engine, client, role, page):
     add(engine, "li.na", role)

@@ -74,7 +74,9 @@ WORK_PAGES = {
     Role.INTERVIEWER: "/calls",
     Role.SUPERVISOR: "/supervision",
     Role.MANAGER: "/dashboard",
-    Role.RESEARCHER: "/dashboard",
+    # The survey team runs fieldwork from the console, which links to the dashboard.
+    Role.RESEARCHER: "/console",
+    Role.ADMIN: "/console",
 }
 # The time between a right password and its one-time code.
 CODE_PROOF_AGE = 5 * 60
