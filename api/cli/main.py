@@ -131,14 +131,28 @@ def demo(
         ),
     ] = True,
 ) -> None:
-    """Load the sample questionnaire, frame and responses, then serve."""
-    from api.cli.demo import background_dispatcher, demo_base_url, prepare_demo
+    """Load the sample questionnaire, frame and responses, then serve.
+
+    Also a phone campaign with cases due at any hour, and in development (MANYI_ENV's
+    default) one account per role with a known password, listed when the demo starts.
+    """
+    from api.cli.demo import (
+        DEMO_PASSWORD,
+        SAMPLE_FRAME_NAME,
+        background_dispatcher,
+        create_demo_accounts,
+        demo_base_url,
+        prepare_demo,
+        prepare_phone_demo,
+    )
     from survey.questionnaire.publish import VersionConflict
 
     settings, engine = settings_and_engine()
     secret = settings.secret_key.get_secret_value()
     try:
         loaded = prepare_demo(engine, secret=secret, timezone=settings.timezone)
+        calls = prepare_phone_demo(engine, timezone=settings.timezone)
+        accounts = create_demo_accounts(engine, settings)
     except VersionConflict as error:
         # A database left by an earlier demo, whose sample questionnaire has changed since.
         raise fail(
@@ -150,11 +164,37 @@ def demo(
         engine.dispose()
     typer.echo(
         f"sample data ready: questionnaire {loaded.questionnaire}, "
-        f"{loaded.customers} customers, {loaded.responses} responses"
+        f"{loaded.customers} customers, {loaded.responses} responses "
+        f"(sample frame {SAMPLE_FRAME_NAME!r})"
     )
     base = demo_base_url(settings, host, port)
     for phone in loaded.phones:
         typer.echo(f"demo invitation by simulated SMS: {base}/phone/{phone}")
+    typer.echo(
+        f"phone interviews: {calls.due} case(s) due in {calls.campaign!r} ({calls.status}; "
+        f"calling hours {calls.hours}): sign in as an interviewer and open {base}/calls"
+    )
+    if accounts:
+        typer.echo(
+            f"\nDemo accounts (MANYI_ENV=development only): sign in at {base}/login with the "
+            f"password {DEMO_PASSWORD}"
+        )
+        typer.echo(f"  {'username':<12} {'role':<11} where to go")
+        for account in accounts:
+            note = "" if account.demo_password else "  (not the demo password: its own)"
+            typer.echo(f"  {account.username:<12} {account.role:<11} {base}{account.page}{note}")
+        if settings.require_admin_totp:
+            typer.echo("  MANYI_REQUIRE_ADMIN_TOTP is on: admin signs in only after "
+                       "`manyi staff totp admin`")  # fmt: skip
+        typer.echo("")
+    else:
+        typer.echo(
+            f"\nNo demo accounts with MANYI_ENV={settings.env} (they exist in development "
+            "only). To sign in, add staff from a second terminal in this folder, with the "
+            "same MANYI_ settings, while the demo serves:\n"
+            "  MANYI_STAFF_PASSWORD='choose a long one' .venv/bin/manyi staff add wang "
+            "--role manager\n"
+        )
     if serve_after:
         from api.analysis.worker import worker_process
 
