@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import socket
 import threading
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 
@@ -28,19 +25,29 @@ campaign_app = typer.Typer(
     no_args_is_help=True,
 )
 
-DEFAULT_MESSAGES = {
-    "zh": "【满意度调查】您好！诚邀您花2分钟评价我们的服务：{link} 回TD退订",
-    "en": "Please rate our service, it takes 2 minutes: {link} Reply STOP to opt out",
-}
-REPLY_GREETINGS = {
-    "zh": "【服务评价】感谢您致电，回TD退订。",
-    "en": "Thank you for calling. Reply STOP to opt out.",
-}
-#: Frame columns a sample may be stratified by.
+#: How the messages of survey.campaigns.plan name a request's fields here: by their options.
+OPTION_NAMES = {
+    "questionnaire": "--questionnaire", "frame": "--frame", "name": "--name",
+    "channels": "--channels", "sample": "--sample", "stratify": "--stratify",
+    "quota": "--quota", "seed": "--seed", "rate": "--rate", "quiet": "--quiet",
+    "reminders": "--reminders", "reminder_delay": "--reminder-delay", "starts": "--starts",
+    "expires": "--expires", "layout": "--layout", "message_zh": "--message-zh",
+    "message_en": "--message-en",
+    "publish_hint": "publish it with `manyi questionnaire publish FILE`",
+    "import_hint": "import one with `manyi frame import FILE --name NAME`",
+}  # fmt: skip
+#: Frame columns a sample may be stratified by (as survey.campaigns.plan.STRATA).
 STRATA = ("tier", "region", "service_hall", "language")
 SHOWN_PROBLEMS = 20
 
 log = logging.getLogger("manyi.dispatch")
+
+
+def local_time(moment, timezone: str) -> str:
+    """``moment`` on the wall clock of ``timezone``, to the minute."""
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 def _database():
@@ -101,104 +108,28 @@ def frame_import(
         raise fail("no row could be stored: fix the problems listed and import again")
 
 
+@frame_app.command("list")
+def frame_list() -> None:
+    """Every stored sample frame: customers, how many consented, how many opted out since."""
+    from sqlmodel import Session
+
+    from survey.frames.listing import frame_summaries
+
+    settings, engine = _database()
+    with Session(engine) as session:
+        frames = frame_summaries(session)
+    if not frames:
+        typer.echo("no sample frames yet: `manyi frame import --help` says how")
+        return
+    typer.echo(f"{'customers':>9} {'consented':>9} {'opted out':>9}  {'imported at':<16}  "
+               "name (source)")  # fmt: skip
+    for f in frames:
+        when = local_time(f.frame.imported_at, settings.timezone)
+        typer.echo(f"{f.customers:>9} {f.consented:>9} {f.opted_out:>9}  {when:<16}  "
+                   f"{f.frame.name} ({f.frame.source})")  # fmt: skip
+
+
 # -- campaigns ---------------------------------------------------------------------------
-
-
-def _quiet_hours(text: str) -> tuple[str, str]:
-    if text.strip().lower() in ("none", "off", ""):
-        return "00:00", "00:00"  # equal ends: no quiet hours
-    match = re.fullmatch(r"\s*(\d{1,2}:\d{2})\s*-\s*(\d{1,2}:\d{2})\s*", text)
-    if not match:
-        raise fail(f"--quiet {text!r}: write START-END in local time, e.g. 21:00-08:00, "
-                    "or none")  # fmt: skip
-    return match.group(1).zfill(5), match.group(2).zfill(5)
-
-
-def _moment(text: str | None, option: str, zone: str, start: datetime) -> datetime | None:
-    """An ISO date/time (local time when it has no offset) or a delay after ``start``."""
-    if text is None:
-        return None
-    relative = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([dh])\s*", text.lower())
-    if relative:
-        amount, unit = float(relative.group(1)), relative.group(2)
-        return start + timedelta(days=amount) if unit == "d" else start + timedelta(hours=amount)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise fail(f"{option} {text!r}: write a date and time such as 2026-04-01T18:00, or a "
-                    "delay such as 7d or 48h") from None  # fmt: skip
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(zone))
-
-
-def _quotas(texts: list[str], strata: list[str], customers) -> dict[tuple, int]:
-    """``--quota 5,Hangzhou=10``: values in the order of --stratify, then the count."""
-    quotas: dict[tuple, int] = {}
-    for text in texts:
-        key_text, _, count = text.rpartition("=")
-        values = [v.strip() for v in key_text.split(",")]
-        if not key_text or len(values) != len(strata) or not count.strip().isdigit():
-            raise fail(f"--quota {text!r}: write one value per --stratify column "
-                        f"({','.join(strata)}) then =COUNT, e.g. --quota "
-                        f"{','.join('…' for _ in strata)}=100")  # fmt: skip
-        key = tuple(
-            int(v) if customers[column].dtype.kind in "iu" and v.lstrip("-").isdigit() else v
-            for v, column in zip(values, strata, strict=True)
-        )
-        quotas[key] = int(count)
-    known = set(customers.groupby(strata).size().index)
-    known = {k if isinstance(k, tuple) else (k,) for k in known}
-    unknown = [k for k in quotas if k not in known]
-    if unknown:
-        examples = ", ".join(",".join(map(str, k)) for k in sorted(known, key=str)[:5])
-        raise fail(f"no eligible customer in stratum {','.join(map(str, unknown[0]))}; "
-                    f"strata look like: {examples}")  # fmt: skip
-    return quotas
-
-
-def _frame_customers(session, frame_id: int):
-    """The frame's customers as a DataFrame, with whether each may be invited."""
-    import pandas as pd
-    from sqlalchemy import select
-
-    from survey.db.tables import Customer, OptOut
-
-    rows = session.execute(
-        select(Customer.id, Customer.phone_e164, Customer.region, Customer.service_hall,
-               Customer.tier, Customer.language, Customer.consent)
-        .where(Customer.frame_id == frame_id).order_by(Customer.id)
-    ).all()  # fmt: skip
-    columns = ["id", "phone", "region", "service_hall", "tier", "language", "consent"]
-    customers = pd.DataFrame(rows, columns=columns)
-    opted_out = set(session.execute(select(OptOut.phone_e164)).scalars())
-    customers["opted_out"] = customers["phone"].isin(opted_out)
-    return customers
-
-
-def _version(session, spec: str):
-    from sqlalchemy import select
-
-    from survey.db.tables import QuestionnaireVersion
-    from survey.errors import InvalidRequest
-    from survey.questionnaire.publish import split_version
-
-    try:
-        form_id, version = split_version(spec) if "@" in spec else (spec, "")
-    except InvalidRequest as error:
-        raise fail(str(error)) from None
-    query = select(QuestionnaireVersion).where(QuestionnaireVersion.form_id == form_id)
-    if version:
-        query = query.where(QuestionnaireVersion.version == version)
-    row = session.execute(
-        query.order_by(QuestionnaireVersion.published_at.desc(), QuestionnaireVersion.id.desc())
-    ).scalars().first()  # fmt: skip
-    if row is None:
-        published = session.execute(
-            select(QuestionnaireVersion.form_id, QuestionnaireVersion.version)
-        ).all()
-        listed = ", ".join(f"{f}@{v}" for f, v in published) or "none yet"
-        raise fail(f"no published questionnaire {spec!r} (published: {listed}); publish it "
-                    "with `manyi questionnaire publish FILE`")  # fmt: skip
-    return row
 
 
 @campaign_app.command("create")
@@ -248,80 +179,39 @@ def campaign_create(
     with --sample N; stratified with --stratify and either --sample N (proportional) or
     one --quota per stratum.
     """
-    import secrets
+    from sqlmodel import Session
 
-    from sqlmodel import Session, select
+    from survey.campaigns.plan import CampaignRequest, PlanRefused, create_from_frame
 
-    from survey.campaigns.launch import check_channels
-    from survey.campaigns.lifecycle import CampaignError, create_campaign, draw_sample, invite
-    from survey.db.tables import SampleFrame, utcnow
-    from survey.questionnaire.publish import load_version
-
-    quiet_start, quiet_end = _quiet_hours(quiet)
-    strata = [s.strip() for s in stratify.split(",")] if stratify else []
-    bad = [s for s in strata if s not in STRATA]
-    if bad:
-        raise fail(f"--stratify {stratify!r}: {', '.join(bad)} is not a frame column to "
-                    f"stratify by; use {', '.join(STRATA)}")  # fmt: skip
-    if quota and not strata:
-        raise fail("--quota needs --stratify, e.g. --stratify tier --quota 5=100")
-    if sample is None and not quota:
-        raise fail("say how many customers to draw: --sample N, or --stratify with --quota")
+    request = CampaignRequest(
+        questionnaire=questionnaire, frame=frame, name=name,
+        channels=[c.strip() for c in channels.split(",") if c.strip()], sample=sample,
+        stratify=stratify, quotas=list(quota or []), seed=seed, rate=rate, quiet=quiet,
+        reminders=reminders, reminder_delay=reminder_delay, starts=starts, expires=expires,
+        layout=layout, message_zh=message_zh, message_en=message_en,
+    )  # fmt: skip
     settings, engine = _database()
-    seed = seed if seed is not None else secrets.randbelow(2**31)
-    channel_list = [c.strip() for c in channels.split(",") if c.strip()]
-    # A reply-mode campaign's first message is its first question: its default greeting
-    # carries no link.
-    defaults = DEFAULT_MESSAGES if "sms_link" in channel_list else REPLY_GREETINGS
-    message = {"zh": message_zh or defaults["zh"], "en": message_en or defaults["en"]}
     with Session(engine) as session:
-        version = _version(session, questionnaire)
-        frame_row = session.exec(select(SampleFrame).where(SampleFrame.name == frame)).first()
-        if frame_row is None:
-            names = ", ".join(session.exec(select(SampleFrame.name)).all()) or "none yet"
-            raise fail(f"no sample frame {frame!r} (stored: {names}); import one with "
-                        "`manyi frame import FILE --name NAME`")  # fmt: skip
-        customers = _frame_customers(session, frame_row.id)
-        eligible = customers[customers["consent"] & ~customers["opted_out"]]
-        quotas = _quotas(quota, strata, eligible) if quota else None
-        wanted = sum(quotas.values()) if quotas else sample
-        if quotas and sample is not None and sample != wanted:
-            raise fail(f"--sample {sample} disagrees with the quotas, which add up to {wanted}")
         try:
-            check_channels(channel_list, load_version(version))
-            drawn = draw_sample(eligible, wanted, seed=seed, strata=strata or None, quotas=quotas)
-            start = datetime.now(ZoneInfo(settings.timezone))
-            starts_at = _moment(starts, "--starts", settings.timezone, start)
-            campaign = create_campaign(
-                session, version.id, name,
-                channels=channel_list,
-                message=message,
-                quiet_start=quiet_start, quiet_end=quiet_end, rate_per_second=rate,
-                reminders=reminders, reminder_delay_hours=reminder_delay, starts_at=starts_at,
-                expires_at=_moment(expires, "--expires", settings.timezone, starts_at or start),
-                layout=layout,
+            made = create_from_frame(
+                session, request, secret=settings.secret_key.get_secret_value(),
+                public_base_url=str(settings.public_base_url), timezone=settings.timezone,
+                names=OPTION_NAMES, via="cli",
             )  # fmt: skip
-        except (CampaignError, ValueError) as error:
-            raise fail(str(error)) from None
-        invite(session, campaign, drawn["id"].tolist(),
-               secret=settings.secret_key.get_secret_value(),
-               public_base_url=str(settings.public_base_url), timezone=settings.timezone,
-               now=utcnow(), queue=False)  # fmt: skip
-        campaign_id, form = campaign.id, f"{version.form_id}@{version.version}"
+        except PlanRefused as error:
+            for problem in error.problems[:-1]:
+                typer.echo(f"error: {problem.message}", err=True)
+            raise fail(error.problems[-1].message) from None
+        campaign_id = made.campaign.id
     typer.echo(
-        f"created campaign {campaign_id} {name!r} (draft) on {form}: {len(drawn)} customers "
-        f"drawn (seed {seed}) from frame {frame!r}, "
-        f"{len(eligible)} of {len(customers)} eligible "
-        f"({int((~customers['consent']).sum())} without consent, "
-        f"{int(customers['opted_out'].sum())} opted out)"
+        f"created campaign {campaign_id} {name!r} (draft) on {made.form}: {made.drawn} customers "
+        f"drawn (seed {made.design.seed}) from frame {frame!r}, "
+        f"{made.eligible} of {made.customers} eligible "
+        f"({made.no_consent} without consent, {made.opted_out} opted out)"
     )
-    if quotas:
-        got = drawn.groupby(strata).size()
-        for key, want in quotas.items():
-            have = int(got.get(key if len(key) > 1 else key[0], 0))
-            if have < want:
-                typer.echo(f"note: stratum {','.join(map(str, key))} has only {have} eligible "
-                           f"customers for a quota of {want}", err=True)  # fmt: skip
+    for key, have, want in made.shortfalls:
+        typer.echo(f"note: stratum {','.join(map(str, key))} has only {have} eligible "
+                   f"customers for a quota of {want}", err=True)  # fmt: skip
     typer.echo(f"launch it with: manyi campaign launch {campaign_id}")
 
 
@@ -396,40 +286,27 @@ def campaign_close(campaign_id: Annotated[int, typer.Argument(help="Campaign id.
 
 @campaign_app.command("list")
 def campaign_list() -> None:
-    """Every campaign with its status and what happened to its messages."""
-    from sqlalchemy import func, select
+    """Every campaign with its status, what happened to its messages, and its completes."""
     from sqlmodel import Session
 
-    from survey.db.tables import Campaign, Invitation, OutboundSms, QuestionnaireVersion
+    from survey.campaigns.monitor import campaign_summaries
 
     _, engine = _database()
     with Session(engine) as session:
-        campaigns = session.execute(
-            select(Campaign, QuestionnaireVersion.form_id, QuestionnaireVersion.version)
-            .join(QuestionnaireVersion).order_by(Campaign.id)
-        ).all()  # fmt: skip
-        invited = dict(session.execute(
-            select(Invitation.campaign_id, func.count()).group_by(Invitation.campaign_id)
-        ).all())  # fmt: skip
-        outbox: dict[int, dict[str, int]] = {}
-        for campaign_id, status, count in session.execute(
-            select(OutboundSms.campaign_id, OutboundSms.status, func.count())
-            .group_by(OutboundSms.campaign_id, OutboundSms.status)
-        ):  # fmt: skip
-            outbox.setdefault(campaign_id, {})[status] = count
-    if not campaigns:
+        summaries = campaign_summaries(session)
+    if not summaries:
         typer.echo("no campaigns yet: `manyi campaign create --help` says how")
         return
     header = f"{'id':>4}  {'status':<8} {'invitations':>11} {'sent':>7} {'waiting':>7} "
-    typer.echo(header + f"{'uncertain':>9} {'failed':>6}  name (questionnaire, channels, rate)")
-    for campaign, form_id, version in campaigns:
-        counts = outbox.get(campaign.id, {})
-        waiting = sum(counts.get(s, 0) for s in ("pending", "claimed", "sending"))
+    typer.echo(header + f"{'uncertain':>9} {'failed':>6} {'completes':>9}  "
+               "name (questionnaire, channels, rate)")  # fmt: skip
+    for s in summaries:
+        campaign = s.campaign
         typer.echo(
-            f"{campaign.id:>4}  {campaign.status:<8} {invited.get(campaign.id, 0):>11} "
-            f"{counts.get('sent', 0):>7} {waiting:>7} {counts.get('uncertain', 0):>9} "
-            f"{counts.get('failed', 0):>6}  {campaign.name} ({form_id}@{version}, "
-            f"{','.join(campaign.channels)}, {campaign.rate_per_second:g}/s)"
+            f"{campaign.id:>4}  {campaign.status:<8} {s.invited:>11} {s.sent:>7} {s.waiting:>7} "
+            f"{s.outbox.get('uncertain', 0):>9} {s.outbox.get('failed', 0):>6} "
+            f"{s.completes:>9}  {campaign.name} ({s.form}, {','.join(campaign.channels)}, "
+            f"{campaign.rate_per_second:g}/s)"
         )
 
 

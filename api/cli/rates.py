@@ -12,36 +12,35 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
 from api.cli.support import fail, settings_and_engine
 
+#: Names that moved to :mod:`survey.campaigns.rates` (one computation for the command line
+#: and the console's monitor), still found here, and imported only when asked for: the
+#: command line imports nothing heavy before a command runs.
+_MOVED = ("CAMPAIGN_GROUPS", "RatesInputError", "parse_e", "rates_document")
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        from survey.campaigns import rates as moved
+
+        return getattr(moved, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 COLUMN = "disposition"
 BLANK_GROUP = "(blank)"
-
-
-class RatesInputError(ValueError):
-    """An input the command cannot use; the message says what to fix."""
-
-
-def parse_e(text: str) -> float | Literal["proportional"]:
-    """``"proportional"`` or a number in [0, 1] (range checked by the rates themselves)."""
-    if text.strip().lower() == "proportional":
-        return "proportional"
-    try:
-        return float(text)
-    except ValueError:
-        raise RatesInputError(
-            f"--e {text!r}: give a proportion in [0, 1] (e.g. --e 0.8) or 'proportional'"
-        ) from None
 
 
 def read_cases(path: Path):
     """The file as text cells (codes like "2.10" must not become the number 2.1)."""
     import pandas as pd
 
+    from survey.campaigns.rates import RatesInputError
     from survey.questionnaire.bounded import read_excel
 
     if not path.is_file():
@@ -69,6 +68,8 @@ def read_cases(path: Path):
 
 def _column(table, name: str, path: Path, option: str) -> str:
     """The header matching ``name`` (case and surrounding spaces ignored)."""
+    from survey.campaigns.rates import RatesInputError
+
     for column in table.columns:
         if column.lower() == name.lower():
             return column
@@ -88,6 +89,7 @@ def compute(path: Path, e_text: str = "proportional", by: str | None = None) -> 
     """
     from survey.aapor.dispositions import classify
     from survey.aapor.rates import InvalidDispositions
+    from survey.campaigns.rates import RatesInputError, parse_e, rates_document
 
     e = parse_e(e_text)
     table = read_cases(path)
@@ -112,47 +114,6 @@ def compute(path: Path, e_text: str = "proportional", by: str | None = None) -> 
     return document
 
 
-def rates_document(
-    categories: list[str],
-    e: float | Literal["proportional"],
-    e_text: str,
-    labels: list[str] | None = None,
-    by: str | None = None,
-    *,
-    scope: str,
-) -> dict:
-    """The rates of all cases and, given one label per case, of each group of labels.
-
-    ``scope`` names the whole (file, campaign) in the note on a group's borrowed e.
-    """
-    from survey.aapor.rates import count_dispositions, outcome_rates
-
-    try:
-        overall = outcome_rates(count_dispositions(categories), e)
-    except ValueError as error:
-        raise RatesInputError(f"--e {e_text}: {error}") from None
-    document = overall.to_dict()
-    if labels is None:
-        return document
-    groups = []
-    for label in sorted(set(labels)):
-        counts = count_dispositions(c for c, g in zip(categories, labels, strict=True)
-                                    if g == label)  # fmt: skip
-        result = outcome_rates(counts, overall.e if overall.e is not None else e)
-        entry = {"group": label, **result.to_dict(), "e_method": overall.e_method}
-        if overall.e_method == "proportional" and overall.e is not None:
-            entry["notes"] = [*entry["notes"], f"e estimated from all cases of the {scope}"]
-        groups.append(entry)
-    document["by"] = by
-    document["groups"] = groups
-    return document
-
-
-#: ``--by`` with ``--campaign``: the breakdowns a campaign's cases carry.
-CAMPAIGN_GROUPS = {"channel": "channel", "interviewer": "interviewer", "month": "period"}
-NO_INTERVIEWER = "(none)"
-
-
 def compute_campaign(
     session,
     campaign_id: int,
@@ -162,33 +123,11 @@ def compute_campaign(
     now,
     timezone: str,
 ) -> dict:
-    """The JSON document of ``manyi rates --campaign``: the campaign's cases as of ``now``.
+    """The JSON document of ``manyi rates --campaign``: the campaign's cases as of ``now``
+    (:func:`survey.campaigns.rates.campaign_rates`, which the console's monitor shows too)."""
+    from survey.campaigns.rates import campaign_rates
 
-    Raises
-    ------
-    RatesInputError
-        For a bad --e or --by.
-    survey.campaigns.cases.CampaignNotFound
-        When no campaign has this id.
-    """
-    from survey.aapor.dispositions import category_of
-    from survey.campaigns.cases import campaign_dispositions
-
-    e = parse_e(e_text)
-    if by is not None and by not in CAMPAIGN_GROUPS:
-        raise RatesInputError(f"--by {by!r}: with --campaign use one of "
-                              f"{', '.join(CAMPAIGN_GROUPS)}")  # fmt: skip
-    cases = campaign_dispositions(session, campaign_id, now=now, timezone=timezone)
-    categories = [category_of(case.disposition) for case in cases]
-    labels = None
-    if by is not None:
-        field = CAMPAIGN_GROUPS[by]
-        labels = [getattr(case, field) or NO_INTERVIEWER for case in cases]
-    document = rates_document(categories, e, e_text, labels, by, scope="campaign")
-    document["campaign_id"] = campaign_id
-    if not cases:
-        document["notes"].append(f"campaign {campaign_id} has no sampled case yet")
-    return document
+    return campaign_rates(session, campaign_id, e_text, by, now=now, timezone=timezone)
 
 
 def render_text(document: dict) -> str:
@@ -248,6 +187,7 @@ def rates(
     an unreadable file, a missing column, invalid codes (all listed) or an unknown campaign.
     """
     from survey.aapor.rates import InvalidDispositions
+    from survey.campaigns.rates import RatesInputError
 
     if file is not None and campaign is not None:
         raise fail("give a FILE of dispositions or --campaign ID, not both", 2)
@@ -276,6 +216,7 @@ def _campaign_document(campaign_id: int, e_text: str, by: str | None) -> dict:
     from sqlmodel import Session
 
     from survey.campaigns.cases import CampaignNotFound
+    from survey.campaigns.rates import RatesInputError
     from survey.db.tables import utcnow
 
     settings, engine = settings_and_engine()
