@@ -1,5 +1,6 @@
-# Manyi: `make demo` serves the sample data on http://127.0.0.1:8000, `make test` runs
-# the whole suite. Both create .venv when it is missing.
+# Manyi: `make demo` serves the sample data on http://127.0.0.1:8000 (`make demo PORT=8080
+# HOST=0.0.0.0` elsewhere), `make test` runs the whole suite. Both create .venv when it is
+# missing; `make demo` installs without the dev extra (JupyterLab and the test tools).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -179,10 +179,10 @@ def demo(
             f"\nDemo accounts (MANYI_ENV=development only): sign in at {base}/login with the "
             f"password {DEMO_PASSWORD}"
         )
-        typer.echo(f"  {'username':<12} {'role':<11} where to go")
+        typer.echo(f"  {'username':<12} {'role':<12} where to go")
         for account in accounts:
             note = "" if account.demo_password else "  (not the demo password: its own)"
-            typer.echo(f"  {account.username:<12} {account.role:<11} {base}{account.page}{note}")
+            typer.echo(f"  {account.username:<12} {account.role:<12} {base}{account.page}{note}")
         if settings.require_admin_totp:
             typer.echo("  MANYI_REQUIRE_ADMIN_TOTP is on: admin signs in only after "
                        "`manyi staff totp admin`")  # fmt: skip
