@@ -19,10 +19,10 @@ from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import ColumnElement, delete, false, or_, true
+from sqlalchemy import ColumnElement, delete, false, func, or_, true
 from sqlmodel import Session, col, select
 
-from survey.db.tables import ApiKey, Staff, StaffSession, utcnow
+from survey.db.tables import ApiKey, Customer, Response, Staff, StaffSession, utcnow
 from survey.errors import InvalidRequest
 from survey.signing import same
 from survey.staff.passwords import MAX_LENGTH, MIN_LENGTH, weakness
@@ -100,15 +100,7 @@ def create_staff(
             f"username {username!r}: use 2-64 lowercase letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
-    if role not in ROLES:
-        raise StaffError(f"role {role!r} is unknown; choose one of {', '.join(ROLES)}")
-    if (regions and role != Role.MANAGER) or (
-        service_halls and role not in (Role.MANAGER, Role.INTERVIEWER)
-    ):
-        raise StaffError(
-            f"only managers are limited to regions, and only managers and interviewers to "
-            f"service halls; a {role} is not"
-        )
+    check_role_and_scope(role, regions, service_halls)
     if find_staff(session, username) is not None:
         raise StaffError(f"username {username!r} is taken")
     check_password(password, username)
@@ -126,19 +118,135 @@ def create_staff(
     return staff
 
 
+def check_role_and_scope(role: str, regions: Sequence[str], service_halls: Sequence[str]) -> None:
+    """Refuse an unknown role, or a limit the role does not have (see :func:`create_staff`)."""
+    if role not in ROLES:
+        raise StaffError(f"role {role!r} is unknown; choose one of {', '.join(ROLES)}")
+    if (regions and role != Role.MANAGER) or (
+        service_halls and role not in (Role.MANAGER, Role.INTERVIEWER)
+    ):
+        raise StaffError(
+            f"only managers are limited to regions, and only managers and interviewers to "
+            f"service halls; a {role} is not"
+        )
+
+
 def find_staff(session: Session, username: str) -> Staff | None:
     return session.exec(select(Staff).where(Staff.username == normalise_username(username))).first()
 
 
-def disable_staff(session: Session, staff: Staff) -> None:
+def disable_staff(session: Session, staff: Staff, *, by: Staff | None = None) -> None:
     """Stop ``staff`` signing in; their open sessions end now and their API keys stop working.
 
-    The row stays: interviews, attempts and audit entries keep pointing at it.
+    The row stays: interviews, attempts and audit entries keep pointing at it. ``by`` (who
+    is disabling) may not disable themself (:func:`refuse_own_account`).
     """
+    refuse_own_account(by, staff, "disable")
     staff.active = False
     session.add(staff)
     session.exec(delete(StaffSession).where(col(StaffSession.staff_id) == staff.id))
     session.commit()
+
+
+def refuse_own_account(actor: Staff | None, staff: Staff, what: str) -> None:
+    """Refuse an administrator ``what`` on their own account (disabling it, or taking its
+    administrator role away): done by mistake, it could leave the service with nobody who
+    manages accounts, and only the command line could mend it. Another administrator may."""
+    if actor is not None and actor.id == staff.id:
+        raise StaffError(
+            f"you cannot {what} your own account: ask another administrator, so that the "
+            "service always keeps one who can manage accounts"
+        )
+
+
+def change_role(
+    session: Session,
+    staff: Staff,
+    role: str,
+    *,
+    regions: Sequence[str] = (),
+    service_halls: Sequence[str] = (),
+    by: Staff | None = None,
+) -> None:
+    """Give ``staff`` another role or scope, with the rules of :func:`create_staff`.
+
+    Roles are read at every request, so the change holds from their next page on; ``by``
+    (who is changing it) may not take their own administrator role away.
+    """
+    check_role_and_scope(role, regions, service_halls)
+    if staff.role == Role.ADMIN and role != Role.ADMIN:
+        refuse_own_account(by, staff, "remove the administrator role of")
+    staff.role = role
+    staff.regions = sorted(set(regions))
+    staff.service_halls = sorted(set(service_halls))
+    session.add(staff)
+    session.commit()
+
+
+def enable_staff(session: Session, staff: Staff, now: datetime | None = None) -> int:
+    """Let a disabled ``staff`` sign in again with their password; returns how many API keys
+    were revoked.
+
+    Their keys made before are revoked rather than brought back with the account: an
+    account is disabled when it may be misused, and its keys may be what was misused. New
+    keys can be given; a new password too, if the old one may be known.
+    """
+    now = now or utcnow()
+    revoked = 0
+    for key in api_keys_of(session, staff):
+        if key.revoked_at is None:
+            key.revoked_at = now
+            session.add(key)
+            revoked += 1
+    staff.active = True
+    session.add(staff)
+    session.commit()
+    return revoked
+
+
+def generate_password(username: str = "") -> str:
+    """A random password that passes the policy (20 URL-safe characters, ~120 bits), for an
+    administrator to hand over once."""
+    while True:
+        password = secrets.token_urlsafe(15)
+        if weakness(password, username) is None:
+            return password
+
+
+def known_places(session: Session) -> tuple[list[str], list[str]]:
+    """The regions and service halls of the customer records, and the halls where intercept
+    interviews were taken: what a manager or an interviewer may be limited to."""
+    regions = session.exec(select(Customer.region).where(Customer.region != "").distinct()).all()
+    halls = set(
+        session.exec(
+            select(Customer.service_hall).where(Customer.service_hall != "").distinct()
+        ).all()
+    )
+    halls |= {hall for hall in session.exec(select(Response.service_hall).distinct()).all() if hall}
+    return sorted(r for r in regions if r), sorted(halls)
+
+
+def check_places(session: Session, regions: Sequence[str], service_halls: Sequence[str]) -> None:
+    """Refuse a region or hall that no customer record or interview names: a misspelt limit
+    would show its manager nothing, without saying why."""
+    if not regions and not service_halls:
+        return
+    known_regions, known_halls = known_places(session)
+    for kind, names, known in (("region", regions, known_regions),
+                               ("service hall", service_halls, known_halls)):  # fmt: skip
+        unknown = [name for name in names if name not in known]
+        if not unknown:
+            continue
+        if not known:
+            raise StaffError(
+                f"no {kind} is known yet (no customer list names one): import a sample "
+                f"frame first, then limit this account to its {kind}s"
+            )
+        shown = ", ".join(known[:30]) + (" …" if len(known) > 30 else "")
+        raise StaffError(
+            f"unknown {kind} {', '.join(repr(n) for n in unknown)}: write it as the customer "
+            f"lists do; known: {shown}"
+        )
 
 
 def set_password(session: Session, staff: Staff, password: str) -> None:
@@ -344,6 +452,31 @@ def revoke_api_key(session: Session, prefix: str, now: datetime | None = None) -
     session.add(row)
     session.commit()
     return row
+
+
+def revoke_key_of(
+    session: Session, staff: Staff, key_id: int, now: datetime | None = None
+) -> ApiKey:
+    """Revoke ``staff``'s key ``key_id`` (the console names keys by row, not by prefix)."""
+    row = session.get(ApiKey, key_id)
+    if row is None or row.staff_id != staff.id:
+        raise StaffError(f"{staff.username} has no API key {key_id}")
+    if row.revoked_at is not None:
+        raise StaffError(f"the API key {row.prefix}… is revoked already")
+    row.revoked_at = now or utcnow()
+    session.add(row)
+    session.commit()
+    return row
+
+
+def unrevoked_key_counts(session: Session) -> dict[int, int]:
+    """How many unrevoked API keys each staff member has, by staff id."""
+    rows = session.exec(
+        select(ApiKey.staff_id, func.count(col(ApiKey.id)))
+        .where(col(ApiKey.revoked_at).is_(None))
+        .group_by(ApiKey.staff_id)
+    ).all()
+    return {staff_id: count for staff_id, count in rows}
 
 
 def api_keys_of(session: Session, staff: Staff) -> list[ApiKey]:

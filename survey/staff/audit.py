@@ -8,9 +8,11 @@ refuses it), so the log can be trusted to say what happened.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from survey.db.tables import AuditLog, Staff, utcnow
@@ -32,6 +34,14 @@ TOTP_ENROLLED = "totp_enrolled"
 TOTP_REMOVED = "totp_removed"
 API_KEY_CREATED = "api_key_created"
 API_KEY_REVOKED = "api_key_revoked"
+#: A staff member's role or scope changed (detail: the old and the new).
+STAFF_CHANGED = "staff_changed"
+#: A disabled staff member let in again (detail: how many of their API keys were revoked).
+STAFF_ENABLED = "staff_enabled"
+#: An analysis asked for from the console (target "analysis:ID"), or asked for again with
+#: the same inputs (a forced re-run, detail: the job it re-runs).
+ANALYSIS_REQUESTED = "analysis_requested"
+ANALYSIS_RERUN = "analysis_rerun"
 
 _ACTION = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _TARGET_LENGTH = 200
@@ -83,3 +93,58 @@ def entries(session: Session, *, action: str | None = None, limit: int = 100) ->
     if action is not None:
         query = query.where(AuditLog.action == action)
     return list(session.exec(query.order_by(col(AuditLog.id).desc()).limit(limit)))
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """Which audit rows to read: an action, the username of who did it, words in the target,
+    a time range (``since`` included, ``until`` excluded), and rows older than ``before_id``
+    (the page after the one that ended there)."""
+
+    action: str | None = None
+    username: str | None = None
+    target: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    before_id: int | None = None
+
+
+def search(
+    session: Session, wanted: Search, *, limit: int | None = 100
+) -> list[tuple[AuditLog, str | None]]:
+    """The rows ``wanted`` keeps, newest first, each with its author's username (None:
+    nobody known, e.g. the command line). ``limit`` None reads them all (a download)."""
+    query = select(AuditLog, Staff.username).outerjoin(Staff, col(Staff.id) == AuditLog.staff_id)
+    if wanted.action:
+        query = query.where(AuditLog.action == wanted.action)
+    if wanted.username:
+        query = query.where(Staff.username == wanted.username.strip().lower())
+    if wanted.target:
+        # A literal search: % and _ typed by the reader are characters, not wildcards.
+        escaped = wanted.target.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(col(AuditLog.target).like(f"%{escaped}%", escape="\\"))
+    if wanted.since is not None:
+        query = query.where(col(AuditLog.at) >= wanted.since)
+    if wanted.until is not None:
+        query = query.where(col(AuditLog.at) < wanted.until)
+    if wanted.before_id is not None:
+        query = query.where(col(AuditLog.id) < wanted.before_id)
+    query = query.order_by(col(AuditLog.id).desc())
+    if limit is not None:
+        query = query.limit(limit)
+    return [(row, username) for row, username in session.exec(query)]
+
+
+def actions_written(session: Session) -> list[str]:
+    """Every action the log holds, for a filter's choices."""
+    return sorted(session.exec(select(AuditLog.action).distinct()).all())
+
+
+def last_logins(session: Session) -> dict[int, datetime]:
+    """When each staff member last signed in, by staff id (those never seen are absent)."""
+    rows = session.exec(
+        select(AuditLog.staff_id, func.max(AuditLog.at))
+        .where(AuditLog.action == LOGIN, col(AuditLog.staff_id).is_not(None))
+        .group_by(AuditLog.staff_id)
+    ).all()
+    return {staff_id: at for staff_id, at in rows}
