@@ -193,7 +193,8 @@ def test_the_demo_in_production_creates_no_account_and_says_how_to_add_staff(tmp
 
 
 def test_the_demo_in_development_prints_the_sign_in_table_and_the_phone_cases(tmp_path):
-    env = {"MANYI_DATABASE_URL": f"sqlite:///{tmp_path / 'dev.db'}", "MANYI_ENV": "development"}
+    env = {"MANYI_DATABASE_URL": f"sqlite:///{tmp_path / 'dev.db'}", "MANYI_ENV": "development",
+           "MANYI_PUBLIC_BASE_URL": "http://127.0.0.1:8765"}  # fmt: skip
     run = run_manyi("demo", "--no-serve", "--port", "8765", env=env)
     assert run.returncode == 0, run.stderr
     assert f"password {DEMO_PASSWORD}" in run.stdout
