@@ -10,6 +10,8 @@ posted page goes through one domain function, :func:`survey.answering.submit.sub
 Interviewers' pages (interviewer mode) also show each item's read-out instruction; the phone
 interview's flow is the interviewer's desk (``Flow.desk``): a desktop's width, large questions
 and answers by number keys, with the one script its policy allows (:data:`KEYS_SCRIPT`).
+The operations console's preview of a questionnaire draws its pages with the same context
+(:func:`page_context`) and template block (:func:`page_main`), without a link or a campaign.
 
 Pages are rendered on the server from the questionnaire version the campaign uses and work
 without JavaScript. GET renders a page with the stored answers; a POST with errors re-renders
@@ -22,7 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -58,7 +60,7 @@ from survey.answering.pages import (
     visible_pages,
 )
 from survey.answering.submit import Submitted, submit_page
-from survey.questionnaire import Item
+from survey.questionnaire import Item, Questionnaire
 from survey.signing import same, signature
 from survey.staff.accounts import session_token_digest
 
@@ -302,8 +304,10 @@ def _label(labels, language: str, fallback: str) -> str:
     return labels.get(language) or labels.get(fallback) or next(iter(labels.values()), "")
 
 
-def _field(link: Link, item: Item, value: Any, error: str, language: str) -> Field:
-    default = link.questionnaire.default_language
+def _field(
+    questionnaire: Questionnaire, mode: str, item: Item, value: Any, error: str, language: str
+) -> Field:
+    default = questionnaire.default_language
     if item.type == "text":
         kind, options = "text", ()
     else:
@@ -319,12 +323,10 @@ def _field(link: Link, item: Item, value: Any, error: str, language: str) -> Fie
                 c.missing is not None,
                 str(place),
             )
-            for place, c in enumerate(
-                offered_choices(item, link.questionnaire, link.mode), start=first
-            )
+            for place, c in enumerate(offered_choices(item, questionnaire, mode), start=first)
         )
     # Read-out and probe instructions are for interviewers: never on a customer's page.
-    interviewer = link.mode == INTERVIEWER and bool(item.instruction)
+    interviewer = mode == INTERVIEWER and bool(item.instruction)
     return Field(
         name=item.name,
         kind=kind,
@@ -343,6 +345,74 @@ def text_for(language: str) -> dict[str, str]:
     return TEXT.get(language, TEXT["en"])
 
 
+def page_context(
+    questionnaire: Questionnaire,
+    pages: Sequence[Page],
+    page: Page,
+    relevant: frozenset[str],
+    *,
+    mode: str,
+    language: str,
+    desk: bool,
+    values: dict[str, Any],
+    errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """What ``respondent/page.html`` shows of ``page``, whoever shows it.
+
+    The pages of a response (:func:`_render`) and the operations console's preview of a
+    questionnaire (:func:`page_main`) both come from here, so that a preview cannot show a
+    question otherwise than the customer or the interviewer will see it. The caller adds
+    where the form posts (``action``, ``back``, ``csrf``) and whose interview it is
+    (``tag``, ``return_to``).
+    """
+    errors = errors or {}
+    visible = visible_pages(pages, relevant)
+    position = next(
+        (i for i, p in enumerate(visible, start=1) if p.number == page.number), len(visible)
+    )
+    text = text_for(language)
+    fields = [
+        _field(
+            questionnaire,
+            mode,
+            item,
+            values.get(item.name),
+            text[f"error.{errors[item.name]}"] if item.name in errors else "",
+            language,
+        )
+        for item in shown_items(page, relevant)
+    ]
+    construct = questionnaire.constructs.get(page.construct or "")
+    default = questionnaire.default_language
+    return {
+        "html_lang": HTML_LANG.get(language, language),
+        "desk": desk,
+        "keys_script": KEYS_SCRIPT if desk else "",
+        "t": text,
+        "title": _label(questionnaire.title, language, default),
+        "heading": _label(construct.label, language, default) if construct else "",
+        "fields": fields,
+        "position": position,
+        "total": len(visible),
+        "last": next_page(pages, page, relevant) is None,
+        "language": language,
+        "languages": [
+            (code, LANGUAGE_NAMES.get(code, code))
+            for code in questionnaire.languages
+            if code != language
+        ],
+    }
+
+
+def page_main(context: dict[str, Any]) -> Markup:
+    """The ``main`` block of ``respondent/page.html`` rendered with ``context`` (see
+    :func:`page_context`): one page's markup without its document, so that the console's
+    preview can show every page of a questionnaire in one document, each drawn by the very
+    template the customer's and the interviewer's pages use."""
+    template = TEMPLATES.get_template("respondent/page.html")
+    return Markup("".join(template.blocks["main"](template.new_context(context))))  # noqa: S704 (our template, autoescaped)
+
+
 def _render(
     flow: Flow,
     request: Request,
@@ -354,26 +424,12 @@ def _render(
     values: dict[str, Any],
     errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    errors = errors or {}
     relevant = link.relevant
-    visible = visible_pages(link.pages, relevant)
-    position = next(
-        (i for i, p in enumerate(visible, start=1) if p.number == page.number), len(visible)
-    )
-    text = text_for(language)
-    fields = [
-        _field(
-            link,
-            item,
-            values.get(item.name),
-            text[f"error.{errors[item.name]}"] if item.name in errors else "",
-            language,
-        )
-        for item in shown_items(page, relevant)
-    ]
+    context = page_context(
+        link.questionnaire, link.pages, page, relevant, mode=link.mode, language=language,
+        desk=flow.desk, values=values, errors=errors,
+    )  # fmt: skip
     back = previous_page(link.pages, page, relevant)
-    construct = link.questionnaire.constructs.get(page.construct or "")
-    default = link.questionnaire.default_language
     response = link.response
     # The interviewer sees whose interview this is; a customer's page names nobody.
     # Phone interviews have no service hall: only what is known is shown.
@@ -385,27 +441,12 @@ def _render(
     page_response = send_page(
         request,
         "respondent/page.html",
-        html_lang=HTML_LANG.get(language, language),
-        desk=flow.desk,
-        keys_script=KEYS_SCRIPT if flow.desk else "",
-        t=text,
-        title=_label(link.questionnaire.title, language, default),
-        heading=_label(construct.label, language, default) if construct else "",
         tag=tag,
-        fields=fields,
-        position=position,
-        total=len(visible),
-        last=next_page(link.pages, page, relevant) is None,
         action=flow.page_url(link, page),
         back=flow.page_url(link, back) if back else "",
         csrf=csrf_token(secret_of(settings), flow.csrf_of(request, link.token)),
         return_to=flow.back(link.token) if flow.back is not None else None,
-        language=language,
-        languages=[
-            (code, LANGUAGE_NAMES.get(code, code))
-            for code in link.questionnaire.languages
-            if code != language
-        ],
+        **context,
     )
     if flow.desk:
         page_response.headers["Content-Security-Policy"] = DESK_POLICY
