@@ -347,13 +347,16 @@ def create_from_frame(
     staff_id: int | None = None,
     ip: str | None = None,
     via: str = "console",
+    known: list[PlanProblem] = (),
 ) -> DrawnCampaign:
     """Check ``request``, create its draft campaign and draw its sample (nothing is sent).
 
     Raises :class:`PlanRefused` with every problem found, before anything is stored.
     ``now`` (default: the current time) is what ``starts`` and ``expires`` delays count
     from. The creation and its sample design are written to the audit log, by
-    ``staff_id`` (None: the command line) from ``ip``.
+    ``staff_id`` (None: the command line) from ``ip``. ``known`` are problems the caller
+    found already (a field it could not read as a number): they are reported with the rest,
+    in place of what this check says of the same fields, and nothing is created.
     """
     now = now or utcnow()
     names = {**FIELD_NAMES, **names}
@@ -498,6 +501,9 @@ def create_from_frame(
                 f"with the quotas, which add up to {wanted}",
             )
         )
+    if known:
+        taken = {p.field for p in known}
+        problems = [*known, *(p for p in problems if p.field not in taken)]
     if problems:
         raise PlanRefused(problems)
     seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
