@@ -28,7 +28,10 @@ from survey.db.states import AnalysisStatus
 from survey.db.tables import Analysis, Answer, Response, utcnow
 
 QUEUED, RUNNING, DONE, FAILED = (
-    AnalysisStatus.QUEUED, AnalysisStatus.RUNNING, AnalysisStatus.DONE, AnalysisStatus.FAILED
+    AnalysisStatus.QUEUED,
+    AnalysisStatus.RUNNING,
+    AnalysisStatus.DONE,
+    AnalysisStatus.FAILED,
 )
 #: A running job whose worker has not renewed its heartbeat for this long is taken as lost
 #: (the worker renews it every :data:`HEARTBEAT`, however long the analysis takes).
@@ -106,6 +109,43 @@ def submit(
         return session.exec(select(Analysis).where(Analysis.key == key)).one(), False
     session.refresh(job)
     return job, True
+
+
+#: What a forced re-run's job is marked with (``origin``), besides "request" and "schedule".
+RERUN = "rerun"
+
+
+def rerun(session: Session, job: Analysis, *, requested_by: int | None = None) -> Analysis:
+    """A new job with ``job``'s request, computed again even when the data are unchanged.
+
+    :func:`submit` would hand back the stored job for identical inputs, so a re-run's key
+    also holds a counter: ``job_key(request, fingerprint + "\\nrerun N")``, N the first number
+    not taken. The request itself is unchanged (the worker and the pages read it as any
+    other); the job's ``origin`` says it was a re-run. Two clicks at the same moment hit the
+    key's uniqueness and make one job.
+    """
+    request = dict(job.request)
+    fingerprint = data_fingerprint(session, job.questionnaire_version_id)
+    taken = 1
+    while True:
+        key = job_key(request, f"{fingerprint}\nrerun {taken}")
+        if session.exec(select(Analysis.id).where(Analysis.key == key)).first() is None:
+            break
+        taken += 1
+    new = Analysis(
+        key=key, questionnaire_version_id=job.questionnaire_version_id, request=request,
+        period=request.get("period"), segment=request.get("segment"),
+        filters_hash=filters_hash(request.get("filters")),
+        data_fingerprint=fingerprint, requested_by=requested_by, origin=RERUN,
+    )  # fmt: skip
+    session.add(new)
+    try:
+        session.commit()
+    except IntegrityError:  # the same re-run asked for at the same moment elsewhere
+        session.rollback()
+        return session.exec(select(Analysis).where(Analysis.key == key)).one()
+    session.refresh(new)
+    return new
 
 
 def claim_next(session: Session, worker: str, now: datetime | None = None) -> Analysis | None:
