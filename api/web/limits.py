@@ -15,8 +15,11 @@ Two places enforce them, because two places see the bytes:
   (413) before a byte of it is read; one sent chunked, or longer than it said, is counted as
   it arrives and refused as soon as it passes the limit. Nothing is buffered here, so a
   refused body never reaches memory or a temporary file. A body must arrive within
-  :data:`BODY_TIMEOUT_SECONDS` of its head (408). ``multipart/form-data`` is refused (415):
-  no route takes a file, and Starlette's multipart parser spools large parts to disk. NUL
+  :data:`BODY_TIMEOUT_SECONDS` of its head (408). ``multipart/form-data`` is refused (415)
+  except on the console's two upload routes (:data:`UPLOADS`, by exact path): Starlette's
+  multipart parser spools large parts to disk, so only a route that takes a file, within its
+  own limit, may receive one. An upload's bytes are not searched for NUL (a workbook is
+  binary): its route reads the file with the bounded readers and checks its fields. NUL
   bytes, raw or escaped (``%00`` in a urlencoded form, ``\\u0000`` in JSON), in a path,
   query string or body are refused (422), before a route could hand them to the database;
   the SMS provider's webhooks take them and drop them after checking the signature (they
@@ -51,6 +54,7 @@ __all__ = [
     "HEADER_TIMEOUT_SECONDS",
     "JSON_MAX_BYTES",
     "LIMITS",
+    "UPLOADS",
     "WEBHOOK_MAX_BYTES",
     "BodyLimit",
     "GuardedHttpToolsProtocol",
@@ -94,6 +98,8 @@ class BodyLimit:
     max_bytes: int
     #: NUL bytes refused (422) before the route sees them; False where a route drops them.
     refuse_nul: bool = True
+    #: Whether a ``multipart/form-data`` body (a file upload) is accepted.
+    multipart: bool = False
 
 
 #: Limits by path prefix, the first match applies; every other path takes a form's.
@@ -102,6 +108,15 @@ LIMITS: tuple[tuple[str, BodyLimit], ...] = (
     ("/sms/", BodyLimit(WEBHOOK_MAX_BYTES, refuse_nul=False)),
 )
 _FORM = BodyLimit(FORM_MAX_BYTES)
+_MiB = 1024 * 1024
+#: The routes that take a file, by exact path: a questionnaire (YAML or XLSX, read within
+#: survey.questionnaire.bounded's 2 MiB) and a sample frame (CSV or XLSX, 20 MiB). Each
+#: route checks its file's own size and says so in words; these limits add a form's room
+#: for the other fields and the multipart framing.
+UPLOADS: dict[str, BodyLimit] = {
+    "/console/questionnaires/drafts": BodyLimit(2 * _MiB + FORM_MAX_BYTES, multipart=True),
+    "/console/frames": BodyLimit(20 * _MiB + FORM_MAX_BYTES, multipart=True),
+}
 
 #: The escapes of a NUL by how a body is decoded (none in other bodies, where they are text).
 _FORM_NUL = (b"\x00", b"%00")
@@ -121,6 +136,9 @@ MESSAGES = {
 
 
 def limit_of(path: str) -> BodyLimit:
+    upload = UPLOADS.get(path)
+    if upload is not None:
+        return upload
     for prefix, limit in LIMITS:
         if path.startswith(prefix):
             return limit
@@ -316,14 +334,17 @@ class RequestLimits:
             # uvicorn's parser refuses a malformed length before this; a huge one is ours.
             await refuse(scope, send, 413)
             return
-        if multipart:
+        if multipart and not limit.multipart:
             await refuse(scope, send, 415)
             return
         loop = asyncio.get_running_loop()
         watchdog = self.watchdog
         if watchdog is None or watchdog.loop is not loop:
             watchdog = self.watchdog = _Watchdog(loop)
-        escapes = nul_escapes(content_type) if limit.refuse_nul else _RAW_NUL
+        if multipart:
+            escapes: tuple[bytes, ...] = ()  # a file's bytes are its own (see the docstring)
+        else:
+            escapes = nul_escapes(content_type) if limit.refuse_nul else _RAW_NUL
         deadline = loop.time() + BODY_TIMEOUT_SECONDS
         body = _Body(scope, receive, send, limit, escapes, deadline)
         watchdog.watch(body)

@@ -475,6 +475,21 @@ def test_an_upload_is_refused_415(client):
     assert client.post("/logout", files={"f": ("x.csv", b"a,b\n")}).status_code == 415
 
 
+def test_only_the_two_upload_routes_take_a_file_and_each_within_its_own_limit(client):
+    from api.web.limits import UPLOADS
+
+    # Beside an upload route, a file is refused as everywhere else.
+    for path in ("/console/frames/imports/1", "/console/questionnaires", "/console/frame"):
+        assert client.post(path, files={"f": ("x.csv", b"a,b\n")}).status_code == 415, path
+    for path, limit in UPLOADS.items():
+        # Past the route's limit: refused before the route (which would ask for sign-in).
+        big = {"file": ("x.csv", b"a" * (limit.max_bytes + 1))}
+        assert client.post(path, files=big).status_code == 413, path
+        # Within it, the route answers (here: sign in first, a redirect).
+        small = client.post(path, files={"file": ("x.csv", b"a,b\n")}, follow_redirects=False)
+        assert small.status_code == 303 and "/login" in small.headers["location"], path
+
+
 # The hot path's own reader, a form dependency, FastAPI's form parameters, a webhook.
 @pytest.mark.parametrize("path", ["/s/unknown/p/1", "/logout", "/login", "/sms/status"])
 def test_a_chunked_form_past_the_limit_is_refused_413_however_the_route_reads_it(client, path):
