@@ -17,7 +17,6 @@ from openpyxl import Workbook
 from sqlmodel import Session, select
 
 from api.settings import Settings
-from api.web import limits
 from api.web.app import create_app
 from survey.db.tables import AuditLog, QuestionnaireDraft, QuestionnaireVersion
 from survey.questionnaire import QuestionnaireError, load_questionnaire
@@ -31,15 +30,6 @@ BASE = "https://manyi.example.org"
 HERE = "/console/questionnaires"
 UPLOAD = f"{HERE}/drafts"
 SAMPLE = (SAMPLES / "csi_questionnaire.yaml").read_text("utf-8")
-
-#: api/web/limits.py refuses every multipart body (415) before a route runs, unless the
-#: upload path's limit admits it: until it does, the tests that upload are expected to fail.
-UPLOADS_ADMITTED = bool(getattr(limits.limit_of(UPLOAD), "multipart", False))
-needs_uploads = pytest.mark.xfail(
-    not UPLOADS_ADMITTED,
-    strict=True,
-    reason="api/web/limits.py refuses multipart bodies on /console/questionnaires/drafts (415)",
-)
 
 
 @pytest.fixture
@@ -170,7 +160,6 @@ def test_the_list_shows_published_versions_with_previews_and_an_upload_form(engi
 # -- upload, problems, fix, preview, publish -----------------------------------------------
 
 
-@needs_uploads
 def test_a_file_with_errors_lists_every_problem_located_as_the_cli_does(engine, rita, tmp_path):
     response = upload(rita, "csi.yaml", BROKEN)
     number = draft_id(response)
@@ -195,7 +184,6 @@ def test_a_file_with_errors_lists_every_problem_located_as_the_cli_does(engine, 
     assert audited(engine) == [("questionnaire_uploaded", f"questionnaire_draft:{number}")]
 
 
-@needs_uploads
 def test_a_workbook_s_problems_are_located_by_sheet_row_and_column(rita, tmp_path):
     content = workbook(item_type="ratting")
     number = draft_id(upload(rita, "hall.xlsx", content))
@@ -205,7 +193,15 @@ def test_a_workbook_s_problems_are_located_by_sheet_row_and_column(rita, tmp_pat
     assert "survey sheet, row 2" in shown
 
 
-@needs_uploads
+def test_a_valid_workbook_is_ready_and_its_preview_shows_its_questions(rita):
+    number = draft_id(upload(rita, "hall.xlsx", workbook()))
+    shown = text_of(rita.get(f"{UPLOAD}/{number}").text)
+    assert "ready to publish" in shown and "hall_visit" in shown and "3 questions" in shown
+    text = text_of(rita.get(f"{UPLOAD}/{number}/preview?view=interviewer&lang=zh").text)
+    assert "服务如何" in text and "读出五个选项" in text and "为什么不满意" in text
+    assert "只在以下条件成立时提问 asked only when : “服务如何” ≤ 2 “差”" in text
+
+
 def test_a_fixed_file_is_ready_previews_in_both_views_and_languages_and_publishes(engine, rita):
     number = draft_id(upload(rita, "csi.yaml", SAMPLE.encode()))
     page = rita.get(f"{UPLOAD}/{number}")
@@ -253,7 +249,6 @@ def published(engine):
 CHANGED = SAMPLE.replace("How do you rate our advertising?", "Our advertising?")
 
 
-@needs_uploads
 def test_changed_content_under_a_published_version_says_to_raise_the_version(
     engine, rita, published
 ):
@@ -356,7 +351,6 @@ BAD_FILES = [
 ]
 
 
-@needs_uploads
 @pytest.mark.parametrize(("name", "content", "status", "words"), BAD_FILES)
 def test_a_file_that_is_no_questionnaire_is_refused_with_words_and_nothing_stored(
     engine, rita, name, content, status, words
@@ -368,7 +362,6 @@ def test_a_file_that_is_no_questionnaire_is_refused_with_words_and_nothing_store
     assert drafts(engine) == [] and audited(engine) == []
 
 
-@needs_uploads
 def test_no_file_chosen_is_refused_with_words(engine, rita):
     nothing = {"file": ("", io.BytesIO(b""), "application/octet-stream")}
     response = rita.post(UPLOAD, data={"csrf": csrf_of(rita)}, files=nothing)
@@ -420,7 +413,6 @@ def test_a_publish_without_the_csrf_field_is_refused(engine, rita, sample_questi
         assert session.exec(select(QuestionnaireVersion)).all() == []
 
 
-@needs_uploads
 def test_an_upload_without_the_csrf_field_is_refused_and_nothing_stored(engine, rita):
     files = {"file": ("csi.yaml", io.BytesIO(SAMPLE.encode()), "application/x-yaml")}
     assert rita.post(UPLOAD, files=files).status_code == 403

@@ -1,0 +1,188 @@
+"""The console's questionnaire pages at a desktop's 1366 px and a phone's 360 px: no text over
+text, no sideways scrolling, no serious accessibility fault (axe-core).
+
+One server for the module, on a migrated SQLite database holding the sample questionnaire
+published and two drafts stored as an upload stores them
+(:func:`api.web.routers.console_questionnaires.store_draft`): one with problems, one ready
+to publish. A researcher signs in through /login. Screenshots are kept in the test's
+tmp_path and, for looking at, in /tmp/shots-questionnaires/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+
+from api.web.routers.console_questionnaires import store_draft
+from survey.db.engine import make_engine, upgrade
+from survey.questionnaire import load_questionnaire
+from survey.questionnaire.publish import publish
+from survey.staff.accounts import create_staff
+from tests.browser.page_checks import CONTEXT, assert_accessible, assert_no_overlap
+from tests.common import PHONE, SAMPLES
+from tests.service_process import free_port, manyi, running
+
+pytestmark = pytest.mark.browser
+
+DESKTOP = {"width": 1366, "height": 768}
+WIDTHS = {1366: DESKTOP, 360: PHONE}
+PASSWORD = "correct horse battery staple"
+SHOTS = Path("/tmp/shots-questionnaires")
+
+SAMPLE = (SAMPLES / "csi_questionnaire.yaml").read_text("utf-8")
+#: Three mistakes a questionnaire's author makes: a misspelt type, a name that is no
+#: identifier, a condition naming a question that does not exist.
+BROKEN = (
+    SAMPLE.replace("name: img_position, type: rating", "name: img_position, type: ratting")
+    .replace("- {name: net_clarity,", "- {name: Net-Clarity,")
+    .replace("${complained} = 'yes'", "${complaned} = 'yes'")
+)
+NEXT = SAMPLE.replace('version: "2026.1"', 'version: "2026.2"')
+
+
+@dataclass(frozen=True)
+class Site:
+    base: str
+    broken: int
+    ready: int
+
+
+PAGES = {
+    "list": "/console/questionnaires",
+    "draft-problems": "/console/questionnaires/drafts/{broken}",
+    "draft-ready": "/console/questionnaires/drafts/{ready}",
+    "preview-customer-zh": "/console/questionnaires/drafts/{ready}/preview?view=customer&lang=zh",
+    "preview-customer-en": "/console/questionnaires/drafts/{ready}/preview?view=customer&lang=en",
+    "preview-interviewer-zh": (
+        "/console/questionnaires/drafts/{ready}/preview?view=interviewer&lang=zh"
+    ),
+    "preview-interviewer-en": (
+        "/console/questionnaires/drafts/{ready}/preview?view=interviewer&lang=en"
+    ),
+    "preview-published": "/console/questionnaires/csi_mobile/2026.1/preview",
+}
+
+
+def prepare(url: str) -> tuple[int, int]:
+    """The sample published, a researcher, and the two drafts; their ids."""
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+        with Session(engine) as session:
+            rita = create_staff(session, "rita", "researcher", PASSWORD)
+            questionnaire, _ = load_questionnaire(SAMPLES / "csi_questionnaire.yaml")
+            publish(session, questionnaire)
+            broken = store_draft(session, "csi_questionnaire.yaml", BROKEN.encode(), rita.id)
+            ready = store_draft(session, "csi_questionnaire_2026_2.yaml", NEXT.encode(), rita.id)
+            assert broken.document is None and ready.document is not None
+            return broken.id, ready.id
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Site:
+    folder = tmp_path_factory.mktemp("console-questionnaires")
+    url = f"sqlite:///{folder / 'manyi.db'}"
+    ids = prepare(url)
+    base = f"http://127.0.0.1:{(port := free_port())}"
+    env = {**os.environ, "MANYI_DATABASE_URL": url, "MANYI_PUBLIC_BASE_URL": base}
+    with running(manyi("serve", "--port", str(port)), base_url=base, env=env,
+                 log_path=folder / "server.log"):  # fmt: skip
+        yield Site(base, *ids)
+
+
+@pytest.fixture(scope="module")
+def opened(browser, site) -> Callable:
+    """``opened(name, width)``: the page loaded in a signed-in tab at that width, once."""
+    context = browser.new_context(viewport=DESKTOP, **CONTEXT)
+    tab = context.new_page()
+    tab.goto(f"{site.base}/login")
+    tab.fill("#username", "rita")
+    tab.fill("#password", PASSWORD)
+    with tab.expect_navigation():
+        tab.click("form button[type=submit]")
+    assert "/login" not in tab.url, tab.url
+    state = context.storage_state()
+    context.close()
+    contexts: dict[int, object] = {}
+    tabs: dict[tuple[str, int], object] = {}
+
+    def open_page(name: str, width: int):
+        if (name, width) not in tabs:
+            for other in tabs.values():
+                other.close()
+            tabs.clear()
+            if width not in contexts:
+                phone = {"is_mobile": True, "has_touch": True} if width == PHONE["width"] else {}
+                contexts[width] = browser.new_context(
+                    viewport=WIDTHS[width], locale="zh-CN", storage_state=state, **phone,
+                    **CONTEXT,
+                )  # fmt: skip
+            tab = contexts[width].new_page()
+            path = PAGES[name].format(broken=site.broken, ready=site.ready)
+            answer = tab.goto(site.base + path)
+            assert answer is not None and answer.status == 200, (path, answer and answer.status)
+            tabs[name, width] = tab
+        return tabs[name, width]
+
+    yield open_page
+    for context in contexts.values():
+        context.close()
+
+
+@pytest.mark.parametrize("check", ["layout", "axe"])
+@pytest.mark.parametrize("width", list(WIDTHS))
+@pytest.mark.parametrize("name", list(PAGES))
+def test_a_questionnaire_page_shows_no_text_over_text_and_no_serious_accessibility_fault(
+    opened, name, width, check, tmp_path
+):
+    tab = opened(name, width)
+    if check == "layout":
+        screenshot = tmp_path / f"{name}-{width}.png"
+        tab.screenshot(path=screenshot, full_page=True)
+        SHOTS.mkdir(exist_ok=True)
+        shutil.copyfile(screenshot, SHOTS / screenshot.name)
+        assert_no_overlap(tab, screenshot)
+    else:
+        assert_accessible(tab)
+
+
+def test_the_draft_with_problems_lists_them_and_offers_no_publish(opened):
+    tab = opened("draft-problems", 1366)
+    rows = tab.locator("table tbody tr")
+    assert rows.count() == 3
+    assert "items[1].type (line" in rows.nth(0).inner_text()
+    assert tab.locator("form[action$='/publish']").count() == 0
+
+
+def test_the_preview_cannot_send_and_switches_view_keeping_the_language(opened, site):
+    # A tab of its own: the one the checks share stays on its page.
+    tab = opened("preview-customer-en", 1366).context.new_page()
+    tab.goto(site.base + PAGES["preview-customer-en"].format(ready=site.ready, broken=0))
+    assert tab.locator("button[type=submit]").count() == 12
+    assert tab.locator("button[type=submit]:enabled").count() == 0
+    assert tab.locator("input:enabled").count() == 0
+    tab.get_by_role("link", name="Interviewer's desk").click()
+    tab.wait_for_load_state()
+    assert "view=interviewer" in tab.url and "lang=en" in tab.url
+    assert tab.locator("body.desk .instruction").count() > 0
+
+
+def test_a_file_chosen_in_the_form_is_uploaded_and_its_problems_shown(opened, site, tmp_path):
+    tab = opened("list", 1366).context.new_page()
+    tab.goto(site.base + PAGES["list"])
+    path = tmp_path / "csi_broken.yaml"
+    path.write_text(BROKEN, "utf-8")
+    tab.set_input_files("#file", path)
+    with tab.expect_navigation():
+        tab.click("form[enctype] button[type=submit]")
+    assert "/console/questionnaires/drafts/" in tab.url
+    assert "csi_broken.yaml" in tab.inner_text("dl.facts")
+    assert tab.locator("table tbody tr").count() == 3
