@@ -233,7 +233,7 @@ def queue_invitations(
                 OutboundSms.id.is_(None),
             )
             .order_by(Invitation.id)
-        ).tuples()
+        )
     )
     phones = [customer.phone_e164 for _, customer in waiting]
     opted_out: set[str] = set()

@@ -11,10 +11,10 @@ Only customers who consented and are not on the opt-out list are drawn: simple r
 a sample size; stratified by frame columns (:data:`STRATA`) with either a sample size
 (proportional allocation) or one quota per stratum.
 
-The sample design (strata, quotas, seed, frame) is recorded with the campaign's creation in
-the audit log (:data:`CREATED`): the campaign table has no column for it, and the live
-monitor (:mod:`survey.campaigns.monitor`) reads the quotas back from that row
-(:func:`sample_design`). Audit rows are never updated, which suits a design fixed at the draw.
+The sample design (strata, quotas, seed, frame) is stored on the campaign
+(``Campaign.sample_design``), where the live monitor (:mod:`survey.campaigns.monitor`) reads
+the quotas back (:func:`sample_design`), and written with the creation to the audit log
+(:data:`CREATED`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from survey.campaigns.lifecycle import (
     invite,
 )
 from survey.db.tables import (
-    AuditLog,
     Campaign,
     Customer,
     OptOut,
@@ -546,6 +545,8 @@ def create_from_frame(
         sample=len(drawn),
         seed=seed,
     )
+    campaign.sample_design = design.to_dict()
+    session.add(campaign)
     form = f"{version.form_id}@{version.version}"
     audit.audit(
         session,
@@ -582,15 +583,8 @@ def _plain(value: Any) -> Any:
 
 
 def sample_design(session: Session, campaign_id: int) -> SampleDesign | None:
-    """The design recorded when the campaign was created; None for a campaign created
-    otherwise (directly through :func:`survey.campaigns.lifecycle.create_campaign`)."""
-    detail = (
-        session.execute(
-            select(AuditLog.detail)
-            .where(AuditLog.action == CREATED, AuditLog.target == f"campaign:{campaign_id}")
-            .order_by(AuditLog.id)
-        )
-        .scalars()
-        .first()
-    )
-    return SampleDesign.from_dict(detail) if detail else None
+    """The design the campaign's sample was drawn by; None for a campaign created otherwise
+    (directly through :func:`survey.campaigns.lifecycle.create_campaign`)."""
+    campaign = session.get(Campaign, campaign_id)
+    design = campaign.sample_design if campaign is not None else None
+    return SampleDesign.from_dict(design) if design else None

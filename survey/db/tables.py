@@ -182,6 +182,12 @@ class Campaign(SQLModel, table=True):
     calling: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
     )
+    #: How the sample was drawn from its frame (survey.campaigns.plan.SampleDesign: frame,
+    #: strata, quotas, sample size, seed): the live monitor's quota progress compares with
+    #: it. None for a campaign not drawn from a frame by the plan (a demo's, a test's).
+    sample_design: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True)
+    )
 
 
 class Invitation(SQLModel, table=True):
@@ -570,7 +576,12 @@ class Analysis(SQLModel, table=True):
         # segment and filters (survey.analyses.jobs.latest_done).
         Index(
             "ix_analysis_lookup",
-            "questionnaire_version_id", "status", "period", "segment", "filters_hash", "id",
+            "questionnaire_version_id",
+            "status",
+            "period",
+            "segment",
+            "filters_hash",
+            "id",
         ),
         _status_is_a_state("analysis"),
     )

@@ -35,10 +35,7 @@ from tests.integration.answering.web_pages import CONTENT, FULL, answer_all
 from tests.integration.staff_login import field, log_in
 from tests.service_process import free_port, manyi, running
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.filterwarnings("ignore:The Result.tuples:DeprecationWarning"),
-]
+pytestmark = pytest.mark.browser
 
 DESKTOP = {"width": 1366, "height": 768}
 WIDTHS = {1366: DESKTOP, 360: PHONE}

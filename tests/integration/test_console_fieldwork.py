@@ -22,7 +22,6 @@ from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from api.settings import Settings
-from api.web import limits
 from api.web.app import create_app
 from api.web.routers import console_fieldwork
 from survey.answering.links import invitation_token
@@ -50,10 +49,6 @@ from tests.service_process import run_manyi
 
 pytestmark = [
     pytest.mark.usefixtures("cheap_hashing"),
-    pytest.mark.parametrize("database_url", ["sqlite"], indirect=True),
-    # survey/campaigns/lifecycle.py's queue_invitations calls Result.tuples(), deprecated by
-    # SQLAlchemy 2.1: launching warns until it unpacks its rows directly.
-    pytest.mark.filterwarnings("ignore:The Result.tuples:DeprecationWarning"),
 ]
 
 BASE = "https://manyi.example.org"
@@ -79,16 +74,10 @@ def world(engine, sample_questionnaire):
 def open_client(engine, database_url, world):
     clients = []
 
-    def open_as(username: str, *, body_limits: bool = True) -> TestClient:
+    def open_as(username: str) -> TestClient:
         settings = Settings(database_url=database_url, public_base_url=BASE, env="test",
                             secret_key=SECRET)  # fmt: skip
         app = create_app(settings)
-        if not body_limits:
-            # api.web.limits refuses every multipart body (415) today; these tests reach the
-            # upload route without it, and test_an_upload_passes_the_request_limits says
-            # what the limits must let through.
-            app.user_middleware = [m for m in app.user_middleware
-                                   if m.cls is not limits.RequestLimits]  # fmt: skip
         client = TestClient(app, base_url="https://testserver", follow_redirects=False)
         client.__enter__()
         clients.append(client)
@@ -136,7 +125,7 @@ def upload(client, name, content, filename="customers.csv", **extra):
 
 
 def test_a_clean_upload_is_stored_listed_and_audited(engine, open_client):
-    client = open_client("rita", body_limits=False)
+    client = open_client("rita")
     reply = upload(client, "may", GOOD.encode())
     assert reply.status_code == 303, reply.text
     report_page = client.get(reply.headers["location"])
@@ -156,7 +145,7 @@ def test_an_upload_with_problems_reports_every_row_on_the_page_and_in_a_safe_csv
     engine, open_client, monkeypatch
 ):
     monkeypatch.setattr(console_fieldwork, "SHOWN_PROBLEMS", 2)
-    client = open_client("rita", body_limits=False)
+    client = open_client("rita")
     reply = upload(client, "june", (GOOD + BAD_ROWS).encode())
     assert reply.status_code == 303
     page = client.get(reply.headers["location"]).text
@@ -181,7 +170,7 @@ def test_an_upload_with_problems_reports_every_row_on_the_page_and_in_a_safe_csv
 
 
 def test_uploads_that_cannot_be_imports_are_refused_on_the_form(engine, open_client, monkeypatch):
-    client = open_client("rita", body_limits=False)
+    client = open_client("rita")
     cases = [
         (("april", GOOD.encode()), {}, "already stored: pick another name"),
         (("x", None), {}, "choose the customer list to import"),
@@ -199,7 +188,7 @@ def test_uploads_that_cannot_be_imports_are_refused_on_the_form(engine, open_cli
 
 
 def test_an_unreadable_file_is_a_report_that_says_so_and_stores_nothing(engine, open_client):
-    client = open_client("rita", body_limits=False)
+    client = open_client("rita")
     reply = upload(client, "broken", b"PK\x03\x04 not a workbook", filename="list.xlsx")
     assert reply.status_code == 303
     page = client.get(reply.headers["location"]).text
@@ -209,8 +198,6 @@ def test_an_unreadable_file_is_a_report_that_says_so_and_stores_nothing(engine, 
             is None  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="api/web/limits.py refuses multipart bodies (415): "
-                   "POST /console/frames needs them, up to MAX_UPLOAD_BYTES")  # fmt: skip
 def test_an_upload_passes_the_request_limits(open_client):
     reply = upload(open_client("rita"), "limits", GOOD.encode())
     assert reply.status_code == 303, reply.text

@@ -3,7 +3,9 @@
 - ``questionnaire_draft``: an uploaded questionnaire file, the problems its check found and
   the canonical document when it has none, until it is published;
 - ``frame_import``: one attempt to import a sample frame with its per-row report, whether or
-  not a frame was stored.
+  not a frame was stored;
+- ``campaign.sample_design``: how a campaign's sample was drawn (frame, strata, quotas, size,
+  seed), which the live monitor's quota progress compares with.
 
 Revision ID: 0010
 Revises: 0009
@@ -23,6 +25,7 @@ TEXT = sqlmodel.sql.sqltypes.AutoString
 
 
 def upgrade() -> None:
+    op.add_column("campaign", sa.Column("sample_design", sa.JSON(), nullable=True))
     op.create_table(
         "questionnaire_draft",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -57,3 +60,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("frame_import")
     op.drop_table("questionnaire_draft")
+    # Plain ALTER TABLE ... DROP COLUMN (SQLite 3.35 and later), as in 0008 and 0009.
+    op.execute("ALTER TABLE campaign DROP COLUMN sample_design")
