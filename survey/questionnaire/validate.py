@@ -8,6 +8,7 @@ what is wrong and how to fix it.
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -194,6 +195,18 @@ class _Checker:
                 f"use one of {', '.join(languages_t)}",
             )
         title = self.labels(raw.get("title"), ("title",), languages_t)
+        # What is valid must also be publishable: longer values would not fit the columns of
+        # questionnaire_version (PostgreSQL refuses them; SQLite would keep them whole).
+        stored = {"form_id": form_id, "version": version, "title": title.get(str(default), "")}
+        for key, width in STORED_WIDTHS.items():
+            value = stored[key]
+            if isinstance(value, str) and len(value) > width:
+                self.report(
+                    (key,),
+                    f"{key.replace('_', '-')}-too-long",
+                    f"{key} has {len(value)} characters, more than the {width} stored",
+                    f"shorten {key} to {width} characters or fewer",
+                )
         return str(form_id or ""), str(version), languages_t, str(default), title
 
     def missing_codes(self, languages) -> dict[str, MissingCode]:
@@ -585,6 +598,10 @@ class _Checker:
         return text
 
 
+#: The widths of questionnaire_version's columns (survey.db.tables.QuestionnaireVersion).
+STORED_WIDTHS = {"form_id": 64, "version": 32, "title": 200}
+
+
 def build_questionnaire(raw: Any, locate: Locate | None = None, source: str = "questionnaire"):
     """Validate a raw document and build the frozen :class:`Questionnaire`.
 
@@ -626,6 +643,14 @@ def build_questionnaire(raw: Any, locate: Locate | None = None, source: str = "q
                 "warning",
             )
     model = checker.model(constructs, items)
+    if "\\u0000" in json.dumps(raw, default=str):
+        # PostgreSQL's JSON and text types cannot hold a NUL: the version could not be stored.
+        checker.report(
+            (),
+            "nul-character",
+            "a text holds a NUL character (\\0), which cannot be stored",
+            "remove the \\0 escapes from the file",
+        )
     errors = [p for p in checker.problems if p.severity == "error"]
     if errors:
         raise QuestionnaireError(checker.problems, source)

@@ -65,7 +65,7 @@ PAGES = {
     "preview-interviewer-en": (
         "/console/questionnaires/drafts/{ready}/preview?view=interviewer&lang=en"
     ),
-    "preview-published": "/console/questionnaires/csi_mobile/2026.1/preview",
+    "preview-published": "/console/questionnaires/versions/csi_mobile/2026.1/preview",
 }
 
 

@@ -153,7 +153,7 @@ def test_the_list_shows_published_versions_with_previews_and_an_upload_form(engi
     assert 'enctype="multipart/form-data"' in page.text
     assert 'type="file" id="file" name="file" accept=".yaml,.yml,.xlsx"' in page.text
     assert '<label for="file">' in page.text
-    assert f'href="{HERE}/csi_mobile/2026.1/preview"' in page.text
+    assert f'href="{HERE}/versions/csi_mobile/2026.1/preview"' in page.text
     assert "csi_mobile" in page.text and "移动" in page.text
 
 
@@ -222,7 +222,7 @@ def test_a_fixed_file_is_ready_previews_in_both_views_and_languages_and_publishe
         assert (version.form_id, version.version) == ("csi_mobile", "2026.1")
         assert session.get(QuestionnaireDraft, number).published_version_id == version.id
     after = rita.get(publish.headers["location"])
-    assert f'href="{HERE}/csi_mobile/2026.1/preview"' in after.text
+    assert f'href="{HERE}/versions/csi_mobile/2026.1/preview"' in after.text
     assert (
         "Published." in after.text and 'action="' + f"{UPLOAD}/{number}/publish" not in after.text
     )
@@ -287,7 +287,7 @@ def test_publishing_a_draft_whose_version_was_published_since_is_refused_with_wo
 
 
 def preview(client, view: str, lang: str) -> str:
-    response = client.get(f"{HERE}/csi_mobile/2026.1/preview?view={view}&lang={lang}")
+    response = client.get(f"{HERE}/versions/csi_mobile/2026.1/preview?view={view}&lang={lang}")
     assert response.status_code == 200, response.text
     return response.text
 
@@ -333,7 +333,7 @@ def test_a_conditional_question_says_when_it_is_asked(rita, published):
 
 
 def test_an_unknown_version_or_draft_is_not_found(rita):
-    assert rita.get(f"{HERE}/csi_mobile/9.9/preview").status_code == 404
+    assert rita.get(f"{HERE}/versions/csi_mobile/9.9/preview").status_code == 404
     assert rita.get(f"{UPLOAD}/999").status_code == 404
     assert rita.get(f"{UPLOAD}/999/preview").status_code == 404
 
@@ -375,7 +375,7 @@ ROUTES = [
     ("get", HERE),
     ("get", f"{UPLOAD}/1"),
     ("get", f"{UPLOAD}/1/preview"),
-    ("get", f"{HERE}/csi_mobile/2026.1/preview"),
+    ("get", f"{HERE}/versions/csi_mobile/2026.1/preview"),
     ("post", UPLOAD),
     ("post", f"{UPLOAD}/1/publish"),
 ]

@@ -12,7 +12,7 @@
 - ``GET /console/questionnaires/drafts/{id}``: the problems (place, problem, fix), or the
   questionnaire ready to publish, with its previews and the Publish button.
 - ``GET /console/questionnaires/drafts/{id}/preview`` and
-  ``GET /console/questionnaires/{form_id}/{version}/preview``, ``?lang=&view=``: every page
+  ``GET /console/questionnaires/versions/{form_id}/{version}/preview``, ``?lang=&view=``: every page
   of the questionnaire as the customer's web form (``view=customer``) or the interviewer's
   phone desk (``view=interviewer``) will draw it, in one document, without a campaign, a
   token or storing anything.
@@ -26,7 +26,6 @@ the CSRF check, is audited, and answers 303 to a page.
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 from dataclasses import dataclass
@@ -80,7 +79,6 @@ _YAML_LIMITS = {"yaml-aliases", "yaml-recursive-alias", "yaml-too-deep", "yaml-t
 
 #: The columns' widths of questionnaire_version and questionnaire_draft: the validator has no
 #: limit on these, and a longer value would fail the INSERT on PostgreSQL.
-_WIDTHS = (("form_id", 64), ("version", 32), ("title", 200))
 
 #: What a redirect's ``?m=`` says on the draft's page.
 MESSAGES = {
@@ -186,26 +184,9 @@ def check_file(filename: str | None, content: bytes) -> tuple[Questionnaire | No
                 raise Refused(422, (f"无法读取“{name}”：", f"“{name}” cannot be read:"),
                               tuple(problems)) from None  # fmt: skip
             return None, problems
-    problems = list(warnings) + _stored_limits(questionnaire)
+    problems = list(warnings)
     errors = [p for p in problems if p.severity == "error"]
     return (None if errors else questionnaire), problems
-
-
-def _stored_limits(questionnaire: Questionnaire) -> list[Problem]:
-    """What a valid questionnaire may still hold that cannot be stored or published."""
-    problems = []
-    title = questionnaire.title.get(questionnaire.default_language, questionnaire.form_id)
-    values = {"form_id": questionnaire.form_id, "version": questionnaire.version, "title": title}
-    for field, width in _WIDTHS:
-        if len(values[field]) > width:
-            problems.append(Problem(f"{field.replace('_', '-')}-too-long", field,
-                                    f"{field} is longer than {width} characters",
-                                    f"shorten {field} to {width} characters or fewer"))  # fmt: skip
-    if "\\u0000" in json.dumps(dict(questionnaire.document)):
-        problems.append(Problem("nul-character", "(document)",
-                                "a text holds a NUL character (\\0), which cannot be stored",
-                                "remove the \\0 escapes from the file"))  # fmt: skip
-    return problems
 
 
 def _conflict(session: Session, questionnaire: Questionnaire) -> Problem | None:
@@ -281,7 +262,8 @@ def state_of(draft: QuestionnaireDraft) -> tuple[str, str, str]:
 
 
 def version_preview_url(form_id: str, version: str) -> str:
-    return f"{HERE}/{quote(form_id, safe='')}/{quote(version, safe='')}/preview"
+    # Under "versions/", apart from "drafts/": a form may be named "drafts".
+    return f"{HERE}/versions/{quote(form_id, safe='')}/{quote(version, safe='')}/preview"
 
 
 def _draft_or_404(session: Session, draft_id: int) -> QuestionnaireDraft:
@@ -613,7 +595,9 @@ def preview_draft(
     )  # fmt: skip
 
 
-@router.get("/questionnaires/{form_id}/{version:path}/preview", response_class=HTMLResponse)
+@router.get(
+    "/questionnaires/versions/{form_id}/{version:path}/preview", response_class=HTMLResponse
+)
 def preview_version(
     request: Request,
     form_id: Annotated[str, PathParam(max_length=64)],

@@ -189,6 +189,20 @@ def test_unquoted_version_number_is_refused():
     assert problem.location == "version (line 5)"
 
 
+def test_what_could_not_be_published_is_refused_where_it_is():
+    # questionnaire_version holds a form id of 64 characters, a version of 32, a title of 200,
+    # and PostgreSQL no NUL: a valid questionnaire must be one that can be published.
+    document = sample_document()
+    document["form_id"] = "f" * 65
+    document["version"] = "9" * 33
+    document["title"]["zh"] = "题" * 201
+    document["title"]["en"] = "x\0y"
+    found = {p.code: p.location for p in problems_of(dumped(document))}
+    assert found == {"form-id-too-long": "form_id (line 1)", "version-too-long":
+                     "version (line 2)", "title-too-long": "title (line 8)",
+                     "nul-character": "(document) (line 1)"}  # fmt: skip
+
+
 def test_every_problem_is_reported_in_one_pass():
     document = sample_document()
     document["items"][0]["name"] = "Bad"
