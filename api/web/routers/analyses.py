@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from api.analysis.request import AnalysisRequest
 from api.analysis.result import AnalysisResult, read_result
 from api.analysis.scope import job_visible, scoped_error, scoped_provenance, scoped_result
+from api.analysis.submission import submit_analysis
 from api.permissions import Permission
 from api.web.auth import ViewerScope, require_permission
 from api.web.deps import MAX_ID, SessionDep, public_url
@@ -29,7 +30,7 @@ from api.web.strict_query import KnownQueryOnly
 from survey.analyses import jobs as analyses
 from survey.db.states import AnalysisStatus
 from survey.db.tables import Analysis, Staff
-from survey.questionnaire.publish import find_reference, load_version
+from survey.errors import NotFound
 from survey.staff.scope import Scope, scope_of
 
 router = APIRouter(prefix="/api/v1/analyses", tags=["analyses"], dependencies=[KnownQueryOnly])
@@ -37,7 +38,6 @@ router = APIRouter(prefix="/api/v1/analyses", tags=["analyses"], dependencies=[K
 Runner = Annotated[Staff, Depends(require_permission(Permission.RUN_ANALYSES))]
 Status = Annotated[str | None, Query(description="Only jobs in this state", examples=["done"],
                                      pattern="^(queued|running|done|failed)$")]  # fmt: skip
-
 
 
 _JOB_EXAMPLE = {
@@ -66,7 +66,10 @@ class AnalysisJob(BaseModel):
     status: str = Field(description="queued, running, done or failed")
     reused: bool = Field(False, description="True when identical inputs were already submitted")
     request: dict[str, Any] = Field(description="The request as stored (defaults filled in)")
-    origin: str = Field(description="request (a person or a key) or schedule")
+    origin: str = Field(
+        description="request (a person or a key), schedule, or rerun (asked to compute "
+        "identical inputs again)"
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -131,16 +134,10 @@ def start_analysis(
     Identical inputs (the same canonical request over the same responses) give the same
     job: a finished one is answered with 200 and reused; a queued or running one with 202.
     """
-    version = find_reference(session, body.version)
-    if version is None:
-        raise HTTPException(404, f"no published questionnaire version {body.version}")
-    constructs = load_version(version).constructs
-    if body.target not in constructs:
-        raise HTTPException(
-            404, f"target {body.target!r} is not a construct of {body.version}: choose one of "
-            f"{', '.join(constructs)}",
-        )  # fmt: skip
-    job, created = analyses.submit(session, version.id, body.canonical(), requested_by=staff.id)
+    try:
+        job, created = submit_analysis(session, body, requested_by=staff.id)
+    except NotFound as error:
+        raise HTTPException(404, str(error)) from None
     finished = job.status in (AnalysisStatus.DONE, AnalysisStatus.FAILED)
     status = 200 if finished and not created else 202
     # Identical inputs answer with the stored job, a failure's reason included: told as the
