@@ -1,4 +1,4 @@
-"""Analysis jobs in the database: submit, claim, heartbeat, complete, fail, find.
+"""Analysis jobs in the database: submit, re-run, claim, heartbeat, complete, fail, find.
 
 The statistics themselves run in ``api.analysis``; this room only stores jobs and results.
 
