@@ -54,12 +54,20 @@ def add(
     from sqlmodel import Session
 
     from survey.staff import audit
-    from survey.staff.accounts import StaffError, create_staff
+    from survey.staff.accounts import (
+        StaffError,
+        check_places,
+        check_role_and_scope,
+        create_staff,
+    )
 
     password = _password()
     settings, engine = settings_and_engine()
     with Session(engine) as session:
         try:
+            # The console's rules too: a misspelt region or hall would show its holder nothing.
+            check_role_and_scope(role, region or (), hall or ())
+            check_places(session, region or (), hall or ())
             staff = create_staff(
                 session, username, role, password, display_name=name,
                 regions=region or (), service_halls=hall or (),

@@ -22,6 +22,8 @@ from api.settings import Settings
 from api.web.app import create_app
 from api.web.auth import CsrfChecked, CurrentStaff, require_permission, require_role
 from survey.db.tables import AuditLog, Staff
+from survey.frames.sample_frame import generate_frame
+from survey.frames.store import store_frame
 from survey.staff import accounts as staff
 from survey.staff import audit
 from survey.staff.accounts import (
@@ -379,6 +381,12 @@ def manyi(database_url, *args, password=None):
 
 
 def test_staff_commands_add_give_a_key_once_and_revoke_it(engine, database_url, client):
+    unknown = manyi(database_url, "staff", "add", "Zhou", "--role", "manager", "--region",
+                    "华东", password=PASSWORD)  # fmt: skip
+    assert unknown.returncode == 1 and "import a sample frame first" in unknown.stderr
+    with Session(engine) as session:
+        frame = generate_frame(3, seed=1).assign(region="华东")
+        store_frame(session, frame, "east", "east.csv")
     run = manyi(database_url, "staff", "add", "Zhou", "--role", "manager", "--name", "周",
                 "--region", "华东", password=PASSWORD)  # fmt: skip
     assert run.returncode == 0, run.stderr
