@@ -11,6 +11,8 @@ with ``bypass_csp=True`` (:data:`CONTEXT`), or axe cannot be injected.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 from tests.common import ROOT, require
 
@@ -211,6 +213,16 @@ _MEASURE = r"""
           scrollWidth: root.scrollWidth, innerWidth: window.innerWidth};
 }
 """
+
+
+def screenshot_path(tmp_path: Path, name: str) -> Path:
+    """Where a page check's screenshot goes: the test's tmp_path, or the folder named by
+    ``MANYI_SCREENSHOTS`` when set, to look at every page of a run in one place."""
+    folder = os.environ.get("MANYI_SCREENSHOTS")
+    if not folder:
+        return tmp_path / name
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return Path(folder) / name
 
 
 def measure(page, tolerance: float = TOLERANCE) -> dict:

@@ -4,8 +4,9 @@ phone's 360 px: no text over text, no sideways scrolling, no serious accessibili
 One server for the module (``manyi serve``, no analysis worker: a queued job stays queued)
 on a copy of the database with computed analyses (tests/analysed_demo.py), with an admin,
 a researcher, audit rows of several kinds and one queued job. Each page is opened once per
-width by a browser context of its role and checked for its layout (a screenshot in
-/tmp/shots-admin/) and with axe-core, as tests/browser/test_staff_pages.py does.
+width by a browser context of its role and checked for its layout (a screenshot in the
+test's tmp_path, or MANYI_SCREENSHOTS when set) and with axe-core, as
+tests/browser/test_staff_pages.py does.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session, col, select
@@ -26,7 +26,12 @@ from survey.questionnaire.publish import find_version
 from survey.staff import audit
 from survey.staff.accounts import create_api_key, create_staff
 from tests.analysed_demo import PASSWORD, VERSION, copy_to
-from tests.browser.page_checks import CONTEXT, assert_accessible, assert_no_overlap
+from tests.browser.page_checks import (
+    CONTEXT,
+    assert_accessible,
+    assert_no_overlap,
+    screenshot_path,
+)
 from tests.common import PHONE
 from tests.service_process import free_port, manyi, running
 
@@ -34,7 +39,6 @@ pytestmark = pytest.mark.browser
 
 DESKTOP = {"width": 1366, "height": 768}
 WIDTHS = {1366: DESKTOP, 360: PHONE}
-SHOTS = Path("/tmp/shots-admin")
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ def _create_key(tab) -> None:
 
 
 PAGES = [
+    AdminPage("console-home", "ada", "/console"),
+    AdminPage("console-home-researcher", "rita", "/console"),
     AdminPage("staff", "ada", "/console/staff"),
     AdminPage("staff-member", "ada", "/console/staff/{member_id}"),
     AdminPage("staff-key-shown-once", "ada", "/console/staff/{member_id}", _create_key),
@@ -178,12 +184,11 @@ def opened(browser, site) -> Callable:
 
 @pytest.mark.parametrize(("page", "width", "check"), cases())
 def test_console_admin_page_shows_no_text_over_text_and_no_serious_accessibility_fault(
-    opened, page, width, check
+    opened, page, width, check, tmp_path
 ):
     tab = opened(page, width)
     if check == "layout":
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        screenshot = SHOTS / f"{page.name}-{width}.png"
+        screenshot = screenshot_path(tmp_path, f"admin-{page.name}-{width}.png")
         tab.screenshot(path=screenshot, full_page=True)
         assert_no_overlap(tab, screenshot)
     else:
@@ -191,7 +196,7 @@ def test_console_admin_page_shows_no_text_over_text_and_no_serious_accessibility
 
 
 def test_the_key_page_shows_the_key_once_and_the_members_page_never(opened, site, browser):
-    tab = opened(PAGES[2], 1366)
+    tab = opened(PAGES[4], 1366)
     key = tab.input_value("#key")
     assert key.startswith("manyi_")
     member = tab.context.new_page()

@@ -4,13 +4,12 @@ text, no sideways scrolling, no serious accessibility fault (as tests/browser/te
 One server for the module on a fresh database: a frame, an import report with problems, a
 campaign with quotas launched, dispatched through the SMS simulator and partly answered
 through the web form's routes, so that the monitor shows every section with numbers.
-Screenshots are kept in /tmp/shots-fieldwork/ to be looked at.
+Screenshots go to the test's tmp_path, or to MANYI_SCREENSHOTS when set (page_checks).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -29,7 +28,12 @@ from survey.questionnaire.publish import publish
 from survey.sms.dispatch import Dispatcher
 from survey.sms.simulator_transport import SimulatorTransport
 from survey.staff.accounts import create_staff
-from tests.browser.page_checks import CONTEXT, assert_accessible, assert_no_overlap
+from tests.browser.page_checks import (
+    CONTEXT,
+    assert_accessible,
+    assert_no_overlap,
+    screenshot_path,
+)
 from tests.common import PHONE, SAMPLES
 from tests.integration.answering.web_pages import CONTENT, FULL, answer_all
 from tests.integration.staff_login import field, log_in
@@ -41,7 +45,6 @@ DESKTOP = {"width": 1366, "height": 768}
 WIDTHS = {1366: DESKTOP, 360: PHONE}
 PASSWORD = "correct horse battery"
 SECRET = "a-test-secret-that-is-long-enough-for-the-browser"
-SHOTS = Path("/tmp/shots-fieldwork")
 
 #: A report's problems, as the importer words them (long values included: they must wrap).
 PROBLEMS = [
@@ -188,12 +191,11 @@ def opened(browser, site):
 @pytest.mark.parametrize("check", ["layout", "axe"])
 @pytest.mark.parametrize("name", list(PAGES))
 def test_fieldwork_page_shows_no_text_over_text_and_no_serious_accessibility_fault(
-    opened, name, width, check
+    opened, name, width, check, tmp_path
 ):
     tab = opened(name, width)
     if check == "layout":
-        SHOTS.mkdir(exist_ok=True)
-        screenshot = SHOTS / f"{name}-{width}.png"
+        screenshot = screenshot_path(tmp_path, f"fieldwork-{name}-{width}.png")
         tab.screenshot(path=screenshot, full_page=True)
         assert_no_overlap(tab, screenshot)
     else:

@@ -5,16 +5,14 @@ One server for the module, on a migrated SQLite database holding the sample ques
 published and two drafts stored as an upload stores them
 (:func:`api.web.routers.console_questionnaires.store_draft`): one with problems, one ready
 to publish. A researcher signs in through /login. Screenshots are kept in the test's
-tmp_path and, for looking at, in /tmp/shots-questionnaires/.
+tmp_path, or in MANYI_SCREENSHOTS when set (page_checks).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from sqlmodel import Session
@@ -24,7 +22,12 @@ from survey.db.engine import make_engine, upgrade
 from survey.questionnaire import load_questionnaire
 from survey.questionnaire.publish import publish
 from survey.staff.accounts import create_staff
-from tests.browser.page_checks import CONTEXT, assert_accessible, assert_no_overlap
+from tests.browser.page_checks import (
+    CONTEXT,
+    assert_accessible,
+    assert_no_overlap,
+    screenshot_path,
+)
 from tests.common import PHONE, SAMPLES
 from tests.service_process import free_port, manyi, running
 
@@ -33,7 +36,6 @@ pytestmark = pytest.mark.browser
 DESKTOP = {"width": 1366, "height": 768}
 WIDTHS = {1366: DESKTOP, 360: PHONE}
 PASSWORD = "correct horse battery staple"
-SHOTS = Path("/tmp/shots-questionnaires")
 
 SAMPLE = (SAMPLES / "csi_questionnaire.yaml").read_text("utf-8")
 #: Three mistakes a questionnaire's author makes: a misspelt type, a name that is no
@@ -145,10 +147,8 @@ def test_a_questionnaire_page_shows_no_text_over_text_and_no_serious_accessibili
 ):
     tab = opened(name, width)
     if check == "layout":
-        screenshot = tmp_path / f"{name}-{width}.png"
+        screenshot = screenshot_path(tmp_path, f"questionnaire-{name}-{width}.png")
         tab.screenshot(path=screenshot, full_page=True)
-        SHOTS.mkdir(exist_ok=True)
-        shutil.copyfile(screenshot, SHOTS / screenshot.name)
         assert_no_overlap(tab, screenshot)
     else:
         assert_accessible(tab)

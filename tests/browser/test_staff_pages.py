@@ -36,6 +36,7 @@ from tests.browser.page_checks import (
     axe_violations,
     measure,
     overlap_problems,
+    screenshot_path,
 )
 from tests.common import PHONE
 from tests.service_process import free_port, manyi, running
@@ -223,7 +224,7 @@ def test_staff_page_shows_no_text_over_text_and_no_serious_accessibility_fault(
 ):
     tab = opened(page, width)
     if check == "layout":
-        screenshot = tmp_path / f"{page.name}-{width}.png"
+        screenshot = screenshot_path(tmp_path, f"staff-{page.name}-{width}.png")
         tab.screenshot(path=screenshot, full_page=True)
         assert_no_overlap(tab, screenshot)
     else:

@@ -49,8 +49,8 @@ def write_frame(path, n=40, extra_rows=""):
 
 @pytest.mark.parametrize(
     "command",
-    [["frame"], ["frame", "import"], ["frame", "list"], ["campaign"], ["campaign", "create"], ["campaign", "launch"],
-     ["campaign", "list"], ["dispatch"]],
+    [["frame"], ["frame", "import"], ["frame", "list"], ["campaign"], ["campaign", "create"],
+     ["campaign", "launch"], ["campaign", "list"], ["dispatch"]],
 )  # fmt: skip
 def test_every_collection_command_has_help(command):
     run = manyi(os.environ, *command, "--help")
