@@ -26,19 +26,10 @@ from survey.questionnaire.publish import find_version
 from survey.staff import audit
 from survey.staff.accounts import create_api_key, create_staff
 from tests.analysed_demo import PASSWORD, VERSION, copy_to
-from tests.browser.page_checks import (
-    CONTEXT,
-    assert_accessible,
-    assert_no_overlap,
-    screenshot_path,
-)
-from tests.common import PHONE
+from tests.browser.staff_tabs import CHECKS, WIDTHS, StaffTabs, check_page
 from tests.service_process import free_port, manyi, running
 
 pytestmark = pytest.mark.browser
-
-DESKTOP = {"width": 1366, "height": 768}
-WIDTHS = {1366: DESKTOP, 360: PHONE}
 
 
 @dataclass(frozen=True)
@@ -84,7 +75,7 @@ def cases() -> list:
         pytest.param(page, width, check, id=f"{page.name}-{width}-{check}")
         for page in PAGES
         for width in WIDTHS
-        for check in ("layout", "axe")
+        for check in CHECKS
     ]
 
 
@@ -134,65 +125,21 @@ def site(tmp_path_factory) -> Site:
 def opened(browser, site) -> Callable:
     """``opened(page, width)``: the page loaded in a tab of its role at that width, once for
     its checks."""
-    signed_in: dict[str, dict] = {}
-    contexts: dict[tuple[str, int], object] = {}
-    tabs: dict[tuple[str, int], object] = {}
-
-    def state(role: str) -> dict:
-        if role not in signed_in:
-            context = browser.new_context(viewport=DESKTOP, **CONTEXT)
-            tab = context.new_page()
-            tab.goto(f"{site.base}/login")
-            tab.fill("#username", role)
-            tab.fill("#password", PASSWORD)
-            with tab.expect_navigation():
-                tab.click("form button[type=submit]")
-            assert "/login" not in tab.url, f"{role} could not sign in: {tab.url}"
-            signed_in[role] = context.storage_state()
-            context.close()
-        return signed_in[role]
-
-    def context_of(role: str, width: int):
-        if (role, width) not in contexts:
-            phone = {"is_mobile": True, "has_touch": True} if width == PHONE["width"] else {}
-            contexts[role, width] = browser.new_context(
-                viewport=WIDTHS[width], locale="zh-CN", storage_state=state(role),
-                **phone, **CONTEXT,
-            )  # fmt: skip
-        return contexts[role, width]
+    tabs = StaffTabs(browser, site.base, PASSWORD)
 
     def open_page(page: AdminPage, width: int):
-        if (page.name, width) not in tabs:
-            for other in tabs.values():
-                other.close()
-            tabs.clear()
-            tab = context_of(page.role, width).new_page()
-            path = page.path.format(**vars(site))
-            answer = tab.goto(site.base + path)
-            assert answer is not None and answer.status == 200, (
-                f"{path}: {answer and answer.status}"
-            )
-            if page.then is not None:
-                page.then(tab)
-            tabs[page.name, width] = tab
-        return tabs[page.name, width]
+        path = page.path.format(**vars(site))
+        return tabs.open(page.name, page.role, path, width, then=page.then)
 
     yield open_page
-    for context in contexts.values():
-        context.close()
+    tabs.close()
 
 
 @pytest.mark.parametrize(("page", "width", "check"), cases())
 def test_console_admin_page_shows_no_text_over_text_and_no_serious_accessibility_fault(
     opened, page, width, check, tmp_path
 ):
-    tab = opened(page, width)
-    if check == "layout":
-        screenshot = screenshot_path(tmp_path, f"admin-{page.name}-{width}.png")
-        tab.screenshot(path=screenshot, full_page=True)
-        assert_no_overlap(tab, screenshot)
-    else:
-        assert_accessible(tab)
+    check_page(opened(page, width), check, tmp_path, f"admin-{page.name}-{width}")
 
 
 def test_the_key_page_shows_the_key_once_and_the_members_page_never(opened, site, browser):

@@ -10,6 +10,7 @@ Screenshots go to the test's tmp_path, or to MANYI_SCREENSHOTS when set (page_ch
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
@@ -28,21 +29,14 @@ from survey.questionnaire.publish import publish
 from survey.sms.dispatch import Dispatcher
 from survey.sms.simulator_transport import SimulatorTransport
 from survey.staff.accounts import create_staff
-from tests.browser.page_checks import (
-    CONTEXT,
-    assert_accessible,
-    assert_no_overlap,
-    screenshot_path,
-)
-from tests.common import PHONE, SAMPLES
+from tests.browser.staff_tabs import CHECKS, WIDTHS, StaffTabs, check_page
+from tests.common import SAMPLES
 from tests.integration.answering.web_pages import CONTENT, FULL, answer_all
 from tests.integration.staff_login import field, log_in
 from tests.service_process import free_port, manyi, running
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"width": 1366, "height": 768}
-WIDTHS = {1366: DESKTOP, 360: PHONE}
 PASSWORD = "correct horse battery"
 SECRET = "a-test-secret-that-is-long-enough-for-the-browser"
 
@@ -147,56 +141,35 @@ PAGES = {
 }
 
 
+def then_of(fill: Callable | None) -> Callable | None:
+    """What is done on a page before it is checked: the form filled with errors, whose
+    answer, the form again with each error beside its field, is what is checked."""
+    if fill is None:
+        return None
+
+    def then(tab) -> None:
+        fill(tab)
+        assert tab.locator(".err").count() >= 4, tab.content()[:2000]
+
+    return then
+
+
 @pytest.fixture(scope="module")
 def opened(browser, site):
-    contexts: dict[int, object] = {}
-    tabs: dict[tuple[str, int], object] = {}
-
-    def context_of(width: int):
-        if width not in contexts:
-            phone = {"is_mobile": True, "has_touch": True} if width == PHONE["width"] else {}
-            context = browser.new_context(viewport=WIDTHS[width], locale="zh-CN", **phone,
-                                          **CONTEXT)  # fmt: skip
-            tab = context.new_page()
-            tab.goto(f"{site['base']}/login")
-            tab.fill("#username", "rita")
-            tab.fill("#password", PASSWORD)
-            with tab.expect_navigation():
-                tab.click("form button[type=submit]")
-            tab.close()
-            contexts[width] = context
-        return contexts[width]
+    tabs = StaffTabs(browser, site["base"], PASSWORD)
 
     def open_page(name: str, width: int):
-        if (name, width) not in tabs:
-            for other in tabs.values():
-                other.close()
-            tabs.clear()
-            path, then = PAGES[name]
-            tab = context_of(width).new_page()
-            answer = tab.goto(site["base"] + path.format(**site))
-            assert answer is not None and answer.status == 200, (path, answer and answer.status)
-            if then is not None:
-                then(tab)
-                assert tab.locator(".err").count() >= 4, tab.content()[:2000]
-            tabs[name, width] = tab
-        return tabs[name, width]
+        path, fill = PAGES[name]
+        return tabs.open(name, "rita", path.format(**site), width, then=then_of(fill))
 
     yield open_page
-    for context in contexts.values():
-        context.close()
+    tabs.close()
 
 
 @pytest.mark.parametrize("width", list(WIDTHS))
-@pytest.mark.parametrize("check", ["layout", "axe"])
+@pytest.mark.parametrize("check", CHECKS)
 @pytest.mark.parametrize("name", list(PAGES))
 def test_fieldwork_page_shows_no_text_over_text_and_no_serious_accessibility_fault(
     opened, name, width, check, tmp_path
 ):
-    tab = opened(name, width)
-    if check == "layout":
-        screenshot = screenshot_path(tmp_path, f"fieldwork-{name}-{width}.png")
-        tab.screenshot(path=screenshot, full_page=True)
-        assert_no_overlap(tab, screenshot)
-    else:
-        assert_accessible(tab)
+    check_page(opened(name, width), check, tmp_path, f"fieldwork-{name}-{width}")

@@ -22,19 +22,12 @@ from survey.db.engine import make_engine, upgrade
 from survey.questionnaire import load_questionnaire
 from survey.questionnaire.publish import publish
 from survey.staff.accounts import create_staff
-from tests.browser.page_checks import (
-    CONTEXT,
-    assert_accessible,
-    assert_no_overlap,
-    screenshot_path,
-)
-from tests.common import PHONE, SAMPLES
+from tests.browser.staff_tabs import CHECKS, WIDTHS, StaffTabs, check_page
+from tests.common import SAMPLES
 from tests.service_process import free_port, manyi, running
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"width": 1366, "height": 768}
-WIDTHS = {1366: DESKTOP, 360: PHONE}
 PASSWORD = "correct horse battery staple"
 
 SAMPLE = (SAMPLES / "csi_questionnaire.yaml").read_text("utf-8")
@@ -103,55 +96,23 @@ def site(tmp_path_factory) -> Site:
 @pytest.fixture(scope="module")
 def opened(browser, site) -> Callable:
     """``opened(name, width)``: the page loaded in a signed-in tab at that width, once."""
-    context = browser.new_context(viewport=DESKTOP, **CONTEXT)
-    tab = context.new_page()
-    tab.goto(f"{site.base}/login")
-    tab.fill("#username", "rita")
-    tab.fill("#password", PASSWORD)
-    with tab.expect_navigation():
-        tab.click("form button[type=submit]")
-    assert "/login" not in tab.url, tab.url
-    state = context.storage_state()
-    context.close()
-    contexts: dict[int, object] = {}
-    tabs: dict[tuple[str, int], object] = {}
+    tabs = StaffTabs(browser, site.base, PASSWORD)
 
     def open_page(name: str, width: int):
-        if (name, width) not in tabs:
-            for other in tabs.values():
-                other.close()
-            tabs.clear()
-            if width not in contexts:
-                phone = {"is_mobile": True, "has_touch": True} if width == PHONE["width"] else {}
-                contexts[width] = browser.new_context(
-                    viewport=WIDTHS[width], locale="zh-CN", storage_state=state, **phone,
-                    **CONTEXT,
-                )  # fmt: skip
-            tab = contexts[width].new_page()
-            path = PAGES[name].format(broken=site.broken, ready=site.ready)
-            answer = tab.goto(site.base + path)
-            assert answer is not None and answer.status == 200, (path, answer and answer.status)
-            tabs[name, width] = tab
-        return tabs[name, width]
+        path = PAGES[name].format(broken=site.broken, ready=site.ready)
+        return tabs.open(name, "rita", path, width)
 
     yield open_page
-    for context in contexts.values():
-        context.close()
+    tabs.close()
 
 
-@pytest.mark.parametrize("check", ["layout", "axe"])
+@pytest.mark.parametrize("check", CHECKS)
 @pytest.mark.parametrize("width", list(WIDTHS))
 @pytest.mark.parametrize("name", list(PAGES))
 def test_a_questionnaire_page_shows_no_text_over_text_and_no_serious_accessibility_fault(
     opened, name, width, check, tmp_path
 ):
-    tab = opened(name, width)
-    if check == "layout":
-        screenshot = screenshot_path(tmp_path, f"questionnaire-{name}-{width}.png")
-        tab.screenshot(path=screenshot, full_page=True)
-        assert_no_overlap(tab, screenshot)
-    else:
-        assert_accessible(tab)
+    check_page(opened(name, width), check, tmp_path, f"questionnaire-{name}-{width}")
 
 
 def test_the_draft_with_problems_lists_them_and_offers_no_publish(opened):

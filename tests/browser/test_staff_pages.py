@@ -29,22 +29,13 @@ from survey.db.engine import make_engine
 from survey.db.tables import CallCase, Customer, InboundSms, Staff
 from survey.questionnaire.publish import find_version
 from tests.analysed_demo import PASSWORD, VERSION, copy_to, open_follow_ups
-from tests.browser.page_checks import (
-    CONTEXT,
-    assert_accessible,
-    assert_no_overlap,
-    axe_violations,
-    measure,
-    overlap_problems,
-    screenshot_path,
-)
+from tests.browser.page_checks import CONTEXT, axe_violations, measure, overlap_problems
+from tests.browser.staff_tabs import CHECKS, WIDTHS, StaffTabs, check_page
 from tests.common import PHONE
 from tests.service_process import free_port, manyi, running
 
 pytestmark = pytest.mark.browser
 
-DESKTOP = {"width": 1366, "height": 768}
-WIDTHS = {1366: DESKTOP, 360: PHONE}
 
 
 @dataclass(frozen=True)
@@ -101,7 +92,7 @@ def cases() -> list:
     out = []
     for page in PAGES:
         for width in WIDTHS:
-            for check in ("layout", "axe"):
+            for check in CHECKS:
                 reason = KNOWN.get((page.name, width, check))
                 marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
                 out.append(pytest.param(page, width, check, marks=marks,
@@ -171,64 +162,21 @@ def site(tmp_path_factory) -> Site:
 def opened(browser, site) -> Callable:
     """``opened(page, width)``: the page loaded in a tab of its role at that width, once for
     its checks."""
-    signed_in: dict[str | None, dict] = {}
-    contexts: dict[tuple[str | None, int], object] = {}
-    tabs: dict[tuple[str, int], object] = {}
-
-    def state(role: str | None) -> dict:
-        if role not in signed_in:
-            context = browser.new_context(viewport=DESKTOP, **CONTEXT)
-            if role is not None:
-                tab = context.new_page()
-                tab.goto(f"{site.base}/login")
-                tab.fill("#username", role)
-                tab.fill("#password", PASSWORD)
-                with tab.expect_navigation():
-                    tab.click("form button[type=submit]")
-                assert "/login" not in tab.url, f"{role} could not sign in: {tab.url}"
-            signed_in[role] = context.storage_state()
-            context.close()
-        return signed_in[role]
-
-    def context_of(role: str | None, width: int):
-        if (role, width) not in contexts:
-            phone = {"is_mobile": True, "has_touch": True} if width == PHONE["width"] else {}
-            contexts[role, width] = browser.new_context(
-                viewport=WIDTHS[width], locale="zh-CN", storage_state=state(role),
-                **phone, **CONTEXT,
-            )  # fmt: skip
-        return contexts[role, width]
+    tabs = StaffTabs(browser, site.base, PASSWORD)
 
     def open_page(page: StaffPage, width: int):
-        if (page.name, width) not in tabs:
-            for other in tabs.values():  # done with: the checks of one page run in a row
-                other.close()
-            tabs.clear()
-            tab = context_of(page.role, width).new_page()
-            path = page.path.format(**vars(site))
-            answer = tab.goto(site.base + path)
-            assert answer is not None and answer.status == page.status, (
-                f"{path} as {page.role}: {answer and answer.status}, not {page.status}"
-            )
-            tabs[page.name, width] = tab
-        return tabs[page.name, width]
+        path = page.path.format(**vars(site))
+        return tabs.open(page.name, page.role, path, width, status=page.status)
 
     yield open_page
-    for context in contexts.values():
-        context.close()
+    tabs.close()
 
 
 @pytest.mark.parametrize(("page", "width", "check"), cases())
 def test_staff_page_shows_no_text_over_text_and_no_serious_accessibility_fault(
     opened, page, width, check, tmp_path
 ):
-    tab = opened(page, width)
-    if check == "layout":
-        screenshot = screenshot_path(tmp_path, f"staff-{page.name}-{width}.png")
-        tab.screenshot(path=screenshot, full_page=True)
-        assert_no_overlap(tab, screenshot)
-    else:
-        assert_accessible(tab)
+    check_page(opened(page, width), check, tmp_path, f"staff-{page.name}-{width}")
 
 
 #: A page with one of each fault the checks look for, and text they must leave alone.
