@@ -9,16 +9,21 @@ other. A section is listed only to a reader whose role has its permission
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
+from markupsafe import Markup
 
 from api.permissions import Permission, allowed
 from api.web.auth import csrf_token, page, require_permission
 from api.web.deps import settings_of
 from api.web.formats import local_time
+from api.web.headers import PAGE_POLICY
 from survey.db.tables import Staff
 
 
@@ -64,20 +69,39 @@ def may_use_console(staff: Staff) -> bool:
     return bool(sections_of(staff))
 
 
+#: The live monitor counts itself again with this one script, inline and allowed by its hash
+#: alone; it asks the page's own URL again (connect-src 'self') and nothing else.
+LIVE_SCRIPT = Markup(  # noqa: S704 - a file shipped with the code, never anybody's input
+    Path(__file__).with_name("templates").joinpath("console", "live.js").read_text("utf-8")
+)
+LIVE_POLICY = PAGE_POLICY.replace(
+    "default-src 'none';",
+    "default-src 'none'; connect-src 'self'; script-src 'sha256-"
+    + base64.b64encode(hashlib.sha256(str(LIVE_SCRIPT).encode("utf-8")).digest()).decode()
+    + "';",
+)
+
 #: A member of the survey team who runs fieldwork (``operate``).
 Operator = Annotated[Staff, Depends(require_permission(Permission.OPERATE))]
 
 
 def console_page(
-    request: Request, staff: Staff, name: str, status_code: int = 200, **context
+    request: Request,
+    staff: Staff,
+    name: str,
+    status_code: int = 200,
+    *,
+    live: bool = False,
+    **context,
 ) -> HTMLResponse:
     """Render ``console/NAME`` with the navigation, the CSRF field's value and the time zone.
 
-    ``current`` (a section's path) marks where the reader is in the navigation.
+    ``current`` (a section's path) marks where the reader is in the navigation. ``live``
+    gives the page :data:`LIVE_SCRIPT` (as ``live_script``) and the policy that lets it run.
     """
     settings = settings_of(request)
     zone = settings.timezone
-    return page(
+    response = page(
         request, name, status_code,
         staff=staff,
         sections=sections_of(staff),
@@ -85,5 +109,9 @@ def console_page(
         csrf=csrf_token(request, settings),
         timezone=zone,
         when=lambda moment: local_time(moment, zone) or "–",
+        live_script=LIVE_SCRIPT if live else "",
         **context,
     )  # fmt: skip
+    if live:
+        response.headers["Content-Security-Policy"] = LIVE_POLICY
+    return response

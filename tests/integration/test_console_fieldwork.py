@@ -9,7 +9,9 @@ counts and ``manyi rates --campaign ID --json`` at the same moment.
 
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import io
 import json
 import os
@@ -443,6 +445,22 @@ def test_the_monitor_equals_the_database_and_manyi_rates_after_simulated_fieldwo
     }
     assert re.search(r'data-failure="outbox:failed:21211">.*?data-count="1"', page, re.S)
     assert 'id="opted-out" data-count="0"' in page
+
+
+def test_the_monitors_policy_lets_only_its_own_script_run_and_ask_only_the_site(rita):
+    reply = create(rita, sample="5")
+    page = rita.get(reply.headers["location"])
+    script = re.search(r"<script>(.*?)</script>", page.text, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+    policy = page.headers["content-security-policy"]
+    assert f"script-src 'sha256-{digest}'" in policy and "connect-src 'self'" in policy
+    assert "unsafe" not in policy.replace("style-src 'unsafe-inline'", "")
+    # The numbers it swaps in are in one element, as is the time they were counted.
+    assert page.text.count('id="live"') == 1 and 'id="counted-at"' in page.text
+    # Every other console page runs no script.
+    other = rita.get("/console/campaigns")
+    assert "<script" not in other.text and "script-src" not in other.headers[
+        "content-security-policy"]  # fmt: skip
 
 
 def test_the_monitor_of_an_unknown_campaign_is_404(rita):

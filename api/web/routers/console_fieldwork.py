@@ -372,7 +372,7 @@ def _monitor(request, session, settings, staff, campaign_id, now, status_code=20
     except CampaignNotFound:
         raise HTTPException(404) from None
     return console_page(
-        request, staff, "console/campaign.html", status_code, current=CAMPAIGNS,
+        request, staff, "console/campaign.html", status_code, current=CAMPAIGNS, live=True,
         work=counted, message=message, error=error, rate_names=RATE_NAMES,
         categories=[(c, CATEGORY_NAMES[c]) for c in CATEGORIES],
         stratum_labels=STRATUM_LABELS, layout_labels=LAYOUT_LABELS,
