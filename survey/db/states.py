@@ -65,6 +65,37 @@ class AnalysisStatus(StrEnum):
     FAILED = "failed"
 
 
+class ProgrammeState(StrEnum):
+    """A standing programme fed by contact events: running <-> paused.
+
+    Its column is ``state`` (checked by ``ck_programme_state``), not one of
+    :data:`STATUS_COLUMNS`, whose checks migration 0007 wrote.
+    """
+
+    RUNNING = "running"
+    PAUSED = "paused"
+
+
+class ContactDecision(StrEnum):
+    """What was decided for one contact event (survey.programmes.decide)."""
+
+    INVITED = "invited"
+    SAMPLED_OUT = "sampled_out"
+    FREQUENCY_CAPPED = "frequency_capped"
+    OPTED_OUT = "opted_out"
+    DUPLICATE = "duplicate"
+    OUTSIDE_WINDOW = "outside_window"
+    INVALID = "invalid"
+
+
+class ContactSource(StrEnum):
+    """How a contact event arrived."""
+
+    API = "api"
+    FILE = "file"
+    QUEUE = "queue"
+
+
 #: Table -> the enum of its ``status`` column.
 STATUS_COLUMNS: dict[str, type[StrEnum]] = {
     "campaign": CampaignStatus,
@@ -77,6 +108,6 @@ STATUS_COLUMNS: dict[str, type[StrEnum]] = {
 }
 
 
-def status_check(states: type[StrEnum]) -> str:
-    """The CHECK condition that admits exactly ``states``."""
-    return "status IN (" + ", ".join(f"'{state.value}'" for state in states) + ")"
+def status_check(states: type[StrEnum], column: str = "status") -> str:
+    """The CHECK condition that admits exactly ``states`` in ``column``."""
+    return f"{column} IN (" + ", ".join(f"'{state.value}'" for state in states) + ")"

@@ -15,7 +15,13 @@ from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, UniqueCon
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-from survey.db.states import STATUS_COLUMNS, status_check
+from survey.db.states import (
+    STATUS_COLUMNS,
+    ContactDecision,
+    ContactSource,
+    ProgrammeState,
+    status_check,
+)
 
 
 def _status_is_a_state(table: str) -> CheckConstraint:
@@ -609,3 +615,103 @@ class Analysis(SQLModel, table=True):
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     provenance: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     error: str | None = None
+
+
+class Programme(SQLModel, table=True):
+    """A standing programme: a campaign fed by contact events rather than by a sample.
+
+    Its invitations, outbox rows and responses belong to its ``campaign_id`` (created with
+    it, running or paused with it), so the dispatcher and the answering machinery work on
+    them unchanged; the quiet hours and rate limit are that campaign's. Its contacted
+    customers are rows of its own sample frame (``frame_id``), one per invited contact.
+
+    Sampling rates: ``queue_rates`` (queue -> rate) first, then ``channel_rates``, then
+    ``default_rate``. ``sampling_key`` keys the hash of a contact id that sampling compares
+    with the rate, so a redelivered event is sampled the same.
+    """
+
+    __tablename__ = "programme"
+    __table_args__ = (
+        CheckConstraint(status_check(ProgrammeState, "state"), name="ck_programme_state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    questionnaire_version_id: int = Field(foreign_key="questionnaire_version.id")
+    campaign_id: int = Field(foreign_key="campaign.id", unique=True)
+    frame_id: int = Field(foreign_key="sample_frame.id")
+    #: sms_reply (digits) or sms_link (the web form)
+    mode: str = Field(max_length=16)
+    #: The contact channels covered: hotline, hall, online, ...
+    channels: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    default_rate: float
+    channel_rates: dict[str, float] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    queue_rates: dict[str, float] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    #: An agent with fewer invitations this month is invited whatever the rate.
+    min_per_agent: int = 0
+    delay_minutes: int = 5
+    reply_window_hours: int = 24
+    quiet_start: str = Field(default="21:00", max_length=5)
+    quiet_end: str = Field(default="08:00", max_length=5)
+    rate_per_second: float = 10.0
+    state: str = Field(default="running", max_length=16)
+    sampling_key: str = Field(max_length=64)
+    created_at: datetime = _when()
+
+
+class ContactEvent(SQLModel, table=True):
+    """One contact event (a hotline call, a hall visit, a chat) and its one decision.
+
+    ``contact_id`` is unique: an event decided once answers with its stored decision
+    whichever way it arrives again. The customer's number is kept for the frequency rules'
+    reports; ``customer_id`` and ``invitation_id`` are set for an invited contact only.
+    """
+
+    __tablename__ = "contact_event"
+    __table_args__ = (
+        CheckConstraint(status_check(ContactDecision, "decision"), name="ck_contact_decision"),
+        CheckConstraint(status_check(ContactSource, "source"), name="ck_contact_source"),
+        Index("ix_contact_event_agent", "programme_id", "agent_id", "decision", "ended_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: str = Field(max_length=64, unique=True)
+    programme_id: int = Field(foreign_key="programme.id")
+    phone_e164: str = Field(max_length=20, index=True)
+    channel: str = Field(max_length=32)
+    ended_at: datetime = Field(sa_type=UTCDateTime)
+    agent_id: str | None = Field(default=None, max_length=64)
+    team: str | None = Field(default=None, max_length=64)
+    queue: str | None = Field(default=None, max_length=64)
+    region: str | None = Field(default=None, max_length=64)
+    service_hall: str | None = Field(default=None, max_length=64)
+    attributes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    source: str = Field(max_length=8)
+    received_at: datetime = _when()
+    decision: str = Field(max_length=16)
+    reason: str = Field(max_length=500)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id")
+    invitation_id: int | None = Field(default=None, foreign_key="invitation.id")
+
+
+class ContactGuard(SQLModel, table=True):
+    """The contact-frequency rules' one row per phone number, across every programme and
+    campaign (survey.campaigns.frequency).
+
+    An invitation is allowed when ``blocked_until`` has passed and the number has had fewer
+    than the quarter's limit in ``quarter``; one conditional upsert checks and takes it, so
+    that two processes inviting one number at once give one invitation.
+    """
+
+    __tablename__ = "contact_guard"
+
+    phone_e164: str = Field(primary_key=True, max_length=20)
+    last_invited_at: datetime = Field(sa_type=UTCDateTime)
+    blocked_until: datetime = Field(sa_type=UTCDateTime)
+    #: The calendar quarter of the last invitation, e.g. "2026Q3", and its count in it.
+    quarter: str = Field(max_length=6)
+    quarter_count: int
