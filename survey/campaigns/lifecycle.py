@@ -14,6 +14,7 @@ from sqlalchemy import insert, select
 from sqlmodel import Session
 
 from survey.answering.links import invitation_token, token_hash
+from survey.campaigns import frequency
 from survey.cati.rules import PRIORITY, parse_calling
 from survey.db.tables import CallCase, Campaign, Customer, Invitation, OptOut, OutboundSms, utcnow
 from survey.errors import InvalidRequest
@@ -203,8 +204,9 @@ def invite(
     for invitation, _ in new:
         invitation.token_hash = token_hash(invitation_token(secret, invitation.id))
     if queue:
-        _queue(session, campaign, [(i, c) for i, c in new if i.status == "created"],
-               timezone=timezone, now=now)  # fmt: skip
+        ready = [(i, c) for i, c in new if i.status == "created"]
+        _queue(session, campaign, ready, timezone=timezone, now=now)
+        _count(session, campaign, ready, now)
     session.commit()
     return counts
 
@@ -251,8 +253,18 @@ def queue_invitations(
         else:
             ready.append((invitation, customer))
     queued = _queue(session, campaign, ready, timezone=timezone, now=now)
+    _count(session, campaign, ready, now)
     session.commit()
     return {"queued": queued, "opted_out": len(waiting) - len(ready)}
+
+
+def _count(session: Session, campaign: Campaign, pairs, now: datetime) -> None:
+    """Count the SMS invitations about to be queued against the contact-frequency rules
+    (:mod:`survey.campaigns.frequency`): counted, never refused, so that the programmes'
+    invitations that follow are capped by them. Phone-only campaigns send nothing."""
+    if {"sms_link", "sms_reply"} & set(campaign.channels):
+        when = max(campaign.starts_at or now, now)
+        frequency.record(session.connection(), [(c.phone_e164, when) for _, c in pairs])
 
 
 def _queue(session: Session, campaign: Campaign, pairs, *, timezone: str, now: datetime) -> int:
