@@ -81,17 +81,34 @@ def db_current() -> None:
 # -- serve and demo --------------------------------------------------------------------------
 
 
-def _serve(host: str, port: int) -> None:
-    import uvicorn
+def _serve(host: str, port: int, workers: int = 1) -> None:
+    import copy
 
-    typer.echo(f"Manyi is serving on http://{host}:{port}/ (API docs at /docs); Ctrl+C stops")
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    processes = f" in {workers} processes" if workers > 1 else ""
+    typer.echo(f"Manyi is serving on http://{host}:{port}/{processes} (API docs at /docs); "
+               "Ctrl+C stops")  # fmt: skip
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    if workers > 1:
+        # Which process wrote a line: each worker is a process of its own, with its own
+        # group commit and connection pool, and an operator reading the log needs to know.
+        for formatter in log_config["formatters"].values():
+            formatter["fmt"] = formatter["fmt"].replace(
+                "%(levelprefix)s ", "%(levelprefix)s [%(process)d] ", 1
+            )
     # By name: the command line never imports the web layer (see the import contracts).
     uvicorn.run(
         "api.web.app:create_app",
         factory=True,
         host=host,
         port=port,
+        # Several workers: uvicorn's supervisor holds the socket and restarts a worker that
+        # dies; the kernel hands each new connection to one of them.
+        workers=workers,
         log_level="info",
+        log_config=log_config,
         # uvicorn's httptools protocol with a deadline and a size limit on a request's head
         # (api.web.limits; uvicorn has neither). Bodies are limited by the app itself.
         http="api.web.limits:GuardedHttpToolsProtocol",
@@ -104,16 +121,39 @@ def _serve(host: str, port: int) -> None:
     )
 
 
+#: Why several processes are refused on SQLite, for the error message and the help.
+SQLITE_ONE_WRITER = (
+    "SQLite lets one process write at a time: several workers queue for its one write lock "
+    "and store fewer answers per second than one (measured by bench/bench_collection.py: "
+    "about 0.5-0.7x of one process). Serve SQLite with --workers 1 (one process already "
+    "groups concurrent answers into one commit), or set MANYI_DATABASE_URL to PostgreSQL "
+    "to run several."
+)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes (PostgreSQL only: SQLite is served by one). Everything "
+            "they share (sessions, sign-in throttling, SMS rate slots) is in the database.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the web application and API (a fresh database is migrated first)."""
     _, engine = settings_and_engine()
+    if workers > 1 and engine.dialect.name == "sqlite":
+        engine.dispose()
+        raise fail(f"--workers {workers} refused: {SQLITE_ONE_WRITER}")
+    # Once, here, before any worker starts: workers never migrate (two would race).
     ensure_current_schema(engine, announce=True)
     engine.dispose()
-    _serve(host, port)
+    _serve(host, port, workers)
 
 
 @app.command()
