@@ -40,6 +40,9 @@ class Permission(StrEnum):
     #: Add and disable staff, give and revoke API keys.
     MANAGE_STAFF = "manage_staff"
     VIEW_AUDIT_LOG = "view_audit_log"
+    #: Submit contact events to a programme (``POST /api/v1/contacts``): the contact
+    #: centre's system, with an API key of an ``integration`` account.
+    SUBMIT_CONTACTS = "submit_contacts"
 
 
 P = Permission
@@ -71,6 +74,8 @@ MATRIX: dict[Role, frozenset[Permission]] = {
         }
     ),
     Role.INTERVIEWER: frozenset({P.VIEW_PHONE_NUMBERS, P.CALL_CUSTOMERS, P.INTERCEPT}),
+    # A system's account: it submits events and nothing else (no pages, no data out).
+    Role.INTEGRATION: frozenset({P.SUBMIT_CONTACTS}),
 }
 
 

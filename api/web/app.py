@@ -26,6 +26,7 @@ from api.web.routers import (
     console_questionnaires,
     console_results,
     console_staff,
+    contacts,
     dashboard,
     exports,
     intercept,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(supervision.router)
     app.include_router(dashboard.router)
     app.include_router(exports.router)
+    app.include_router(contacts.router)
     app.include_router(analyses.router)
     app.include_router(console.router)
     app.include_router(console_questionnaires.router)

@@ -38,6 +38,8 @@ class Role(StrEnum):
     MANAGER = "manager"
     INTERVIEWER = "interviewer"
     SUPERVISOR = "supervisor"
+    #: Another system (the contact centre's) submitting contact events with an API key.
+    INTEGRATION = "integration"
 
 
 ROLES = tuple(role.value for role in Role)
@@ -48,6 +50,7 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
     Role.MANAGER: ("经理", "manager"),
     Role.INTERVIEWER: ("访员", "interviewer"),
     Role.SUPERVISOR: ("督导", "supervisor"),
+    Role.INTEGRATION: ("系统对接", "integration"),
 }
 
 #: Replaced by tests with cheaper parameters; production keeps argon2-cffi's defaults.

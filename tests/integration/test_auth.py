@@ -40,21 +40,22 @@ pytestmark = pytest.mark.usefixtures("cheap_hashing")
 # The permission matrix as the README documents it, written out here a second time on
 # purpose: a change of api.permissions.MATRIX must be a change of this table too.
 EXPECTED = {
-    #                      admin researcher manager supervisor interviewer
-    "operate":            (1,    1,         0,      0,         0),
-    "view_analyses":      (1,    1,         1,      0,         0),
-    "run_analyses":       (1,    1,         0,      0,         0),
-    "export_responses":   (1,    1,         1,      0,         0),
-    "view_phone_numbers": (0,    0,         0,      1,         1),
-    "call_customers":     (0,    0,         0,      1,         1),
-    "intercept":          (0,    0,         0,      0,         1),
-    "supervise":          (0,    0,         0,      1,         0),
-    "view_follow_ups":    (1,    1,         1,      1,         0),
-    "manage_follow_ups":  (0,    0,         1,      1,         0),
-    "manage_staff":       (1,    0,         0,      0,         0),
-    "view_audit_log":     (1,    0,         0,      0,         0),
+    #                      admin researcher manager supervisor interviewer integration
+    "operate":            (1,    1,         0,      0,         0,          0),
+    "view_analyses":      (1,    1,         1,      0,         0,          0),
+    "run_analyses":       (1,    1,         0,      0,         0,          0),
+    "export_responses":   (1,    1,         1,      0,         0,          0),
+    "view_phone_numbers": (0,    0,         0,      1,         1,          0),
+    "call_customers":     (0,    0,         0,      1,         1,          0),
+    "intercept":          (0,    0,         0,      0,         1,          0),
+    "supervise":          (0,    0,         0,      1,         0,          0),
+    "view_follow_ups":    (1,    1,         1,      1,         0,          0),
+    "manage_follow_ups":  (0,    0,         1,      1,         0,          0),
+    "manage_staff":       (1,    0,         0,      0,         0,          0),
+    "view_audit_log":     (1,    0,         0,      0,         0,          0),
+    "submit_contacts":    (0,    0,         0,      0,         0,          1),
 }  # fmt: skip
-ROLES = ("admin", "researcher", "manager", "supervisor", "interviewer")
+ROLES = ("admin", "researcher", "manager", "supervisor", "interviewer", "integration")
 
 
 def probe_router() -> APIRouter:

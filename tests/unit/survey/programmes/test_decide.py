@@ -162,7 +162,8 @@ def test_a_repeat_caller_is_surveyed_once_across_two_programmes_and_a_campaign(e
         session.add(frame)
         session.flush()
         customer = Customer(frame_id=frame.id, external_id="x", phone_e164=other, region="r",
-                            service_hall="h", tenure_months=1, monthly_spend=1.0, tier=1)  # fmt: skip
+                            service_hall="h", tenure_months=1, monthly_spend=1.0,
+                            tier=1)  # fmt: skip
         session.add(customer)
         session.commit()
         version_id = find_programme(session, "hotline").questionnaire_version_id
