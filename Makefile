@@ -42,9 +42,13 @@ $(AXE)/node_modules/.installed: $(AXE)/package.json $(AXE)/package-lock.json
 	  npm ci --prefix $(AXE) --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "npm not found: the browser tests' accessibility checks will be skipped"; fi
 
+# The suite waits on servers, browsers and databases more than it computes: two workers on
+# two cores keep both busy. A file's tests stay on one worker (--dist loadfile), so that a
+# module's server or browser fixture is started once. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-dev $(AXE)/node_modules/.installed
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 bench: $(VENV)/.installed-dev
 	@for script in bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
