@@ -178,3 +178,58 @@ def test_two_server_processes_invite_each_customer_once(engine, database_url, tm
         ).all()
     assert sorted(p for p, _ in per_number) == sorted(customers)
     assert {n for _, n in per_number} == {1}
+
+
+def test_the_command_line_creates_a_programme_and_imports_a_contact_log(
+    engine, database_url, tmp_path, monkeypatch
+):
+    import typer
+    from typer.testing import CliRunner
+
+    from api.cli.programmes import contacts_app, programme_app
+    from api.settings import get_settings
+
+    monkeypatch.setenv("MANYI_DATABASE_URL", database_url)
+    monkeypatch.setenv("MANYI_SECRET_KEY", SECRET)
+    monkeypatch.setenv("MANYI_ENV", "test")
+    get_settings.cache_clear()
+    cli = typer.Typer()
+    cli.add_typer(programme_app, name="programme")
+    cli.add_typer(contacts_app, name="contacts")
+    runner = CliRunner()
+    with Session(engine) as session:
+        questionnaire, _ = load_questionnaire(SAMPLES / "contact_evaluation.yaml")
+        publish(session, questionnaire)
+    created = runner.invoke(cli, ["programme", "create", "--name", "hotline", "--questionnaire",
+                                  "contact_eval@2026.1", "--mode", "sms_reply", "--channels",
+                                  "hotline,hall", "--sample-rate", "1", "--queue-rate",
+                                  "vip=0"])  # fmt: skip
+    assert created.exit_code == 0, created.output
+    listed = runner.invoke(cli, ["programme", "list"])
+    assert "hotline: running, sms_reply, channels hotline,hall, rate 1 (vip=0)" in listed.output
+    log = tmp_path / "contacts.csv"
+    rows = contacts(0, 3)
+    rows[1]["queue"] = "vip"
+    rows[2]["phone"] = "not a number"
+    columns = ["contact_id", "phone", "channel", "ended_at", "agent_id", "queue", "topic"]
+    lines = [",".join(columns)] + [
+        ",".join([r["contact_id"], r["phone"], r["channel"], r["ended_at"], r["agent_id"],
+                  r["queue"], "bill"]) for r in rows
+    ]  # fmt: skip
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = tmp_path / "report.csv"
+    imported = runner.invoke(cli, ["contacts", "import", str(log), "--programme", "hotline",
+                                   "--report", str(report)])  # fmt: skip
+    assert imported.exit_code == 0, imported.output
+    assert "row 4 (CC-000002): invalid: phone:" in imported.output
+    assert "3 contacts: 1 invalid, 1 invited, 1 sampled_out" in imported.output
+    assert report.read_text(encoding="utf-8").splitlines()[1].startswith("2,CC-000000,invited,")
+    again = runner.invoke(cli, ["contacts", "import", str(log), "--programme", "hotline"])
+    assert "3 contacts: 1 invalid, 1 invited, 1 sampled_out" in again.output
+    assert count(engine, OutboundSms) == 1
+    with Session(engine) as session:
+        event = session.execute(select(ContactEvent)).scalars().first()
+        assert event.source == "file" and event.attributes == {"topic": "bill"}
+    paused = runner.invoke(cli, ["programme", "pause", "hotline"])
+    assert "programme hotline paused" in paused.output
+    get_settings.cache_clear()
