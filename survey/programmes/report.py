@@ -35,7 +35,7 @@ from sqlmodel import Session, col
 from survey.answering.pages import offered_codes, questionnaire_of
 from survey.db.states import ContactDecision
 from survey.db.tables import Answer, ContactEvent, Programme, QuestionnaireVersion, Response, Staff
-from survey.errors import InvalidRequest
+from survey.errors import InvalidRequest, NotFound
 from survey.staff.accounts import scope_clause
 
 __all__ = [
@@ -175,7 +175,7 @@ def contact_counts(
     if programme is not None:
         found = session.execute(select(Programme).where(Programme.name == programme)).scalar()
         if found is None:
-            raise InvalidRequest(f"no programme named {programme!r}: `manyi programme list`")
+            raise NotFound(f"no programme named {programme!r}: `manyi programme list` shows them")
         programmes = [found]
         where.append(ContactEvent.programme_id == found.id)
     else:
