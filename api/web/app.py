@@ -19,6 +19,7 @@ from api.web import auth, errors, headers, limits
 from api.web.deps import SessionDep
 from api.web.routers import (
     account,
+    agents,
     analyses,
     calls,
     console,
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(calls.pages)
     app.include_router(supervision.router)
     app.include_router(dashboard.router)
+    app.include_router(agents.router)
     app.include_router(exports.router)
     app.include_router(contacts.router)
     app.include_router(analyses.router)
