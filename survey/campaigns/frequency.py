@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from survey.db.bulk import records
 from survey.db.tables import ContactGuard
 
 __all__ = ["MAX_PER_QUARTER", "MIN_DAYS_BETWEEN", "QUARTER_TIMEZONE", "quarter_of", "record",
@@ -70,32 +71,57 @@ def _insert(connection: Connection):
     return postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
 
 
+def _take_statement():
+    """The conditional upsert of :func:`take` on SQLite, compiled once (rows are bound per
+    execution through SQLAlchemy's "insertmanyvalues")."""
+    statement = sqlite_insert(ContactGuard)
+    new = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=["phone_e164"],
+        set_={
+            "last_invited_at": new.last_invited_at,
+            "blocked_until": new.blocked_until,
+            "quarter_count": case(
+                (_TABLE.c.quarter == new.quarter, _TABLE.c.quarter_count + 1), else_=1
+            ),
+            "quarter": new.quarter,
+        },
+        where=(_TABLE.c.blocked_until <= new.last_invited_at)
+        & ((_TABLE.c.quarter != new.quarter) | (_TABLE.c.quarter_count < MAX_PER_QUARTER)),
+    ).returning(_TABLE.c.phone_e164)
+
+
+_TAKE_SQLITE = _take_statement()
+# The same upsert on PostgreSQL, every row in one JSON parameter: one statement of fixed text
+# (a multi-row VALUES was compiled again for every batch).
+_TAKE_POSTGRESQL = f"""
+INSERT INTO contact_guard AS g (phone_e164, last_invited_at, blocked_until, quarter, quarter_count)
+SELECT phone_e164, last_invited_at, blocked_until, quarter, quarter_count
+FROM json_populate_recordset(NULL::contact_guard, %s::json)
+ON CONFLICT (phone_e164) DO UPDATE SET
+    last_invited_at = excluded.last_invited_at,
+    blocked_until = excluded.blocked_until,
+    quarter_count = CASE WHEN g.quarter = excluded.quarter THEN g.quarter_count + 1 ELSE 1 END,
+    quarter = excluded.quarter
+WHERE g.blocked_until <= excluded.last_invited_at
+    AND (g.quarter != excluded.quarter OR g.quarter_count < {MAX_PER_QUARTER:d})
+RETURNING phone_e164
+"""  # noqa: S608 (no value in the text but a module constant)
+
+
 def take(connection: Connection, invitations: Sequence[tuple[str, datetime]]) -> set[str]:
     """Take an invitation for each ``(phone, at)`` the rules allow; returns the numbers taken.
 
     A number given twice is tried once, at its first time. Not committed: the caller
     commits with the invitations, or rolls back and takes nothing.
     """
-    taken: set[str] = set()
     rows = _rows(invitations)
-    for start in range(0, len(rows), _CHUNK):
-        statement = _insert(connection)(ContactGuard).values(rows[start : start + _CHUNK])
-        new = statement.excluded
-        statement = statement.on_conflict_do_update(
-            index_elements=["phone_e164"],
-            set_={
-                "last_invited_at": new.last_invited_at,
-                "blocked_until": new.blocked_until,
-                "quarter_count": case(
-                    (_TABLE.c.quarter == new.quarter, _TABLE.c.quarter_count + 1), else_=1
-                ),
-                "quarter": new.quarter,
-            },
-            where=(_TABLE.c.blocked_until <= new.last_invited_at)
-            & ((_TABLE.c.quarter != new.quarter) | (_TABLE.c.quarter_count < MAX_PER_QUARTER)),
-        ).returning(_TABLE.c.phone_e164)
-        taken.update(connection.execute(statement).scalars())
-    return taken
+    if not rows:
+        return set()
+    if connection.dialect.name == "postgresql":
+        result = connection.exec_driver_sql(_TAKE_POSTGRESQL, (records(rows),))
+        return {phone for (phone,) in result}
+    return set(connection.execute(_TAKE_SQLITE, rows).scalars())
 
 
 def record(connection: Connection, invitations: Iterable[tuple[str, datetime]]) -> None:
