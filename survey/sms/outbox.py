@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, update
+from sqlalchemy import Connection, Engine, bindparam, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -56,6 +56,7 @@ __all__ = [
     "queue",
     "record_provider_opt_out",
     "record_send_result",
+    "record_send_results",
     "send_now",
 ]
 
@@ -275,6 +276,46 @@ def record_send_result(
         record_provider_opt_out(connection, to_phone, now=now)
     connection.execute(update(OutboundSms).where(OutboundSms.id == outbox_id).values(**values))
     return values
+
+
+def record_send_results(
+    connection: Connection,
+    attempts: Iterable[tuple[int, SendReceipt | SendError, str, str, int, datetime]],
+    *,
+    max_attempts: int = MAX_ATTEMPTS,
+    backoff_seconds: float = BACKOFF_SECONDS,
+) -> list[dict[str, Any]]:
+    """:func:`record_send_result` for many sends at once, in the caller's transaction.
+
+    ``attempts`` holds ``(outbox_id, result, to_phone, kind, attempts, now)`` per send.
+    Each row gets exactly what :func:`record_send_result` would give it; the accepted ones
+    (nearly all) are written by one executemany UPDATE, so that a dispatcher with many
+    messages in flight writes their results in one statement and one commit.
+    """
+    written: list[dict[str, Any]] = []
+    sent: list[dict[str, Any]] = []
+    for outbox_id, result, to_phone, kind, tries, now in attempts:
+        if isinstance(result, SendReceipt):
+            values = _result_values(result, kind, tries, now, max_attempts, backoff_seconds)
+            sent.append(
+                {"b_id": outbox_id, **{f"v_{name}": value for name, value in values.items()}}
+            )
+        else:
+            values = record_send_result(
+                connection, outbox_id, result, to_phone=to_phone, kind=kind, attempts=tries,
+                now=now, max_attempts=max_attempts, backoff_seconds=backoff_seconds,
+            )  # fmt: skip
+        written.append(values)
+    if sent:
+        # Bound names must differ from the columns': SQLAlchemy keeps those for itself.
+        columns = [name.removeprefix("v_") for name in sent[0] if name != "b_id"]
+        connection.execute(
+            update(OutboundSms)
+            .where(OutboundSms.id == bindparam("b_id"))
+            .values({name: bindparam(f"v_{name}") for name in columns}),
+            sent,
+        )
+    return written
 
 
 def _result_values(

@@ -36,6 +36,12 @@ After a crash, :meth:`TwilioTransport.find_sent` looks a message up in Twilio's 
 
 The client never retries by itself here: no ``max_retries`` is configured, so urllib3
 makes exactly one attempt (a retried POST could be a duplicate SMS).
+
+Several threads may send at once (the dispatcher keeps several messages in flight): each
+thread gets a client of its own, with its own HTTP session and keep-alive connection. The
+official client is not safe to share: ``TwilioHttpClient.request`` stores the response on
+the client and returns that attribute, so two threads sharing one client can each read
+the other's answer (a message SID recorded against the wrong invitation).
 """
 
 from __future__ import annotations
@@ -87,24 +93,24 @@ _CONFIGURATION_STATUS = frozenset({401, 403, 404})
 
 
 class _HeaderKeepingHttpClient(TwilioHttpClient):
-    """The official HTTP client, remembering the last response headers of each thread.
+    """The official HTTP client, remembering the last response headers.
 
     ``TwilioRestException`` carries the status and code but not the headers, and the
-    ``Retry-After`` of a 429 is in the headers.
+    ``Retry-After`` of a 429 is in the headers. One per thread (see the module docstring).
     """
 
     def __init__(self, timeout: float) -> None:
         super().__init__(timeout=timeout)
-        self._local = threading.local()
+        self._headers: Mapping[str, str] | None = None
 
     def request(self, *args: Any, **kwargs: Any) -> Response:
-        self._local.headers = None
+        self._headers = None
         response = super().request(*args, **kwargs)
-        self._local.headers = response.headers
+        self._headers = response.headers
         return response
 
     def last_headers(self) -> Mapping[str, str] | None:
-        return getattr(self._local, "headers", None)
+        return self._headers
 
 
 class TwilioTransport:
@@ -151,13 +157,29 @@ class TwilioTransport:
         self.messaging_service_sid = messaging_service_sid or None
         self.from_number = None if messaging_service_sid else from_number
         self.timeout = float(timeout)
-        self._http = _HeaderKeepingHttpClient(timeout=self.timeout)
-        self._client = Client(account_sid, auth_token, http_client=self._http)
-        if base_url is not None:
-            self._client.edge = None
-            self._client.region = None
-            self._client.api.base_url = _checked_base_url(base_url)
+        self._auth_token = auth_token
+        self._base_url = _checked_base_url(base_url) if base_url is not None else None
+        self._local = threading.local()
         self.base_url = self._client.api.base_url
+
+    @property
+    def _http(self) -> _HeaderKeepingHttpClient:
+        self._client  # noqa: B018 -- builds this thread's client and HTTP client
+        return self._local.http
+
+    @property
+    def _client(self) -> Client:
+        """This thread's client (built on first use; see the module docstring)."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            http = _HeaderKeepingHttpClient(timeout=self.timeout)
+            client = Client(self.account_sid, self._auth_token, http_client=http)
+            if self._base_url is not None:
+                client.edge = None
+                client.region = None
+                client.api.base_url = self._base_url
+            self._local.http, self._local.client = http, client
+        return client
 
     def __repr__(self) -> str:
         sender = self.messaging_service_sid or self.from_number

@@ -23,6 +23,12 @@ Failure injection, per number (``fail_number``) or per call (``fail_next``, firs
 out) and :meth:`Failure.reset` (taken, then the connection is dropped). A hang or a reset
 *records* the message, as the worst case of reality: the SMS went out, the answer was lost.
 
+``delay`` holds every send's answer that many seconds, as a real provider's round trip
+does (Twilio takes about 150 ms to accept a message); the message is recorded, with its
+``created_at``, when the request arrives, so the send times a test measures are the
+dispatcher's, not the delay's. Requests are served on a thread each, so concurrent sends
+overlap their delays as they would at Twilio.
+
 Every accepted message is recorded (thread-safe): ``sends_to(number)``, ``send_counts()``.
 Status callbacks (queued/sent/delivered/undelivered/failed) are posted on request, signed
 with ``X-Twilio-Signature`` over the ``StatusCallback`` URL, with duplicates and out-of-order
@@ -44,6 +50,7 @@ import re
 import secrets
 import socket
 import struct
+import sys
 import threading
 import time
 import urllib.error
@@ -137,7 +144,7 @@ class _NumberRule:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
-    request_queue_size = 128
+    request_queue_size = 512
 
     def __init__(self, address: tuple[str, int], fake: FakeTwilio) -> None:
         self.fake = fake
@@ -154,6 +161,13 @@ class _Server(ThreadingHTTPServer):
         with self.connections_lock:
             self.connections.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        # A client killed while its messages were in flight (the SIGKILL tests) leaves
+        # answers with no one to read them: expected, not worth a traceback each.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
     def drop_connections(self) -> None:
         with self.connections_lock:
@@ -253,6 +267,9 @@ class FakeTwilio:
         background thread, e.g. ``("sent", "delivered")``. Empty: only on request.
     callback_timeout
         Seconds the fake waits for a callback receiver to answer.
+    delay
+        Seconds each send request waits before it is answered (0: at once); may be changed
+        while the fake runs.
     """
 
     def __init__(
@@ -262,6 +279,7 @@ class FakeTwilio:
         *,
         auto_callbacks: Sequence[str] = (),
         callback_timeout: float = 5.0,
+        delay: float = 0.0,
     ) -> None:
         self.account_sid = account_sid or "AC" + secrets.token_hex(16)
         self.auth_token = auth_token or secrets.token_hex(16)
@@ -269,6 +287,9 @@ class FakeTwilio:
             _check_status(status)
         self.auto_callbacks = tuple(auto_callbacks)
         self.callback_timeout = callback_timeout
+        if delay < 0:
+            raise ValueError(f"delay must be zero or more seconds, got {delay!r}")
+        self.delay = delay
         self._expected_auth = "Basic " + base64.b64encode(
             f"{self.account_sid}:{self.auth_token}".encode()
         ).decode("ascii")
@@ -560,6 +581,8 @@ class FakeTwilio:
             message = self._record(form, answered=True)
             with self._lock:
                 self._attempts.append((to, "accepted"))
+            if self.delay:
+                time.sleep(self.delay)
             handler._json(201, self._resource(message))
             if self.auto_callbacks and message.status_callback:
                 self._callbacks.put((message.sid, ""))
@@ -568,6 +591,8 @@ class FakeTwilio:
         with self._lock:
             self._attempts.append((to, outcome))
         if failure.mode == "answer":
+            if self.delay:
+                time.sleep(self.delay)
             handler._error(
                 failure.status, failure.code, failure.message, retry_after=failure.retry_after
             )
