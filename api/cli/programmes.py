@@ -1,10 +1,14 @@
-"""``manyi programme`` (create, pause, resume, list) and ``manyi contacts import``.
+"""``manyi programme`` (create, pause, resume, list), ``manyi contacts import`` and ``consume``.
 
 Registered in :mod:`api.cli.main` as the ``programme`` and ``contacts`` groups.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +18,8 @@ from api.cli.support import fail, settings_and_engine
 
 programme_app = typer.Typer(help="Standing programmes fed by contact events.",
                             no_args_is_help=True)  # fmt: skip
-contacts_app = typer.Typer(help="Contact events: the daily contact log.", no_args_is_help=True)
+contacts_app = typer.Typer(help="Contact events: the daily contact log, a RabbitMQ queue.",
+                           no_args_is_help=True)  # fmt: skip
 SHOWN_ROWS = 20
 
 
@@ -150,3 +155,60 @@ def contacts_import(
         typer.echo(f"row {r.row} ({r.contact_id or 'no id'}): {r.decision}: {r.reason}")
     counts = ", ".join(f"{n} {d}" for d, n in sorted(result.counts.items()))
     typer.echo(f"{len(result.rows)} contacts: {counts or 'none'}")
+
+
+@contacts_app.command("consume")
+def contacts_consume(
+    programme: Annotated[str, typer.Option(help="The programme the contacts go to.")],
+    queue: Annotated[
+        str,
+        typer.Option(
+            help="The queue (declared durable, with QUEUE.dead for the messages refused)."
+        ),
+    ] = "manyi.contacts",
+    prefetch: Annotated[
+        int,
+        typer.Option(min=1, max=1000, help="Messages decided a batch (unacknowledged at once)."),
+    ] = 500,
+) -> None:
+    """Decide the contact events of a RabbitMQ queue (MANYI_AMQP_URL), until stopped.
+
+    One message is one event, a JSON object of the API's contact fields. A message is
+    acknowledged once its decision is committed; a redelivered one changes nothing. A message
+    that is not such an object, or an event decided invalid, goes to the queue QUEUE.dead and
+    is logged with why. SIGTERM or Ctrl+C finishes the batch in hand and stops; RabbitMQ going
+    away is waited out (reconnection with backoff). Exits 2 when the programme cannot take
+    events or the queue exists with other arguments.
+    """
+    from survey.errors import SurveyError
+    from survey.programmes.consumer import DEFAULT_AMQP_URL, ConsumerError, ContactConsumer
+
+    # Warnings from every library (pika's are warnings), progress from Manyi's own loggers.
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("survey").setLevel(logging.INFO)
+    settings, engine = settings_and_engine()
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame) -> None:
+        if stopping.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        typer.echo(f"{signal.Signals(signum).name}: finishing the batch in hand", err=True)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    # MANYI_AMQP_URL is read here until api.settings.Settings has its field (amqp_url).
+    url = os.environ.get("MANYI_AMQP_URL", DEFAULT_AMQP_URL)
+    try:
+        consumer = ContactConsumer(
+            engine, programme, url=url, queue=queue, prefetch=prefetch,
+            secret=settings.secret_key.get_secret_value(), timezone=settings.timezone,
+            stop=stopping.is_set, sleep=stopping.wait,
+        )  # fmt: skip
+        consumer.check()
+        stats = consumer.run()
+    except (SurveyError, ConsumerError, ValueError) as error:
+        raise fail(str(error), 2) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"consumer of {queue} stopped: {stats.summary()}")
