@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -186,6 +187,9 @@ def test_a_consumer_killed_mid_stream_and_restarted_decides_every_event_once(
     assert dead_letters(queue) == []
     stopped = output.splitlines()[-1]
     assert stopped.startswith(f"consumer of {queue} stopped: ") and "0 dead-lettered" in stopped
+    # The killed consumer held unacknowledged messages; the restarted one had them again.
+    redelivered = int(re.search(r"\((\d+) redelivered\)", stopped).group(1))
+    assert 0 < redelivered <= 500, stopped
 
     with Session(engine) as session:
         stored = session.execute(
@@ -221,6 +225,8 @@ def test_poison_messages_are_dead_lettered_and_the_rest_is_decided(engine, queue
     bad_phone = {**event(7), "contact_id": "CC-BAD", "phone": "not a number"}
     bodies = [json.dumps(event(i)).encode() for i in range(50)]
     poison = [b"\xff not JSON", b"[1, 2]", json.dumps(bad_phone).encode()]
+    if engine.dialect.name == "postgresql":  # its text cannot hold a NUL: the batch is refused
+        poison.append(json.dumps({**event(8), "contact_id": "CC-\x00"}).encode())
     bodies[10:10] = poison
     publish_all(queue, bodies)
     stopping = threading.Event()
@@ -230,13 +236,15 @@ def test_poison_messages_are_dead_lettered_and_the_rest_is_decided(engine, queue
     thread = threading.Thread(target=consumer.run)
     thread.start()
     try:
-        wait_for(lambda: consumer.stats.dead_lettered == 3 and count(engine) == 50, "the batch")
+        wait_for(
+            lambda: consumer.stats.dead_lettered == len(poison) and count(engine) == 50, "the batch"
+        )
     finally:
         stopping.set()
         thread.join(timeout=30)
     assert not thread.is_alive()
     assert sorted(dead_letters(queue)) == sorted(poison)
     assert waiting(queue) == 0
-    assert consumer.stats.received == 53 and consumer.stats.batches >= 3
+    assert consumer.stats.received == 50 + len(poison) and consumer.stats.batches >= 3
     assert sum(consumer.stats.decisions.values()) == 51  # the invalid event is decided, too
     assert consumer.stats.decisions["invalid"] == 1
