@@ -180,6 +180,8 @@ def contacts_consume(
     away is waited out (reconnection with backoff). Exits 2 when the programme cannot take
     events or the queue exists with other arguments.
     """
+    from sqlalchemy.exc import OperationalError
+
     from survey.errors import SurveyError
     from survey.programmes.consumer import DEFAULT_AMQP_URL, ConsumerError, ContactConsumer
 
@@ -195,8 +197,6 @@ def contacts_consume(
         typer.echo(f"{signal.Signals(signum).name}: finishing the batch in hand", err=True)
         stopping.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     # MANYI_AMQP_URL is read here until api.settings.Settings has its field (amqp_url).
     url = os.environ.get("MANYI_AMQP_URL", DEFAULT_AMQP_URL)
     try:
@@ -205,7 +205,13 @@ def contacts_consume(
             secret=settings.secret_key.get_secret_value(), timezone=settings.timezone,
             stop=stopping.is_set, sleep=stopping.wait,
         )  # fmt: skip
-        consumer.check()
+        try:
+            consumer.check()
+        except OperationalError as error:  # no schema, or the database is unreachable
+            raise fail(f"cannot read programme {programme}: {str(error.orig).splitlines()[0]} "
+                       "(is the database migrated? `manyi db upgrade`)", 2) from None  # fmt: skip
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
         stats = consumer.run()
     except (SurveyError, ConsumerError, ValueError) as error:
         raise fail(str(error), 2) from None

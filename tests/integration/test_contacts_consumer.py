@@ -248,3 +248,28 @@ def test_poison_messages_are_dead_lettered_and_the_rest_is_decided(engine, queue
     assert consumer.stats.received == 50 + len(poison) and consumer.stats.batches >= 3
     assert sum(consumer.stats.decisions.values()) == 51  # the invalid event is decided, too
     assert consumer.stats.decisions["invalid"] == 1
+
+
+def test_the_command_refuses_an_unknown_or_paused_programme_before_consuming(
+    engine, database_url, monkeypatch
+):
+    from typer.testing import CliRunner
+
+    from api.cli.programmes import contacts_app
+    from api.settings import get_settings
+    from survey.programmes.manage import change_state, find_programme
+
+    monkeypatch.setenv("MANYI_DATABASE_URL", database_url)
+    monkeypatch.setenv("MANYI_SECRET_KEY", SECRET)
+    monkeypatch.setenv("MANYI_ENV", "test")
+    monkeypatch.setenv("MANYI_AMQP_URL", "amqp://guest:guest@127.0.0.1:1/%2F")  # never reached
+    get_settings.cache_clear()
+    setup_programme(engine)
+    with Session(engine) as session:
+        change_state(session, find_programme(session, "hotline"), "pause")
+    runner = CliRunner()
+    unknown = runner.invoke(contacts_app, ["consume", "--programme", "nope"])
+    assert unknown.exit_code == 2 and "no programme named 'nope'" in unknown.output
+    paused = runner.invoke(contacts_app, ["consume", "--programme", "hotline"])
+    assert paused.exit_code == 2 and "manyi programme resume hotline" in paused.output
+    get_settings.cache_clear()
