@@ -1,11 +1,11 @@
 """``manyi contacts report``: agents, teams, queues or channels measured, as a table or JSON.
 
-For :mod:`api.cli.main` to register in the ``contacts`` group:
-``contacts_app.command("report")(contacts_report)``.
+Registered by :mod:`api.cli.main` in the ``contacts`` group.
 
 The counts are :func:`survey.programmes.report.contact_counts` (one GROUP BY); the rates,
 Wilson intervals, shrunken rates, rank intervals and bottom-5% flags are
-:mod:`scoring.agents`' (:func:`measure`).
+:mod:`scoring.agents`', applied by :func:`api.analysis.agents.measure` as the dashboard's
+agents page applies them.
 """
 
 from __future__ import annotations
@@ -15,77 +15,19 @@ import math
 from datetime import date
 from typing import Annotated, Any
 
-import numpy as np
-import pandas as pd
 import typer
 
 from api.cli.support import fail, settings_and_engine
-from scoring.agents import bottom_flags, rank_shrunken, shrunken_rates
-from scoring.proportions import wilson_interval
 
-__all__ = ["contacts_report", "measure"]
-
-BOTTOM_SHARE = 0.05
-
-
-def _with_rates(counts: pd.DataFrame) -> pd.DataFrame:
-    """The counts with ``scoring.agents.RATE_COLUMNS``' rates and Wilson intervals (the same
-    numbers as :func:`scoring.agents.unit_rates` on one row per contact, from counts)."""
-    out = counts.copy()
-    invited, replies = out["invitations"].to_numpy(), out["replies"].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["response_rate"] = np.where(invited > 0, replies / np.maximum(invited, 1), np.nan)
-    for name, column in (("satisfaction", "satisfied"), ("dissatisfaction", "dissatisfied")):
-        k = out[column].to_numpy()
-        intervals = [wilson_interval(int(a), int(n)) for a, n in zip(k, replies, strict=True)]
-        out[f"{name}_rate"] = np.where(replies > 0, k / np.maximum(replies, 1), np.nan)
-        out[f"{name}_ci_low"] = [np.nan if i is None else i[0] for i in intervals]
-        out[f"{name}_ci_high"] = [np.nan if i is None else i[1] for i in intervals]
-    return out
-
-
-def _ranked(agents: pd.DataFrame) -> pd.DataFrame:
-    """One period's agents with their satisfaction rate shrunk toward their team's."""
-    table = agents.set_index("unit")
-    if table["replies"].sum() == 0:  # nothing to fit a prior on
-        return agents.assign(shrunken_rate=np.nan, shrunken_ci_low=np.nan,
-                             shrunken_ci_high=np.nan, shrinkage=np.nan, rank=None,
-                             rank_low=None, rank_high=None, ranked=0, p_bottom=np.nan,
-                             bottom_raw=False, bottom_shrunken=False)  # fmt: skip
-    shrunk = shrunken_rates(table, successes="satisfied", trials="replies", group="team")
-    ranks = rank_shrunken(shrunk, bottom_share=BOTTOM_SHARE)
-    flags = bottom_flags(shrunk, BOTTOM_SHARE)
-    extra = pd.DataFrame(
-        {
-            "shrunken_rate": shrunk["posterior_mean"],
-            "shrunken_ci_low": shrunk["ci_low"],
-            "shrunken_ci_high": shrunk["ci_high"],
-            "shrinkage": shrunk["shrinkage"],
-            "rank": ranks["rank"],
-            "rank_low": ranks["rank_low"],
-            "rank_high": ranks["rank_high"],
-            "ranked": int(ranks["rank"].notna().sum()),
-            "p_bottom": ranks["p_bottom"],
-            "bottom_raw": flags["bottom_raw"],
-            "bottom_shrunken": flags["bottom_shrunken"],
-        }
-    )
-    return agents.join(extra, on="unit")
-
-
-def measure(counts: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Rates with intervals per row of ``contact_counts``; for agents, also the shrunken
-    satisfaction rate toward the team, its rank and rank interval among the period's
-    agents, and the bottom-5% flags on raw and on shrunken rates."""
-    out = _with_rates(counts)
-    if by != "agent" or out.empty:
-        return out
-    if "period" not in out.columns:
-        return _ranked(out)
-    return pd.concat([_ranked(part) for _, part in out.groupby("period", sort=True)])
+__all__ = ["contacts_report"]
 
 
 def _plain(value: Any) -> Any:
+    """A cell as JSON holds it: NaN and pandas' NA as None, NumPy scalars as Python's."""
+    # Here, not at the top: `manyi --help` must not wait for NumPy and pandas.
+    import numpy as np
+    import pandas as pd
+
     if value is None or value is pd.NA:
         return None
     if isinstance(value, float | np.floating):
@@ -150,6 +92,7 @@ def contacts_report(
     the settings' time zone. Exits 2 on a wrong choice or an unknown programme."""
     from sqlmodel import Session
 
+    from api.analysis.agents import measure
     from survey.errors import SurveyError
     from survey.programmes.report import contact_counts
 

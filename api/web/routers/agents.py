@@ -10,27 +10,25 @@ day and by ISO week with its interval.
 
 Counted live from the tables (:func:`survey.programmes.report.contact_counts`, one GROUP
 BY) within the reader's scope: a limited manager counts their regions' and halls' contacts
-only. The statistics are :mod:`scoring.agents`'; the same as ``manyi contacts report``
-(api.cli.contact_report, which a router may not import: the two apply them alike).
+only. The statistics are :mod:`scoring.agents`', applied by :mod:`api.analysis.agents` as
+for ``manyi contacts report``.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 from sqlalchemy import select
 
+from api.analysis.agents import BOTTOM_SHARE, measure, with_rates
 from api.permissions import Permission, allowed
 from api.web import charts_svg, matrix_svg
 from api.web.auth import page, require_permission
 from api.web.deps import SessionDep, SettingsDep
-from scoring.agents import bottom_flags, rank_shrunken, shrunken_rates
-from scoring.proportions import wilson_interval
 from survey.db.tables import Programme, Staff
 from survey.programmes.report import contact_counts
 from survey.staff.accounts import sees_everywhere
@@ -38,7 +36,6 @@ from survey.staff.accounts import sees_everywhere
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 
 Reader = Annotated[Staff, Depends(require_permission(Permission.VIEW_ANALYSES))]
-BOTTOM_SHARE = 0.05
 UNIT_WORDS = {
     "agent": ("坐席", "agent"),
     "team": ("班组", "team"),
@@ -49,48 +46,6 @@ PERIOD_WORDS = {"": ("全部", "whole span"), "day": ("按日", "by day"),
                 "week": ("按周", "by week"), "month": ("按月", "by month")}  # fmt: skip
 
 
-def _with_rates(counts: pd.DataFrame) -> pd.DataFrame:
-    """Response rate and the shares of "1" and "3" with Wilson intervals, from counts."""
-    out = counts.copy()
-    invited, replies = out["invitations"].to_numpy(), out["replies"].to_numpy()
-    out["response_rate"] = np.where(invited > 0, replies / np.maximum(invited, 1), np.nan)
-    for name, column in (("satisfaction", "satisfied"), ("dissatisfaction", "dissatisfied")):
-        k = out[column].to_numpy()
-        intervals = [wilson_interval(int(a), int(n)) for a, n in zip(k, replies, strict=True)]
-        out[f"{name}_rate"] = np.where(replies > 0, k / np.maximum(replies, 1), np.nan)
-        out[f"{name}_ci_low"] = [np.nan if i is None else i[0] for i in intervals]
-        out[f"{name}_ci_high"] = [np.nan if i is None else i[1] for i in intervals]
-    return out
-
-
-def _ranked(agents: pd.DataFrame) -> pd.DataFrame:
-    """One period's agents, their satisfaction rate shrunk toward their team's, ranked."""
-    table = agents.set_index("unit")
-    if table["replies"].sum() == 0:
-        return agents.assign(shrunken_rate=np.nan, shrunken_ci_low=np.nan,
-                             shrunken_ci_high=np.nan, rank=None, rank_low=None,
-                             rank_high=None, ranked=0, p_bottom=np.nan, bottom_raw=False,
-                             bottom_shrunken=False)  # fmt: skip
-    shrunk = shrunken_rates(table, successes="satisfied", trials="replies", group="team")
-    ranks = rank_shrunken(shrunk, bottom_share=BOTTOM_SHARE)
-    flags = bottom_flags(shrunk, BOTTOM_SHARE)
-    extra = pd.DataFrame(
-        {
-            "shrunken_rate": shrunk["posterior_mean"],
-            "shrunken_ci_low": shrunk["ci_low"],
-            "shrunken_ci_high": shrunk["ci_high"],
-            "rank": ranks["rank"],
-            "rank_low": ranks["rank_low"],
-            "rank_high": ranks["rank_high"],
-            "ranked": int(ranks["rank"].notna().sum()),
-            "p_bottom": ranks["p_bottom"],
-            "bottom_raw": flags["bottom_raw"],
-            "bottom_shrunken": flags["bottom_shrunken"],
-        }
-    )
-    return agents.join(extra, on="unit")
-
-
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows for the template: NaN and pandas' NA as None."""
     rows = frame.astype("object").where(frame.notna(), None).to_dict("records")
@@ -99,7 +54,7 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _trend(counts: pd.DataFrame, ident: str, words: tuple[str, str]) -> dict[str, Any]:
     """The programme's satisfaction (0-100) by period, with its Wilson interval."""
-    whole = _with_rates(
+    whole = with_rates(
         counts.groupby("period", sort=True)[
             ["contacts", "invitations", "replies", "satisfied", "fair", "dissatisfied", "free_text"]
         ].sum()
@@ -150,15 +105,9 @@ def agents(
     chosen = programme or None
     counts = contact_counts(session, by=by, period=period or None, programme=chosen,
                             timezone=settings.timezone, reader=staff)  # fmt: skip
-    measured = _with_rates(counts)
-    if by == "agent" and not measured.empty:
-        measured = (
-            _ranked(measured)
-            if not period
-            else pd.concat([_ranked(part) for _, part in measured.groupby("period")])
-        )
-        if not period:
-            measured = measured.sort_values(["rank", "unit"], na_position="last")
+    measured = measure(counts, by)
+    if by == "agent" and not measured.empty and not period:
+        measured = measured.sort_values(["rank", "unit"], na_position="last")
     daily = contact_counts(session, by="channel", period="day", programme=chosen,
                            timezone=settings.timezone, reader=staff)  # fmt: skip
     weekly = contact_counts(session, by="channel", period="week", programme=chosen,

@@ -1,0 +1,76 @@
+"""Agents, teams, queues and channels measured: the rates of
+:func:`survey.programmes.report.contact_counts`' counts, with their intervals, and the
+agents' satisfaction shrunk toward their team's, ranked, with the bottom-5% flags.
+
+One place for ``manyi contacts report`` and the dashboard's agents page, which therefore
+show the same numbers. The statistics are :mod:`scoring.agents`'.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scoring.agents import bottom_flags, rank_shrunken, shrunken_rates
+from scoring.proportions import wilson_interval
+
+__all__ = ["BOTTOM_SHARE", "measure"]
+
+BOTTOM_SHARE = 0.05
+
+
+def with_rates(counts: pd.DataFrame) -> pd.DataFrame:
+    """The counts with ``scoring.agents.RATE_COLUMNS``' rates and Wilson intervals (the same
+    numbers as :func:`scoring.agents.unit_rates` on one row per contact, from counts)."""
+    out = counts.copy()
+    invited, replies = out["invitations"].to_numpy(), out["replies"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["response_rate"] = np.where(invited > 0, replies / np.maximum(invited, 1), np.nan)
+    for name, column in (("satisfaction", "satisfied"), ("dissatisfaction", "dissatisfied")):
+        k = out[column].to_numpy()
+        intervals = [wilson_interval(int(a), int(n)) for a, n in zip(k, replies, strict=True)]
+        out[f"{name}_rate"] = np.where(replies > 0, k / np.maximum(replies, 1), np.nan)
+        out[f"{name}_ci_low"] = [np.nan if i is None else i[0] for i in intervals]
+        out[f"{name}_ci_high"] = [np.nan if i is None else i[1] for i in intervals]
+    return out
+
+
+def _ranked(agents: pd.DataFrame) -> pd.DataFrame:
+    """One period's agents with their satisfaction rate shrunk toward their team's."""
+    table = agents.set_index("unit")
+    if table["replies"].sum() == 0:  # nothing to fit a prior on
+        return agents.assign(shrunken_rate=np.nan, shrunken_ci_low=np.nan,
+                             shrunken_ci_high=np.nan, shrinkage=np.nan, rank=None,
+                             rank_low=None, rank_high=None, ranked=0, p_bottom=np.nan,
+                             bottom_raw=False, bottom_shrunken=False)  # fmt: skip
+    shrunk = shrunken_rates(table, successes="satisfied", trials="replies", group="team")
+    ranks = rank_shrunken(shrunk, bottom_share=BOTTOM_SHARE)
+    flags = bottom_flags(shrunk, BOTTOM_SHARE)
+    extra = pd.DataFrame(
+        {
+            "shrunken_rate": shrunk["posterior_mean"],
+            "shrunken_ci_low": shrunk["ci_low"],
+            "shrunken_ci_high": shrunk["ci_high"],
+            "shrinkage": shrunk["shrinkage"],
+            "rank": ranks["rank"],
+            "rank_low": ranks["rank_low"],
+            "rank_high": ranks["rank_high"],
+            "ranked": int(ranks["rank"].notna().sum()),
+            "p_bottom": ranks["p_bottom"],
+            "bottom_raw": flags["bottom_raw"],
+            "bottom_shrunken": flags["bottom_shrunken"],
+        }
+    )
+    return agents.join(extra, on="unit")
+
+
+def measure(counts: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Rates with intervals per row of ``contact_counts``; for agents, also the shrunken
+    satisfaction rate toward the team, its rank and rank interval among the period's
+    agents, and the bottom-5% flags on raw and on shrunken rates."""
+    out = with_rates(counts)
+    if by != "agent" or out.empty:
+        return out
+    if "period" not in out.columns:
+        return _ranked(out)
+    return pd.concat([_ranked(part) for _, part in out.groupby("period", sort=True)])
