@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     #: Tests point the Twilio client at a local fake of its REST API.
     twilio_base_url: str | None = None
     timezone: str = "Asia/Shanghai"
+    #: The RabbitMQ broker `manyi contacts consume` reads contact events from (a secret: it
+    #: may hold a password).
+    amqp_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/%2F")
 
     # -- security (README, "Security") --------------------------------------------------------
     #: Production runs with the SMS simulator (its public /phone pages read and answer any

@@ -6,7 +6,6 @@ Registered in :mod:`api.cli.main` as the ``programme`` and ``contacts`` groups.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 from pathlib import Path
@@ -183,7 +182,7 @@ def contacts_consume(
     from sqlalchemy.exc import OperationalError
 
     from survey.errors import SurveyError
-    from survey.programmes.consumer import DEFAULT_AMQP_URL, ConsumerError, ContactConsumer
+    from survey.programmes.consumer import ConsumerError, ContactConsumer
 
     # Warnings from every library (pika's are warnings), progress from Manyi's own loggers.
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -197,8 +196,7 @@ def contacts_consume(
         typer.echo(f"{signal.Signals(signum).name}: finishing the batch in hand", err=True)
         stopping.set()
 
-    # MANYI_AMQP_URL is read here until api.settings.Settings has its field (amqp_url).
-    url = os.environ.get("MANYI_AMQP_URL", DEFAULT_AMQP_URL)
+    url = settings.amqp_url.get_secret_value()
     try:
         consumer = ContactConsumer(
             engine, programme, url=url, queue=queue, prefetch=prefetch,

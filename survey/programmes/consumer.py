@@ -47,12 +47,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from survey.errors import SurveyError
 from survey.programmes.decide import MAX_BATCH, Decision, decide_contacts
 
-__all__ = ["DEFAULT_AMQP_URL", "DEFAULT_QUEUE", "ConsumerError", "ConsumerStats",
+__all__ = ["DEFAULT_QUEUE", "ConsumerError", "ConsumerStats",
            "ContactConsumer", "dead_letter_queue", "declare"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
-DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEFAULT_QUEUE = "manyi.contacts"
 #: Messages taken before deciding (RabbitMQ's prefetch): 500 decide in about a tenth of a second.
 DEFAULT_PREFETCH = 500
@@ -117,7 +116,7 @@ class ContactConsumer:
     event so that a stop request cuts a wait short.
     """
 
-    def __init__(self, engine: Engine, programme: str, *, url: str = DEFAULT_AMQP_URL,
+    def __init__(self, engine: Engine, programme: str, *, url: str,
                  queue: str = DEFAULT_QUEUE, secret: str, timezone: str,
                  prefetch: int = DEFAULT_PREFETCH, stop: Callable[[], bool],
                  sleep: Callable[[float], object] | None = None) -> None:  # fmt: skip
