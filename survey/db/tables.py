@@ -715,3 +715,86 @@ class ContactGuard(SQLModel, table=True):
     #: The calendar quarter of the last invitation, e.g. "2026Q3", and its count in it.
     quarter: str = Field(max_length=6)
     quarter_count: int
+
+
+class ProgrammeIncentive(SQLModel, table=True):
+    """A programme's incentive rule (survey.programmes.incentives): loyalty points per
+    answered question and per completed survey, a cap per customer per month, and whether a
+    monthly lottery is drawn among the customers who completed.
+
+    Only responses completed from ``effective_from`` (when the rule was first set) earn
+    anything: no customer was promised points before.
+    """
+
+    __tablename__ = "programme_incentive"
+
+    programme_id: int = Field(primary_key=True, foreign_key="programme.id")
+    points_per_question: int = Field(default=0, ge=0)
+    points_per_survey: int = Field(default=0, ge=0)
+    #: Points per customer per calendar month (the service's time zone); None: no cap.
+    monthly_cap: int | None = Field(default=None, ge=1)
+    lottery: bool = False
+    effective_from: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class LoyaltyExport(SQLModel, table=True):
+    """One batch of loyalty credits written for the loyalty system (``--again`` rewrites it)."""
+
+    __tablename__ = "loyalty_export"
+
+    id: int | None = Field(default=None, primary_key=True)
+    programme_id: int = Field(foreign_key="programme.id", index=True)
+    exported_at: datetime = _when()
+    credits: int
+    points: int
+
+
+class LoyaltyCredit(SQLModel, table=True):
+    """The loyalty points one completed response earned: one row per response (unique), so
+    crediting twice credits once. ``points`` may be 0 when the monthly cap was reached
+    (``reason`` says so); such a row is never exported.
+
+    ``phone_e164`` is personal data: the loyalty system needs it, and only whoever may see
+    phone numbers (``view_phone_numbers``, or the operator at the command line) may export it.
+    """
+
+    __tablename__ = "loyalty_credit"
+    __table_args__ = (
+        Index("ix_loyalty_credit_cap", "programme_id", "phone_e164", "period"),
+        Index("ix_loyalty_credit_export", "programme_id", "exported_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    programme_id: int = Field(foreign_key="programme.id")
+    response_id: int = Field(foreign_key="response.id", unique=True)
+    phone_e164: str = Field(max_length=20)
+    #: The calendar month of the response's completion, e.g. "2026-12" (the cap's month).
+    period: str = Field(max_length=7)
+    points: int = Field(ge=0)
+    reason: str = Field(max_length=200)
+    credited_at: datetime = _when()
+    exported_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    export_id: int | None = Field(default=None, foreign_key="loyalty_export.id", index=True)
+
+
+class LotteryDraw(SQLModel, table=True):
+    """One programme's lottery for one month, drawn once (unique), reproducible: the
+    entrants (their numbers, sorted) and the seed give the winners again
+    (survey.programmes.incentives.pick_winners); ``entrants_sha256`` fingerprints the list.
+    """
+
+    __tablename__ = "lottery_draw"
+    __table_args__ = (UniqueConstraint("programme_id", "period", name="uq_lottery_draw"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    programme_id: int = Field(foreign_key="programme.id")
+    period: str = Field(max_length=7)
+    #: 0 <= seed < 2**31 (an INTEGER column on both databases).
+    seed: int
+    entrants_count: int
+    entrants_sha256: str = Field(max_length=64)
+    entrants: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    #: In the order drawn.
+    winners: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    drawn_at: datetime = _when()
