@@ -18,7 +18,10 @@ import typer
 
 from api.cli.analyses import analyses_app
 from api.cli.collection import campaign_app, dispatch, frame_app
+from api.cli.contact_report import contacts_report
+from api.cli.contact_samples import sample_contacts
 from api.cli.exports import export_app
+from api.cli.programmes import contacts_app, programme_app
 from api.cli.rates import rates
 from api.cli.remedy import remedy_app
 from api.cli.staff import staff_app
@@ -43,6 +46,10 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(remedy_app, name="remedy")
 app.add_typer(export_app, name="export")
 app.add_typer(analyses_app, name="analyses")
+app.add_typer(programme_app, name="programme")
+app.add_typer(contacts_app, name="contacts")
+contacts_app.command("report")(contacts_report)
+sample_app.command("contacts")(sample_contacts)
 app.command("dispatch")(dispatch)
 app.command("rates")(rates)
 
@@ -152,8 +159,29 @@ def serve(
         raise fail(f"--workers {workers} refused: {SQLITE_ONE_WRITER}")
     # Once, here, before any worker starts: workers never migrate (two would race).
     ensure_current_schema(engine, announce=True)
+    if engine.dialect.name == "postgresql":
+        _warn_if_connections_short(engine, workers)
     engine.dispose()
     _serve(host, port, workers)
+
+
+def _warn_if_connections_short(engine, workers: int) -> None:
+    """Say so when the workers' pools at their peak would not fit the server's connections."""
+    from survey.db.engine import MAX_OVERFLOW, POOL_SIZE
+
+    with engine.connect() as connection:
+        allowed = int(connection.exec_driver_sql("SHOW max_connections").scalar())
+        reserved = int(connection.exec_driver_sql("SHOW superuser_reserved_connections").scalar())
+    peak = workers * (POOL_SIZE + MAX_OVERFLOW)
+    if peak > allowed - reserved:
+        typer.echo(
+            f"warning: {workers} workers may open up to {peak} connections ({POOL_SIZE} + "
+            f"{MAX_OVERFLOW} each) and PostgreSQL takes {allowed - reserved} "
+            f"(max_connections {allowed}, {reserved} reserved), dispatchers and analysis "
+            "workers included: under a peak some requests would wait for a connection or fail. "
+            "Run fewer workers, or raise max_connections.",
+            err=True,
+        )
 
 
 @app.command()

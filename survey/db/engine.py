@@ -15,6 +15,15 @@ from sqlmodel import create_engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
+#: A PostgreSQL engine's pool, per process: the connections it keeps, and how many more it
+#: opens at a peak. A web worker's group commit holds up to four while posts arrive
+#: (survey.db.group_commit.PARALLEL_WRITERS), its request threads the others. Several workers
+#: (``manyi serve --workers N``) need N x (POOL_SIZE + MAX_OVERFLOW) connections at most, within
+#: the server's max_connections beside dispatchers and analysis workers: ``manyi serve`` says
+#: when they would not fit.
+POOL_SIZE = 5
+MAX_OVERFLOW = 10
+
 
 def normalise_url(url: str) -> str:
     """Use the psycopg 3 driver for PostgreSQL URLs given without a driver."""
@@ -48,7 +57,8 @@ def make_engine(url: str, **kwargs) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    options = {"pool_pre_ping": True, "pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW}
+    return create_engine(url, **(options | kwargs))
 
 
 def _alembic_config(engine: Engine) -> Config:
