@@ -132,7 +132,7 @@ def _serve(host: str, port: int, workers: int = 1) -> None:
 SQLITE_ONE_WRITER = (
     "SQLite lets one process write at a time: several workers queue for its one write lock "
     "and store fewer answers per second than one (measured by bench/bench_collection.py: "
-    "about 0.5-0.7x of one process). Serve SQLite with --workers 1 (one process already "
+    "0.5-0.8x of one process). Serve SQLite with --workers 1 (one process already "
     "groups concurrent answers into one commit), or set MANYI_DATABASE_URL to PostgreSQL "
     "to run several."
 )
@@ -201,7 +201,8 @@ def demo(
 ) -> None:
     """Load the sample questionnaire, frame and responses, then serve.
 
-    Also a phone campaign with cases due at any hour, and in development (MANYI_ENV's
+    Also a phone campaign with cases due at any hour, a hotline programme on a simulated
+    week of contacts (the dashboard's agents page), and in development (MANYI_ENV's
     default) one account per role with a known password, listed when the demo starts.
     """
     from api.cli.demo import (
@@ -212,6 +213,7 @@ def demo(
         demo_base_url,
         prepare_demo,
         prepare_phone_demo,
+        prepare_programme_demo,
     )
     from survey.questionnaire.publish import VersionConflict
 
@@ -220,6 +222,7 @@ def demo(
     try:
         loaded = prepare_demo(engine, secret=secret, timezone=settings.timezone)
         calls = prepare_phone_demo(engine, timezone=settings.timezone)
+        hotline = prepare_programme_demo(engine, secret=secret, timezone=settings.timezone)
         accounts = create_demo_accounts(engine, settings)
     except VersionConflict as error:
         # A database left by an earlier demo, whose sample questionnaire has changed since.
@@ -241,6 +244,12 @@ def demo(
     typer.echo(
         f"phone interviews: {calls.due} case(s) due in {calls.campaign!r} ({calls.status}; "
         f"calling hours {calls.hours}): sign in as an interviewer and open {base}/calls"
+    )
+    typer.echo(
+        f"hotline programme {hotline.programme!r}: a simulated week of {hotline.contacts} "
+        f"contacts of {hotline.agents} agents, {hotline.sent} evaluations sent, "
+        f"{hotline.replies} replies{'' if hotline.created else ' (from an earlier demo)'}: "
+        f"sign in as a manager and open {base}/dashboard/agents"
     )
     if accounts:
         typer.echo(

@@ -226,3 +226,57 @@ def test_workers_whose_pools_would_not_fit_the_server_are_told(engine, capsys):
     warned = capsys.readouterr().err
     assert f"warning: {too_many} workers may open up to" in warned
     assert "Run fewer workers, or raise max_connections" in warned
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_workers_group_commit_writes_batches_side_by_side_on_postgresql(engine):
+    """Several writer threads, each a batch in a transaction of its own; a result only after
+    its commit; a failing job fails alone; idle writers give their connections back."""
+    import threading
+
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from survey.db.group_commit import PARALLEL_WRITERS, GroupCommit
+
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE gc_probe (k TEXT PRIMARY KEY)"))
+    writer = GroupCommit(engine, idle_seconds=0.2)
+    assert writer.writers == PARALLEL_WRITERS > 1
+    inside = {"a": threading.Event(), "b": threading.Event()}
+    release = threading.Event()
+
+    def insert(key: str, wait: bool = False):
+        def job(connection):
+            connection.execute(text("INSERT INTO gc_probe (k) VALUES (:k)"), {"k": key})
+            if wait:
+                inside[key].set()
+                release.wait(10)
+            return key
+
+        return job
+
+    first = writer.submit(insert("a", wait=True))
+    assert inside["a"].wait(10)
+    # The first writer is busy with its batch: a second one takes the next job meanwhile.
+    second = writer.submit(insert("b", wait=True))
+    assert inside["b"].wait(10)
+    with engine.connect() as connection:  # neither is committed, nor answered
+        assert connection.execute(text("SELECT count(*) FROM gc_probe")).scalar() == 0
+    assert not first.done() and not second.done()
+    release.set()
+    assert (first.result(10), second.result(10)) == ("a", "b")
+
+    futures = [writer.submit(insert(k)) for k in ("c", "a", "d")]
+    assert futures[0].result(10) == "c" and futures[2].result(10) == "d"
+    with pytest.raises(IntegrityError):
+        futures[1].result(10)
+    with engine.connect() as connection:
+        keys = set(connection.execute(text("SELECT k FROM gc_probe")).scalars())
+    assert keys == {"a", "b", "c", "d"}
+    writer.close()
+    for _ in range(100):
+        if writer._running == 0:
+            break
+        time.sleep(0.05)
+    assert writer._running == 0 and engine.pool.checkedout() == 0
