@@ -39,7 +39,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -104,6 +104,26 @@ def find_rule(session: Session, programme: Programme) -> ProgrammeIncentive:
             f"`manyi incentives set --programme {programme.name} --per-survey N`"
         )
     return rule
+
+
+def _locked_rule(session: Session, programme: Programme) -> ProgrammeIncentive:
+    """The programme's rule, its row locked until the transaction ends: credit runs, draws and
+    exports of one programme happen one after the other, each reading what the one before
+    committed.
+
+    An UPDATE that changes nothing takes the lock on both databases: the row's lock on
+    PostgreSQL, the write lock on SQLite, whose deferred transaction would otherwise read an
+    older snapshot and then fail to write ("database is locked").
+    """
+    locked = session.execute(
+        update(ProgrammeIncentive)
+        .where(ProgrammeIncentive.programme_id == programme.id)
+        .values(updated_at=ProgrammeIncentive.updated_at)
+    )
+    if locked.rowcount == 0:
+        session.rollback()
+        find_rule(session, programme)  # raises, saying how to set one
+    return session.get(ProgrammeIncentive, programme.id, populate_existing=True)
 
 
 def set_rule(
@@ -200,15 +220,7 @@ def credit(
     """
     now = now or utcnow()
     zone = ZoneInfo(timezone)
-    # PostgreSQL: runs of one programme one after the other (the rule's row is the lock);
-    # SQLite has one writer anyway. The unique response_id holds either way.
-    rule = session.execute(
-        select(ProgrammeIncentive)
-        .where(ProgrammeIncentive.programme_id == programme.id)
-        .with_for_update()
-    ).scalar_one_or_none()
-    if rule is None:
-        find_rule(session, programme)  # raises, saying how to set one
+    rule = _locked_rule(session, programme)
     due = session.execute(
         select(Response.id, Response.completed_at, Customer.phone_e164)
         .join(Customer, Customer.id == Response.customer_id)
@@ -327,7 +339,7 @@ def draw(
     for the month. With fewer entrants than ``winners``, every entrant wins.
     """
     now = now or utcnow()
-    rule = find_rule(session, programme)
+    rule = _locked_rule(session, programme)
     if not rule.lottery:
         raise IncentiveError(
             f"programme {programme.name} runs no lottery: `manyi incentives set ... --lottery`"
@@ -431,6 +443,7 @@ def export_credits(
                "points": batch.points}, at=now)  # fmt: skip
         session.refresh(batch)
         return batch
+    _locked_rule(session, programme)
     credits = list(
         session.execute(
             select(LoyaltyCredit)
@@ -440,7 +453,6 @@ def export_credits(
                 LoyaltyCredit.points > 0,
             )
             .order_by(LoyaltyCredit.id)
-            .with_for_update()
         ).scalars()
     )
     if not credits:

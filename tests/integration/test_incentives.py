@@ -5,6 +5,7 @@ audited), the loyalty export (marks, never repeats, formula-safe) and `manyi inc
 from __future__ import annotations
 
 import csv
+import threading
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -332,3 +333,38 @@ def test_the_cli_sets_credits_draws_and_exports(engine, monkeypatch, tmp_path):
     assert unknown.exit_code == 1 and "no programme named 'nope'" in unknown.output
     with Session(engine) as session:
         assert find_programme(session, "hotline").id == pid
+
+
+def at_once(engine, pid, what, *args, **kwargs):
+    """``what`` in two threads at once, each with its own session: their results or errors."""
+    barrier = threading.Barrier(2)
+    outcomes = [None, None]
+
+    def one(i):
+        with Session(engine) as session:
+            programme = session.get(Programme, pid)
+            barrier.wait()
+            try:
+                outcomes[i] = what(session, programme, *args, **kwargs)
+            except Exception as error:  # noqa: BLE001 (the outcome is what is compared)
+                outcomes[i] = error
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def test_two_runs_at_once_credit_each_response_once_and_draw_once(engine):
+    pid = make_programme(engine)
+    rule(engine, pid, per_survey=60, monthly_cap=100, lottery=True)
+    for i in range(40):
+        respond(engine, pid, f"+86139{i % 10:08d}", nov(1 + i % 28))
+    runs = at_once(engine, pid, credit, timezone=ZONE)
+    assert sorted(r.credited for r in runs) == [0, 40], runs
+    got = credits(engine)
+    assert len(got) == 40 and sum(c.points for c in got.values()) == 10 * 100  # the cap held
+    draws = at_once(engine, pid, draw, "2026-11", 3, 7, timezone=ZONE, now=AFTER_DECEMBER)
+    assert sorted(type(d).__name__ for d in draws) == ["Conflict", "LotteryDraw"], draws
