@@ -55,7 +55,7 @@ from survey.db.tables import (
     Response,
     utcnow,
 )
-from survey.errors import Conflict, InvalidRequest, NotFound
+from survey.errors import Conflict, InvalidRequest, NotFound, SurveyError
 from survey.spreadsheets import csv_cell
 from survey.staff.audit import EXPORT, audit
 
@@ -339,11 +339,6 @@ def draw(
     for the month. With fewer entrants than ``winners``, every entrant wins.
     """
     now = now or utcnow()
-    rule = _locked_rule(session, programme)
-    if not rule.lottery:
-        raise IncentiveError(
-            f"programme {programme.name} runs no lottery: `manyi incentives set ... --lottery`"
-        )
     if winners < 1:
         raise IncentiveError("draw at least one winner")
     if not 0 <= seed <= MAX_SEED:
@@ -351,28 +346,12 @@ def draw(
     start, end = month_bounds(period, timezone)
     if end > now:
         raise IncentiveError(f"{period} is not over: draw from {end.isoformat()} on")
-    previous = session.execute(
-        select(LotteryDraw).where(
-            LotteryDraw.programme_id == programme.id, LotteryDraw.period == period
-        )
-    ).scalar_one_or_none()
-    if previous is not None:
-        raise Conflict(_drawn_already(programme, previous))
-    entrants = sorted(
-        session.execute(
-            select(Customer.phone_e164)
-            .join(Response, Response.customer_id == Customer.id)
-            .where(
-                Response.campaign_id == programme.campaign_id,
-                Response.status == ResponseStatus.COMPLETED,
-                Response.completed_at >= max(start, rule.effective_from),
-                Response.completed_at < end,
-            )
-            .distinct()
-        ).scalars()
-    )
-    if not entrants:
-        raise IncentiveError(f"nobody completed a survey of {programme.name} in {period}")
+    rule = _locked_rule(session, programme)
+    try:
+        entrants = _entrants(session, programme, rule, period, start, end)
+    except SurveyError:
+        session.rollback()  # the rule's lock
+        raise
     row = LotteryDraw(programme_id=programme.id, period=period, seed=seed,
                       entrants_count=len(entrants), entrants_sha256=entrants_sha256(entrants),
                       entrants=entrants, winners=pick_winners(entrants, winners, seed),
@@ -399,6 +378,37 @@ def draw(
         raise Conflict(_drawn_already(programme, previous)) from None
     session.refresh(row)
     return row
+
+
+def _entrants(session, programme, rule, period, start, end) -> list[str]:
+    """The sorted numbers of the month's completers; refusals as :func:`draw` says."""
+    if not rule.lottery:
+        raise IncentiveError(
+            f"programme {programme.name} runs no lottery: `manyi incentives set ... --lottery`"
+        )
+    previous = session.execute(
+        select(LotteryDraw).where(
+            LotteryDraw.programme_id == programme.id, LotteryDraw.period == period
+        )
+    ).scalar_one_or_none()
+    if previous is not None:
+        raise Conflict(_drawn_already(programme, previous))
+    entrants = sorted(
+        session.execute(
+            select(Customer.phone_e164)
+            .join(Response, Response.customer_id == Customer.id)
+            .where(
+                Response.campaign_id == programme.campaign_id,
+                Response.status == ResponseStatus.COMPLETED,
+                Response.completed_at >= max(start, rule.effective_from),
+                Response.completed_at < end,
+            )
+            .distinct()
+        ).scalars()
+    )
+    if not entrants:
+        raise IncentiveError(f"nobody completed a survey of {programme.name} in {period}")
+    return entrants
 
 
 def _drawn_already(programme: Programme, previous: LotteryDraw) -> str:
