@@ -2,8 +2,9 @@
 
 :func:`run_manyi` runs one command to its end. :func:`running` starts one (and optionally
 companions such as the analysis worker), waits until ``/health`` answers, yields, and stops
-them all, whatever happened. Their output goes to a log file (an unread pipe would block a
-process once full) that a failure prints.
+them all, whatever happened; :func:`serving` is ``manyi serve`` on a database so. Their
+output goes to a log file (an unread pipe would block a process once full) that a failure
+prints.
 """
 
 from __future__ import annotations
@@ -84,6 +85,24 @@ def running(
                                 f"{log.read()}")  # fmt: skip
                 time.sleep(0.1)
         yield
+
+
+def local_base() -> str:
+    """A base URL on loopback at a free port, for a server about to start."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@contextmanager
+def serving(database_url: str, folder: Path, base: str | None = None, **env: str) -> Iterator[str]:
+    """``manyi serve`` on ``database_url`` at ``base`` (a free port's when None), its log in
+    ``folder``, with ``env``'s settings (``MANYI_...``) over this process's; yields the base."""
+    base = base or local_base()
+    environment = {**os.environ, "MANYI_DATABASE_URL": database_url,
+                   "MANYI_PUBLIC_BASE_URL": base, **env}  # fmt: skip
+    port = base.rsplit(":", 1)[1]
+    with running(manyi("serve", "--port", port), base_url=base, env=environment,
+                 log_path=folder / "server.log"):  # fmt: skip
+        yield base
 
 
 def _stop(process: subprocess.Popen) -> None:

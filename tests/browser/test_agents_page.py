@@ -8,7 +8,6 @@ researcher and a Hangzhou manager.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import pytest
@@ -19,7 +18,7 @@ from survey.staff.accounts import create_staff
 from tests.browser.staff_tabs import CHECKS, WIDTHS, StaffTabs, check_page
 from tests.integration.staff_login import PASSWORD, SECRET
 from tests.integration.test_contact_report import ZONE, build
-from tests.service_process import free_port, manyi, running
+from tests.service_process import serving
 
 pytestmark = pytest.mark.browser
 
@@ -42,11 +41,7 @@ def site(tmp_path_factory):
         create_staff(session, "rita", "researcher", PASSWORD, display_name="Rita 研究员")
         create_staff(session, "hz", "manager", PASSWORD, regions=["Hangzhou"])
     engine.dispose()
-    base = f"http://127.0.0.1:{(port := free_port())}"
-    env = {**os.environ, "MANYI_DATABASE_URL": url, "MANYI_PUBLIC_BASE_URL": base,
-           "MANYI_TIMEZONE": ZONE, "MANYI_SECRET_KEY": SECRET}  # fmt: skip
-    with running(manyi("serve", "--port", str(port)), base_url=base, env=env,
-                 log_path=folder / "server.log"):  # fmt: skip
+    with serving(url, folder, MANYI_TIMEZONE=ZONE, MANYI_SECRET_KEY=SECRET) as base:
         yield base
 
 

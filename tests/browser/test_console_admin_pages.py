@@ -11,7 +11,6 @@ tests/browser/test_staff_pages.py does.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,7 @@ from survey.staff import audit
 from survey.staff.accounts import create_api_key, create_staff
 from tests.analysed_demo import PASSWORD, VERSION, copy_to
 from tests.browser.staff_tabs import CHECKS, WIDTHS, StaffTabs, check_page
-from tests.service_process import free_port, manyi, running
+from tests.service_process import serving
 
 pytestmark = pytest.mark.browser
 
@@ -114,10 +113,7 @@ def site(tmp_path_factory) -> Site:
     folder = tmp_path_factory.mktemp("console-admin-pages")
     url = copy_to(folder)
     ids = prepare(url)
-    base = f"http://127.0.0.1:{(port := free_port())}"
-    env = {**os.environ, "MANYI_DATABASE_URL": url, "MANYI_PUBLIC_BASE_URL": base}
-    with running(manyi("serve", "--port", str(port)), base_url=base, env=env,
-                 log_path=folder / "server.log"):  # fmt: skip
+    with serving(url, folder) as base:
         yield Site(base, *ids)
 
 

@@ -9,7 +9,6 @@ Screenshots go to the test's tmp_path, or to MANYI_SCREENSHOTS when set (page_ch
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import pytest
@@ -33,7 +32,7 @@ from tests.browser.staff_tabs import CHECKS, WIDTHS, StaffTabs, check_page
 from tests.common import SAMPLES
 from tests.integration.answering.web_pages import CONTENT, FULL, answer_all
 from tests.integration.staff_login import field, log_in
-from tests.service_process import free_port, manyi, running
+from tests.service_process import local_base, serving
 
 pytestmark = pytest.mark.browser
 
@@ -110,12 +109,9 @@ def build(url: str, base: str) -> dict[str, int]:
 def site(tmp_path_factory):
     folder = tmp_path_factory.mktemp("fieldwork-pages")
     url = f"sqlite:///{folder / 'manyi.db'}"
-    base = f"http://127.0.0.1:{(port := free_port())}"
+    base = local_base()
     ids = build(url, base)
-    env = {**os.environ, "MANYI_DATABASE_URL": url, "MANYI_PUBLIC_BASE_URL": base,
-           "MANYI_SECRET_KEY": SECRET, "MANYI_ENV": "test"}  # fmt: skip
-    with running(manyi("serve", "--port", str(port)), base_url=base, env=env,
-                 log_path=folder / "server.log"):  # fmt: skip
+    with serving(url, folder, base, MANYI_SECRET_KEY=SECRET, MANYI_ENV="test"):
         yield {"base": base, **ids}
 
 

@@ -10,7 +10,6 @@ tmp_path, or in MANYI_SCREENSHOTS when set (page_checks).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ from survey.questionnaire.publish import publish
 from survey.staff.accounts import create_staff
 from tests.browser.staff_tabs import CHECKS, WIDTHS, StaffTabs, check_page
 from tests.common import SAMPLES
-from tests.service_process import free_port, manyi, running
+from tests.service_process import serving
 
 pytestmark = pytest.mark.browser
 
@@ -86,10 +85,7 @@ def site(tmp_path_factory) -> Site:
     folder = tmp_path_factory.mktemp("console-questionnaires")
     url = f"sqlite:///{folder / 'manyi.db'}"
     ids = prepare(url)
-    base = f"http://127.0.0.1:{(port := free_port())}"
-    env = {**os.environ, "MANYI_DATABASE_URL": url, "MANYI_PUBLIC_BASE_URL": base}
-    with running(manyi("serve", "--port", str(port)), base_url=base, env=env,
-                 log_path=folder / "server.log"):  # fmt: skip
+    with serving(url, folder) as base:
         yield Site(base, *ids)
 
 

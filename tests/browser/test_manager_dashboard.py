@@ -6,7 +6,6 @@ The server is ``manyi serve`` on a copy of a database with computed analyses
 
 from __future__ import annotations
 
-import os
 import re
 from urllib.parse import quote
 
@@ -14,7 +13,7 @@ import pytest
 
 from tests.analysed_demo import MONTH, PASSWORD, copy_to
 from tests.common import PHONE
-from tests.service_process import free_port, manyi, running
+from tests.service_process import serving
 
 pytestmark = pytest.mark.browser
 
@@ -25,10 +24,7 @@ MATRIX = "/dashboard/priorities?dimension=network"
 def dashboard_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("dashboard-browser")
     url = copy_to(folder)
-    base = f"http://127.0.0.1:{(port := free_port())}"
-    env = {**os.environ, "MANYI_DATABASE_URL": url, "MANYI_PUBLIC_BASE_URL": base}
-    with running(manyi("serve", "--port", str(port)), base_url=base, env=env,
-                 log_path=folder / "server.log"):  # fmt: skip
+    with serving(url, folder) as base:
         yield base
 
 

@@ -7,7 +7,6 @@ The server is ``manyi serve`` on a copy of the database with computed analyses
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +17,7 @@ from survey.db.engine import make_engine
 from survey.db.tables import AuditLog, FollowUp
 from tests.analysed_demo import copy_to, open_follow_ups
 from tests.browser.test_manager_dashboard import sign_in
-from tests.service_process import free_port, manyi, running
+from tests.service_process import serving
 
 pytestmark = pytest.mark.browser
 
@@ -30,10 +29,7 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("manager-walk")
     url = copy_to(folder)
     late = open_follow_ups(url, datetime.now(UTC) - timedelta(hours=2), {"Hangzhou": 1})
-    base = f"http://127.0.0.1:{(port := free_port())}"
-    env = {**os.environ, "MANYI_DATABASE_URL": url, "MANYI_PUBLIC_BASE_URL": base}
-    with running(manyi("serve", "--port", str(port)), base_url=base, env=env,
-                 log_path=folder / "server.log"):  # fmt: skip
+    with serving(url, folder) as base:
         yield {"base": base, "url": url, "follow_up": late["Hangzhou"][0]}
 
 

@@ -14,7 +14,6 @@ fails: fixing it turns the mark into a failure, and the mark is then removed.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -32,7 +31,7 @@ from tests.analysed_demo import PASSWORD, VERSION, copy_to, open_follow_ups
 from tests.browser.page_checks import CONTEXT, axe_violations, measure, overlap_problems
 from tests.browser.staff_tabs import CHECKS, WIDTHS, StaffTabs, check_page
 from tests.common import PHONE
-from tests.service_process import free_port, manyi, running
+from tests.service_process import serving
 
 pytestmark = pytest.mark.browser
 
@@ -151,10 +150,7 @@ def site(tmp_path_factory) -> Site:
     folder = tmp_path_factory.mktemp("staff-pages")
     url = copy_to(folder)
     ids = add_phone_work(url)
-    base = f"http://127.0.0.1:{(port := free_port())}"
-    env = {**os.environ, "MANYI_DATABASE_URL": url, "MANYI_PUBLIC_BASE_URL": base}
-    with running(manyi("serve", "--port", str(port)), base_url=base, env=env,
-                 log_path=folder / "server.log"):  # fmt: skip
+    with serving(url, folder) as base:
         yield Site(base, *ids)
 
 
