@@ -21,6 +21,7 @@ from api.cli.collection import campaign_app, dispatch, frame_app
 from api.cli.contact_report import contacts_report
 from api.cli.contact_samples import sample_contacts
 from api.cli.exports import export_app
+from api.cli.incentives import incentives_app
 from api.cli.programmes import contacts_app, programme_app
 from api.cli.rates import rates
 from api.cli.remedy import remedy_app
@@ -48,6 +49,7 @@ app.add_typer(export_app, name="export")
 app.add_typer(analyses_app, name="analyses")
 app.add_typer(programme_app, name="programme")
 app.add_typer(contacts_app, name="contacts")
+app.add_typer(incentives_app, name="incentives")
 contacts_app.command("report")(contacts_report)
 sample_app.command("contacts")(sample_contacts)
 app.command("dispatch")(dispatch)
