@@ -7,6 +7,11 @@ Besides the sample data (:func:`prepare_demo`, which tests use too), ``manyi dem
 phone campaign whose cases are due at any hour (:func:`prepare_phone_demo`) and, in
 development only, one account per role with a known password (:func:`create_demo_accounts`),
 so that a newcomer can sign in without a second terminal.
+
+It also runs a standing hotline programme (:func:`prepare_programme_demo`) on a small
+simulated week of contacts (:mod:`survey.synthetic.contacts`): decided, sent through the
+simulator and answered through the real SMS reply path, so that the dashboard's agents page
+(``/dashboard/agents``) has agents with rates, shrinkage and ranks from the start.
 """
 
 from __future__ import annotations
@@ -17,9 +22,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, or_
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -38,11 +44,15 @@ from survey.db.engine import make_engine, upgrade
 from survey.db.tables import (
     CallCase,
     Campaign,
+    ContactEvent,
     Customer,
     Invitation,
+    OutboundSms,
+    Programme,
     QuestionnaireVersion,
     Response,
     SampleFrame,
+    SimulatedSms,
     Staff,
 )
 from survey.frames.sample_frame import read_frame
@@ -78,6 +88,17 @@ DEMO_ACCOUNTS = (
     ("supervisor", "/supervision"),
     ("interviewer", "/calls"),
 )
+
+#: The demo's standing programme (a programme's name is one word: letters, digits, . _ -).
+PROGRAMME_NAME = "demo-hotline"
+PROGRAMME_CHANNELS = ("hotline", "hall", "online")
+#: The demo's simulated week: small, so that ``make demo`` starts in seconds (the issue's
+#: full week is 200,000 contacts of 300 agents; ``manyi sample contacts`` makes it).
+PROGRAMME_WEEK = {"n": 5000, "agents": 60, "teams": 6, "seed": 20260302}
+PROGRAMME_SAMPLE_RATE = 0.3
+#: The invitations go out as fast as the simulator takes them: the demo's week is sent at
+#: its start, not over the week.
+PROGRAMME_RATE = 1000.0
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +274,221 @@ def _due_cases(session: Session, campaign_id: int, now: datetime, max_attempts: 
             or_(CallCase.next_call_at.is_(None), CallCase.next_call_at <= now),
         )
     ).one()
+
+
+@dataclass(frozen=True)
+class DemoProgramme:
+    """The demo's programme and its funnel: contacts, invitations sent, replies."""
+
+    programme: str
+    contacts: int
+    invited: int
+    sent: int
+    replies: int
+    agents: int
+    created: bool
+
+
+def prepare_programme_demo(
+    engine: Engine,
+    samples: Path = SAMPLES,
+    *,
+    secret: str,
+    public_base_url: str = "",
+    timezone: str = "Asia/Shanghai",
+    now: datetime | None = None,
+) -> DemoProgramme:
+    """A running hotline programme (:data:`PROGRAMME_NAME`, mode sms_reply) on a simulated
+    week of contacts ending ``now``, made once (a second run only counts).
+
+    Run after :func:`prepare_demo`. The week of :func:`~survey.synthetic.contacts.
+    simulate_contacts` (:data:`PROGRAMME_WEEK`) is moved to end the programme's delay
+    (5 minutes) before ``now``, so that every invitation is due, and its numbers to
+    fictional ones no customer has yet (no sample customer's phone page shows hotline
+    messages). Its contacts are decided by :func:`~survey.programmes.decide.decide_contacts`
+    in the order they ended, each batch at the time its last contact ended, as the contact
+    centre would have sent them (the whole week decided at ``now`` would be refused as
+    ``outside_window`` but for its last day). A dispatcher of the programme's campaign sends
+    the invitations through the simulator. The simulated replies that have arrived by
+    ``now`` come in as the simulator's phone page sends them
+    (:func:`~survey.sms.inbound.receive_sms`, then what it queues sent at once): a "3" opens
+    a remedy follow-up, words are handled as that path handles them. Last, whatever else is
+    due is sent, with links to ``public_base_url``: the demo campaign's invitations, which
+    so come first on the simulator's phone list (latest first).
+    """
+    now = now or datetime.now(UTC)
+    with Session(engine) as session:
+        programme = session.exec(select(Programme).where(Programme.name == PROGRAMME_NAME)).first()
+        if programme is not None:
+            return _programme_funnel(session, programme, timezone, created=False)
+    with _loading_engine(engine) as loading:
+        return _load_programme_week(loading, samples, secret, public_base_url, timezone, now)
+
+
+@contextmanager
+def _loading_engine(engine: Engine) -> Iterator[Engine]:
+    """An engine for loading the demo's week: on SQLite, one whose commits do not wait for
+    the disk (``synchronous=NORMAL``: still atomic, and safe when the process dies; only a
+    power cut may lose the last commits), since the week's thousands of small commits (one
+    per message sent and per reply, as in service) take ~3 ms each with the service's
+    ``synchronous=FULL``. The data is fictional and made again when lost."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        yield engine
+        return
+    loading = make_engine(engine.url.render_as_string(hide_password=False))
+
+    @sa_event.listens_for(loading, "connect")
+    def _no_full_sync(connection, _record) -> None:  # after the engine's own pragmas
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    try:
+        yield loading
+    finally:
+        loading.dispose()
+
+
+def _load_programme_week(
+    engine: Engine, samples: Path, secret: str, public_base_url: str, timezone: str, now: datetime
+) -> DemoProgramme:
+    import numpy as np
+
+    from survey.programmes.decide import MAX_BATCH, decide_contacts
+    from survey.programmes.manage import create_programme
+    from survey.sms.inbound import InboundMessage, receive_sms
+    from survey.sms.outbox import send_now
+    from survey.sms.simulator_transport import new_message_id
+    from survey.synthetic.contacts import fiction_phones, simulate_contacts
+
+    with Session(engine) as session:
+        questionnaire, _ = load_questionnaire(samples / "contact_evaluation.yaml")
+        version = publish(session, questionnaire)
+        taken = session.exec(select(Customer.phone_e164).distinct()).all()
+        # No quiet hours: the demo's invitations and replies come at any hour.
+        programme = create_programme(
+            session, version, PROGRAMME_NAME, mode="sms_reply", channels=PROGRAMME_CHANNELS,
+            sample_rate=PROGRAMME_SAMPLE_RATE, quiet_start="00:00", quiet_end="00:00",
+            rate_per_second=PROGRAMME_RATE, now=now,
+        )  # fmt: skip
+
+    # The week ends the programme's delay before now: every invitation is due, and sent here.
+    end = now - timedelta(minutes=programme.delay_minutes)
+    week = simulate_contacts(**PROGRAMME_WEEK, week_start=(end - timedelta(days=7)).isoformat())
+    contacts = week.contacts
+    # The week's customers get fictional numbers no customer of the database has yet.
+    numbers, customer = np.unique(contacts["phone"].to_numpy(), return_inverse=True)
+    free = fiction_phones(numbers.size + len(taken))
+    free = free[~np.isin(free, np.asarray(taken, dtype=str))][: numbers.size]
+    contacts = contacts.assign(phone=free[customer])
+    events = [
+        {k: v for k, v in row.items() if isinstance(v, str)}
+        | {"ended_at": row["ended_at"].to_pydatetime()}
+        for row in contacts.to_dict("records")
+    ]
+    events.sort(key=lambda e: (e["ended_at"], e["contact_id"]))
+    # Batches as the contact centre sends them: each decided when its last contact ended,
+    # none longer than the reply window (so that its first contact is inside it).
+    window = timedelta(hours=programme.reply_window_hours - 1)
+    batch: list[dict] = []
+    for event in [*events, None]:
+        if batch and (
+            event is None
+            or len(batch) == MAX_BATCH
+            or event["ended_at"] - batch[0]["ended_at"] > window
+        ):
+            decide_contacts(engine, PROGRAMME_NAME, batch, source="api", secret=secret,
+                            timezone=timezone, now=batch[-1]["ended_at"])  # fmt: skip
+            batch = []
+        if event is not None:
+            batch.append(event)
+
+    # The dispatcher sends the programme's invitations through the simulator.
+    transport = SimulatorTransport(engine)
+    _dispatch(_CampaignDispatcher(
+        engine=engine, transport=transport, worker_id="demo-programme", secret=secret,
+        public_base_url=public_base_url, in_flight=8, batch_size=100,
+        campaign_id=programme.campaign_id,
+    ))  # fmt: skip
+
+    # The replies that have arrived by now, to the invitations sent, in the order they came.
+    phones = dict(zip(contacts["contact_id"], contacts["phone"], strict=True))
+    replies = week.replies[week.replies["replied_at"] <= now].sort_values("replied_at")
+    with Session(engine) as session:
+        sent = set(
+            session.exec(
+                select(ContactEvent.contact_id)
+                .join(Invitation, Invitation.id == ContactEvent.invitation_id)
+                .where(
+                    ContactEvent.programme_id == programme.id,
+                    Invitation.sent_at.is_not(None),
+                )
+            ).all()
+        )
+        for contact_id, body in zip(replies["contact_id"], replies["text"], strict=True):
+            if contact_id not in sent:
+                continue
+            phone, message_id = phones[contact_id], new_message_id()
+            # As the simulator's phone page does: the message kept for the number's page,
+            # handled in the same transaction.
+            session.add(SimulatedSms(phone=phone, direction="in", body=body,
+                                     message_id=message_id))  # fmt: skip
+            session.flush()
+            outcome = receive_sms(
+                session, InboundMessage(message_id, phone, body), timezone=timezone
+            )
+            send_now(engine, transport, outcome.outbox_ids)
+        programme = session.get(Programme, programme.id)
+        funnel = _programme_funnel(session, programme, timezone, created=True)
+    # Whatever else is due (the demo campaign's invitations) goes last, so that the
+    # simulator's phone list (latest first) starts with the demo's own invitations.
+    _dispatch(Dispatcher(
+        engine=engine, transport=transport, worker_id="demo-programme", secret=secret,
+        public_base_url=public_base_url,
+    ))  # fmt: skip
+    return funnel
+
+
+@dataclass
+class _CampaignDispatcher(Dispatcher):
+    """A dispatcher of one campaign's messages only (the demo's programme)."""
+
+    campaign_id: int = 0
+
+    def _due(self, now: datetime):
+        return super()._due(now).where(OutboundSms.campaign_id == self.campaign_id)
+
+
+def _dispatch(dispatcher: Dispatcher) -> None:
+    """Send everything due now, then give the dispatcher's lease back."""
+    try:
+        dispatcher.run(until_idle=True, idle_seconds=0.0)
+    finally:
+        dispatcher.release()
+
+
+def _programme_funnel(
+    session: Session, programme: Programme, timezone: str, *, created: bool
+) -> DemoProgramme:
+    """The programme's funnel as its report counts it (replies: answers to its question)."""
+    from survey.programmes.report import contact_counts
+
+    counts = contact_counts(session, by="agent", timezone=timezone, programme=programme.name)
+    sent = session.exec(
+        select(func.count())
+        .select_from(ContactEvent)
+        .join(Invitation, Invitation.id == ContactEvent.invitation_id)
+        .where(ContactEvent.programme_id == programme.id, Invitation.sent_at.is_not(None))
+    ).one()
+    return DemoProgramme(
+        programme=programme.name,
+        contacts=int(counts["contacts"].sum()),
+        invited=int(counts["invitations"].sum()),
+        sent=sent,
+        replies=int(counts["replies"].sum()),
+        agents=len(counts),
+        created=created,
+    )
 
 
 @dataclass(frozen=True)

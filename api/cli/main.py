@@ -221,10 +221,13 @@ def demo(
 
     settings, engine = settings_and_engine()
     secret = settings.secret_key.get_secret_value()
+    base = demo_base_url(settings, host, port)
     try:
         loaded = prepare_demo(engine, secret=secret, timezone=settings.timezone)
         calls = prepare_phone_demo(engine, timezone=settings.timezone)
-        hotline = prepare_programme_demo(engine, secret=secret, timezone=settings.timezone)
+        hotline = prepare_programme_demo(
+            engine, secret=secret, public_base_url=base, timezone=settings.timezone
+        )
         accounts = create_demo_accounts(engine, settings)
     except VersionConflict as error:
         # A database left by an earlier demo, whose sample questionnaire has changed since.
@@ -240,7 +243,6 @@ def demo(
         f"{loaded.customers} customers, {loaded.responses} responses "
         f"(sample frame {SAMPLE_FRAME_NAME!r})"
     )
-    base = demo_base_url(settings, host, port)
     for phone in loaded.phones:
         typer.echo(f"demo invitation by simulated SMS: {base}/phone/{phone}")
     typer.echo(

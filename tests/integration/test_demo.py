@@ -1,5 +1,6 @@
 """What ``manyi demo`` gives a newcomer besides the sample data: a phone campaign with a case
-to call at any hour, and, in development only, one account per role with a printed password.
+to call at any hour, a hotline programme whose simulated week fills the agents page, and, in
+development only, one account per role with a printed password.
 
 On SQLite only: the queue itself is tested on both databases (tests/integration/cati/); here
 the demo's data is under test, and the sample frame takes seconds to load.
@@ -12,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from api.cli.demo import (
@@ -19,16 +22,37 @@ from api.cli.demo import (
     DEMO_CALL_CASES,
     DEMO_PASSWORD,
     PHONE_CAMPAIGN_NAME,
+    PROGRAMME_NAME,
+    PROGRAMME_WEEK,
     create_demo_accounts,
     prepare_demo,
     prepare_phone_demo,
+    prepare_programme_demo,
 )
 from api.settings import Settings
+from api.web.app import create_app
 from survey.cati.queue import next_case, record_attempt
 from survey.cati.waiting import why_nothing_due
 from survey.db.engine import make_engine
-from survey.db.tables import AuditLog, CallCase, Campaign, Invitation, Staff
+from survey.db.tables import (
+    Answer,
+    AuditLog,
+    CallCase,
+    Campaign,
+    ContactEvent,
+    Customer,
+    FollowUp,
+    InboundSms,
+    Invitation,
+    OutboundSms,
+    Programme,
+    Response,
+    SimulatedSms,
+    Staff,
+)
+from survey.programmes.report import contact_counts
 from survey.staff.accounts import authenticate, create_staff, find_staff
+from tests.integration.staff_login import PASSWORD, log_in
 from tests.service_process import run_manyi
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -203,3 +227,129 @@ def test_the_demo_in_development_prints_the_sign_in_table_and_the_phone_cases(tm
         assert f"http://127.0.0.1:8765{page}" in run.stdout
         assert any(line.split()[:2] == [username, username] for line in run.stdout.splitlines())
     assert f"10 case(s) due in '{PHONE_CAMPAIGN_NAME}'" in run.stdout
+    assert f"hotline programme '{PROGRAMME_NAME}'" in run.stdout
+    assert "http://127.0.0.1:8765/dashboard/agents" in run.stdout
+
+
+# -- the hotline programme -------------------------------------------------------------------
+
+SECRET = "k" * 40
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture(scope="module")
+def programme_template(template, tmp_path_factory):
+    """The demo's database with its hotline programme's week (made once: ~8 s)."""
+    path = tmp_path_factory.mktemp("programme") / "programme.db"
+    shutil.copyfile(template, path)
+    engine = make_engine(f"sqlite:///{path}")
+    made = prepare_programme_demo(engine, secret=SECRET, now=NOW)
+    engine.dispose()
+    return path, made
+
+
+@pytest.fixture
+def programme_engine(programme_template, tmp_path):
+    path = tmp_path / "programme.db"
+    shutil.copyfile(programme_template[0], path)
+    engine = make_engine(f"sqlite:///{path}")
+    yield engine
+    engine.dispose()
+
+
+TABLES = (ContactEvent, Customer, Invitation, OutboundSms, SimulatedSms, InboundSms, Response,
+          Answer, FollowUp, Programme, Campaign)  # fmt: skip
+
+
+def row_counts(engine) -> dict[str, int]:
+    with Session(engine) as session:
+        return {
+            table.__tablename__: session.exec(select(func.count()).select_from(table)).one()
+            for table in TABLES
+        }
+
+
+def test_the_week_is_decided_sent_and_answered_through_the_real_paths(
+    programme_template, programme_engine
+):
+    made = programme_template[1]
+    assert made.created and made.programme == PROGRAMME_NAME
+    assert made.contacts == PROGRAMME_WEEK["n"] and made.agents == PROGRAMME_WEEK["agents"]
+    assert 0 < made.replies < made.sent <= made.invited < made.contacts
+    with Session(programme_engine) as session:
+        programme = session.exec(select(Programme).where(Programme.name == PROGRAMME_NAME)).one()
+        assert (programme.state, programme.mode) == ("running", "sms_reply")
+        assert set(programme.channels) == {"hotline", "hall", "online"}
+        decisions = dict(
+            session.exec(
+                select(ContactEvent.decision, func.count()).group_by(ContactEvent.decision)
+            ).all()
+        )
+        # Every contact decided as it ended: none refused as too old, none invalid.
+        assert set(decisions) <= {"invited", "sampled_out", "frequency_capped"}
+        assert decisions["invited"] == made.invited and decisions["frequency_capped"] > 0
+        ended = session.exec(select(func.max(ContactEvent.ended_at))).one()
+        assert ended.replace(tzinfo=UTC) > NOW - timedelta(hours=1)
+        # Sent by the dispatcher through the simulator: a message on each number's phone page.
+        sent = session.exec(
+            select(OutboundSms.to_phone).where(
+                OutboundSms.kind == "invitation", OutboundSms.status == "sent",
+                OutboundSms.campaign_id == programme.campaign_id,
+            )
+        ).all()  # fmt: skip
+        assert len(sent) == made.sent
+        outgoing = session.exec(
+            select(SimulatedSms.phone).where(
+                SimulatedSms.direction == "out",
+                SimulatedSms.phone.in_(select(ContactEvent.phone_e164)),
+            )
+        ).all()
+        assert set(outgoing) == set(sent) and len(set(sent)) == len(sent)
+        # Nothing of the programme is left to send: the replies' answers went out at once.
+        statuses = session.exec(
+            select(OutboundSms.status).where(OutboundSms.campaign_id == programme.campaign_id)
+        ).all()
+        assert set(statuses) == {"sent"} and len(statuses) == len(outgoing) > len(sent)
+        # The replies came in as the phone page sends them, handled by receive_sms.
+        handled = session.exec(select(InboundSms.handled_as)).all()
+        assert 0.9 * len(handled) <= made.replies <= len(handled)
+        assert handled.count("answer") >= 0.9 * len(handled)
+        # None of the week's numbers is a customer of the sample frame.
+        frame_phones = select(Customer.phone_e164).where(Customer.frame_id != programme.frame_id)
+        assert not session.exec(
+            select(ContactEvent.phone_e164).where(ContactEvent.phone_e164.in_(frame_phones))
+        ).all()
+        # A "3" opens the service-remedy follow-up.
+        assert session.exec(select(func.count()).select_from(FollowUp)).one() > 0
+
+
+def test_the_agents_of_the_demo_week_have_replies_rates_and_ranks(
+    programme_template, programme_engine, cheap_hashing
+):
+    with Session(programme_engine) as session:
+        counts = contact_counts(session, by="agent", timezone="Asia/Shanghai")
+        create_staff(session, "boss", "manager", PASSWORD)
+    assert len(counts) == PROGRAMME_WEEK["agents"]
+    assert counts["replies"].sum() == programme_template[1].replies
+    assert counts["team"].nunique() == PROGRAMME_WEEK["teams"]
+    assert (counts["replies"] > 0).sum() >= 0.8 * len(counts)
+    assert counts["satisfied"].sum() > 0 and counts["dissatisfied"].sum() > 0
+    url = programme_engine.url.render_as_string(hide_password=False)
+    config = Settings(_env_file=None, database_url=url, env="test", secret_key=SECRET + "-test",
+                      timezone="Asia/Shanghai")  # fmt: skip
+    with TestClient(create_app(config), base_url="https://testserver") as client:
+        log_in(client, "boss")
+        page = client.get(f"/dashboard/agents?by=agent&programme={PROGRAMME_NAME}")
+    assert page.status_code == 200, page.text
+    assert "A0001" in page.text and "排名区间" in page.text
+
+
+def test_the_programme_is_made_once(programme_template, programme_engine):
+    before = row_counts(programme_engine)
+    again = prepare_programme_demo(programme_engine, secret=SECRET,
+                                   now=NOW + timedelta(hours=2))  # fmt: skip
+    assert row_counts(programme_engine) == before
+    made = programme_template[1]
+    assert not again.created
+    assert (again.contacts, again.invited, again.sent, again.replies, again.agents) == (
+        made.contacts, made.invited, made.sent, made.replies, made.agents)  # fmt: skip
