@@ -19,7 +19,9 @@ Default rules (:data:`DEFAULT_RULES`), after the operator's practice:
 - ``overall_dissatisfied``: overall satisfaction (``sat_overall``) of 2 or less of 5;
 - ``item_very_poor``: any rating item answered 1, "very poor" (on the sample data this fires
   for about 56% of responses, 36% with ``at_least: 2``: size the team or tighten it);
-- ``sms_dissatisfied``: "不满意" (code 3, score 1) to the hotline SMS evaluation's ``overall``.
+- ``sms_dissatisfied``: "不满意" (code 3, score 1) to the hotline SMS evaluation's ``overall``;
+- ``contact_dissatisfied``: "不满意" (code 3, score 1) to the contact evaluation's
+  ``overall`` (``contact_eval``, the programmes' questionnaire), by SMS reply or on the web.
 
 The re-survey after a call is :mod:`survey.campaigns.resurvey`: the customer of a follow-up
 closed as resolved or not resolved is invited to a running reply-mode campaign (e.g. the standing
@@ -93,6 +95,7 @@ REASON_LABELS: dict[str, tuple[str, str]] = {
     "overall_dissatisfied": ("总体满意度低（≤2分）", "overall satisfaction 2 or less"),
     "item_very_poor": ("有题目评为“非常差”", "an item rated very poor"),
     "sms_dissatisfied": ("短信评价“不满意”", "dissatisfied SMS evaluation"),
+    "contact_dissatisfied": ("服务评价“不满意”", "dissatisfied with the contact"),
     "potentially_dissatisfied": ("潜在不满意（模型评分）", "potentially dissatisfied (model)"),
 }
 OPERATORS = {
@@ -133,6 +136,7 @@ DEFAULT_RULES = (
     Rule("overall_dissatisfied", "sat_overall", "<=", 2),
     Rule("item_very_poor", ANY_RATING, "<=", 1),
     Rule("sms_dissatisfied", "overall", "<=", 1, form_id="hotline_eval"),
+    Rule("contact_dissatisfied", "overall", "<=", 1, form_id="contact_eval"),
 )
 
 

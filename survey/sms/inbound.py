@@ -20,10 +20,12 @@ Rules, in order (keywords as :func:`~survey.sms.keywords.classify_reply` reads t
 5. free text that talks about stopping ("别再发了") is not an opt-out (carriers would not
    treat it as one) but is logged for a person to read, and never re-prompted;
 6. anything else goes to the number's open reply-mode conversation
-   (:mod:`survey.sms.reply_mode`), or is kept and ignored when there is none.
+   (:mod:`survey.sms.reply_mode`); words sent after a conversation completed go to its
+   response when its questionnaire keeps words (a comment item); otherwise the message is
+   kept and ignored.
 
 ``handled_as`` records which rule applied: opt_out, opt_in, help, answer, invalid (a
-re-prompt was queued) or ignored.
+re-prompt was queued), comment (words kept with the response) or ignored.
 
 Senders are phone numbers (:func:`phone_address`): a WhatsApp sender (``whatsapp:+86...``)
 is its number, so its STOP opts that number out, and its replies go out by SMS like all of
@@ -46,7 +48,7 @@ from sqlmodel import Session
 from survey.db.tables import Customer, InboundSms, OptOut, utcnow
 from survey.sms.keywords import InboundReply, ReplyKind, classify_reply
 from survey.sms.outbox import KEYWORD_ANSWERS, insert_once, queue
-from survey.sms.reply_mode import ReplyModeError, open_conversation, take_reply
+from survey.sms.reply_mode import ReplyModeError, late_words, open_conversation, take_reply
 
 __all__ = ["TEXTS", "InboundMessage", "InboundOutcome", "phone_address", "receive_sms"]
 
@@ -149,7 +151,10 @@ def receive_sms(
         log.info("inbound SMS %s seen before: not handled again", message.provider_message_id)
         return InboundOutcome("duplicate", duplicate=True)
     reply = classify_reply(message.body)
-    outcome = _act(session, sender, reply, timezone=timezone, now=now, inbound_id=inbound_id)
+    outcome = _act(
+        session, sender, reply, timezone=timezone, now=now, inbound_id=inbound_id,
+        body=message.body,
+    )  # fmt: skip
     session.execute(
         update(InboundSms)
         .where(InboundSms.id == inbound_id)
@@ -167,6 +172,7 @@ def _act(
     timezone: str,
     now: datetime,
     inbound_id: int,
+    body: str,
 ) -> InboundOutcome:
     if reply.kind is ReplyKind.OPT_OUT:
         added = insert_once(
@@ -195,8 +201,11 @@ def _act(
         log.error("inbound SMS %s not answered: %s", inbound_id, error)
         return InboundOutcome("ignored")
     if conversation is None:
+        invitation_id = late_words(session, phone, reply, body, now)
+        if invitation_id is not None:
+            return InboundOutcome("comment", invitation_id=invitation_id)
         return InboundOutcome("ignored")
-    turn = take_reply(session, conversation, reply, timezone=timezone, now=now)
+    turn = take_reply(session, conversation, reply, timezone=timezone, now=now, body=body)
     return InboundOutcome(
         turn.handled_as, outbox_ids=turn.outbox_ids, invitation_id=conversation.invitation.id
     )

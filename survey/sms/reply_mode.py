@@ -13,6 +13,22 @@ such as "yes"/"no", more than three items) is refused with :class:`ReplyModeErro
 single message is queued, rather than silently asking a subset. Skip logic works as on the
 web form: an item that is not relevant given the earlier answers is not asked.
 
+One text item is allowed besides: the *comment item*, a text item named ``comment`` that is
+not required (``data/samples/contact_evaluation.yaml`` has one). It is never asked by SMS;
+it keeps the customer's words, so that a complaint in words is never dropped:
+
+- "3 等了太久，没解决" (a leading offered number, then words): the rating 3 is the answer
+  and "等了太久，没解决" is stored as an answer to the comment item;
+- words alone ("等了太久"): stored as an answer to the comment item, the response started,
+  and one re-prompt asks for the number (handled as ``comment``);
+- words after the conversation completed (within :data:`LATE_WORDS_HOURS`): appended to
+  that response's comment answers (:func:`late_words`).
+
+Comment answers are appended, never replaced; the follow-up team reads them all
+(:func:`survey.programmes.contact.customer_words`). A questionnaire without a comment item
+(the CSI hotline evaluation) behaves as before: any text is an invalid reply, re-prompted
+once, and words after completion are kept only with the inbound message.
+
 A conversation
 --------------
 The current question is the first relevant one without a stored answer. A valid reply is
@@ -33,9 +49,10 @@ dispatcher like any invitation), ``question`` (sequence = the question's index),
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 from sqlmodel import Session
@@ -65,20 +82,30 @@ from survey.sms.outbox import insert_once, queue
 
 __all__ = [
     "CHANNEL",
+    "COMMENT_ITEM",
     "MAX_QUESTIONS",
     "Conversation",
     "ReplyModeError",
     "ReplyTurn",
+    "comment_item",
+    "late_words",
     "open_conversation",
     "prompt",
     "queue_reply_invitations",
     "reprompt",
     "reply_questions",
+    "split_words",
     "take_reply",
 ]
 
 CHANNEL = "sms_reply"
 MAX_QUESTIONS = 3
+#: The name of the optional text item that keeps a reply's words (never asked by SMS).
+COMMENT_ITEM = "comment"
+#: How long after a completed conversation words from the number are added to its response.
+LATE_WORDS_HOURS = 24
+#: A reply that starts with a number and goes on in words: "3 等了太久", "3，没解决", "3分。太慢".
+_LEADING_NUMBER = re.compile(r"([0-9]{1,2})(?:\s*分)?(?=$|[^0-9])[\s\W_]*(.*)", re.DOTALL)
 REPLY_TYPES = ("rating", "single", "nps")
 #: Invitation states in which the conversation is going on: its first question was sent.
 ANSWERING = ("invited", "opened", "started")
@@ -89,6 +116,7 @@ _TEXTS = {
         "reply": "请回复数字：",
         "range": "请回复{low}-{high}的数字。",
         "again": "抱歉，没有看懂。请回复{codes}中的一个数字。",
+        "words": "您的留言已收到，谢谢。请再回复{codes}中的一个数字为本次服务评分。",
         "thanks": "感谢您的评价！",
         "sep": "，",
         "or": "、",
@@ -97,6 +125,8 @@ _TEXTS = {
         "reply": "Reply with a number: ",
         "range": "Reply with a number from {low} to {high}.",
         "again": "Sorry, we did not get that. Please reply with one number: {codes}.",
+        "words": "Thank you, we have your message. Please also rate our service with one "
+        "number: {codes}.",
         "thanks": "Thank you for your feedback!",
         "sep": ", ",
         "or": ", ",
@@ -108,10 +138,23 @@ class ReplyModeError(InvalidRequest):
     """A questionnaire that cannot be answered by SMS reply, with every reason and a fix."""
 
 
+def comment_item(questionnaire: Questionnaire) -> Item | None:
+    """The questionnaire's comment item (a text item named :data:`COMMENT_ITEM`, not
+    required), which keeps a reply's words; None when it has none."""
+    for item in questionnaire.items:
+        if item.name == COMMENT_ITEM and item.type == "text" and not item.required:
+            return item
+    return None
+
+
 def reply_questions(questionnaire: Questionnaire) -> tuple[Item, ...]:
-    """The questions a reply-mode campaign asks, or :class:`ReplyModeError` saying why not."""
+    """The questions a reply-mode campaign asks, or :class:`ReplyModeError` saying why not.
+
+    The comment item (:func:`comment_item`) is not asked, so it is not among them.
+    """
     problems: list[str] = []
-    items = questionnaire.items
+    comment = comment_item(questionnaire)
+    items = tuple(item for item in questionnaire.items if item is not comment)
     if not 1 <= len(items) <= MAX_QUESTIONS:
         problems.append(
             f"it has {len(items)} items; an SMS reply campaign asks 1 to {MAX_QUESTIONS} "
@@ -170,15 +213,16 @@ def _offered(item: Item, questionnaire: Questionnaire):
     return [c for c in item.choices.choices if c.name in codes] if item.choices else []
 
 
-def reprompt(item: Item, questionnaire: Questionnaire, language: str) -> str:
-    """The one short message after an invalid reply: which numbers are answers."""
+def reprompt(item: Item, questionnaire: Questionnaire, language: str, why: str = "again") -> str:
+    """The one short message after an invalid reply (``why="again"``) or words without a
+    rating (``"words"``): which numbers are answers."""
     texts = _texts(language)
     numbers = sorted(int(code) for code in offered_codes(item, questionnaire))
     if numbers == list(range(numbers[0], numbers[-1] + 1)):
         codes = f"{numbers[0]}-{numbers[-1]}"
     else:
         codes = texts["or"].join(str(n) for n in numbers)
-    return texts["again"].format(codes=codes)
+    return texts[why].format(codes=codes)
 
 
 def queue_reply_invitations(
@@ -316,30 +360,45 @@ def take_reply(
     *,
     timezone: str,
     now: datetime | None = None,
+    body: str | None = None,
 ) -> ReplyTurn:
-    """Store a reply to the current question and queue what comes next (not committed)."""
+    """Store a reply to the current question and queue what comes next (not committed).
+
+    ``body`` is the message as received (``reply.text`` is normalised, case-folded): with
+    a comment item, a reply's words are kept as written (see :func:`split_words`).
+    """
     now = now or utcnow()
     current = conversation.current()
     if current is None:
         return ReplyTurn("ignored")  # answered already; a late or repeated reply
     index, item = current
     codes = offered_codes(item, conversation.questionnaire)
-    if reply.kind is not ReplyKind.ANSWER or str(reply.value) not in codes:
-        body = reprompt(item, conversation.questionnaire, conversation.language)
-        queued = _queue(session, conversation, "reprompt", index, body, timezone, now)
+    value = str(reply.value) if reply.kind is ReplyKind.ANSWER else None
+    comment = comment_item(conversation.questionnaire)
+    words = None
+    if comment is not None and reply.kind is ReplyKind.TEXT:
+        value, words = split_words(body if body is not None else reply.text, codes)
+    if value is None or value not in codes:
+        if words:  # words without a rating: kept, and the number asked for once
+            response_id = _response(session, conversation, now)
+            _add_words(session, response_id, comment, words, now)
+            _move_invitation(session, conversation, ("invited", "opened"), "started")
+            text = reprompt(item, conversation.questionnaire, conversation.language, "words")
+            queued = _queue(session, conversation, "reprompt", index, text, timezone, now)
+            return ReplyTurn("comment", (queued,) if queued is not None else ())
+        text = reprompt(item, conversation.questionnaire, conversation.language)
+        queued = _queue(session, conversation, "reprompt", index, text, timezone, now)
         return ReplyTurn("invalid", (queued,)) if queued is not None else ReplyTurn("ignored")
     response_id = _response(session, conversation, now)
-    session.add(
-        Answer(
-            response_id=response_id, item_name=item.name, value=str(reply.value), answered_at=now
-        )
-    )
-    conversation.answers[item.name] = str(reply.value)
+    session.add(Answer(response_id=response_id, item_name=item.name, value=value, answered_at=now))
+    if words:
+        _add_words(session, response_id, comment, words, now)
+    conversation.answers[item.name] = value
     upcoming = conversation.current()
     if upcoming is not None:
         next_index, next_item = upcoming
-        body = prompt(next_item, conversation.questionnaire, conversation.language)
-        queued = _queue(session, conversation, "question", next_index, body, timezone, now)
+        text = prompt(next_item, conversation.questionnaire, conversation.language)
+        queued = _queue(session, conversation, "question", next_index, text, timezone, now)
         _move_invitation(session, conversation, ("invited", "opened"), "started")
     else:
         completed = session.execute(
@@ -348,13 +407,96 @@ def take_reply(
             .values(status="completed", completed_at=now)
         ).rowcount
         if completed:  # service remedy, in the completion's transaction
+            session.flush()  # the words, so the follow-up is opened on every answer
             open_follow_ups(session, response_id, now)
         _move_invitation(session, conversation, ANSWERING, "completed")
-        body = _texts(conversation.language)["thanks"]
+        text = _texts(conversation.language)["thanks"]
         queued = (
-            _queue(session, conversation, "thanks", 0, body, timezone, now) if completed else None
+            _queue(session, conversation, "thanks", 0, text, timezone, now) if completed else None
         )
     return ReplyTurn("answer", (queued,) if queued is not None else ())
+
+
+def _has_words(text: str) -> bool:
+    return any(ch.isalpha() for ch in text)
+
+
+def split_words(body: str, codes: Iterable[str]) -> tuple[str | None, str | None]:
+    """A text reply's rating and words: ``("3", "等了太久，没解决")`` for "3 等了太久，没解决".
+
+    The rating is a leading number that is one of ``codes`` (after NFKC: "３", "①" count);
+    then the words are what follows it. Without one, the rating is None and the words are
+    the whole message. A text without letters ("1 2", "??") is ``(None, None)``: a
+    mistyped number, re-prompted as before.
+    """
+    text = body.strip()
+    # NFKC char by char, to find the number, keeping where each character came from: the
+    # words are stored as written (a full-width "，" stays one).
+    normal, origin = [], []
+    for index, ch in enumerate(text):
+        for part in unicodedata.normalize("NFKC", ch):
+            normal.append(part)
+            origin.append(index)
+    normalised = "".join(normal)
+    start = 0
+    while start < len(normalised) and not normalised[start].isalnum():
+        start += 1
+    match = _LEADING_NUMBER.fullmatch(normalised, start)
+    if match is not None and match.group(1) in set(codes):
+        at = match.start(2)
+        rest = text[origin[at] :].strip() if at < len(origin) else ""
+        if _has_words(rest):
+            return match.group(1), rest
+    return None, (text if _has_words(text) else None)
+
+
+def _add_words(session: Session, response_id: int, comment: Item | None, words: str, now) -> None:
+    """Keep a customer's words as an answer to the comment item (appended, never replacing)."""
+    if comment is None:
+        return
+    session.add(Answer(response_id=response_id, item_name=comment.name, value=words,
+                       answered_at=now))  # fmt: skip
+
+
+def late_words(
+    session: Session, phone: str, reply: InboundReply, body: str, now: datetime | None = None
+) -> int | None:
+    """Words sent after the rating ("3", then "等了半小时还没解决"): added to the number's
+    latest completed conversation's response when its questionnaire has a comment item and
+    it completed within :data:`LATE_WORDS_HOURS`. Returns its invitation's id, or None when
+    the text belongs to no such conversation (then it is kept with the inbound message only).
+    Not committed.
+    """
+    now = now or utcnow()
+    if reply.kind is not ReplyKind.TEXT:
+        return None
+    row = session.execute(
+        select(Invitation.id, Response.id, QuestionnaireVersion)
+        .join(Customer, Invitation.customer_id == Customer.id)
+        .join(Campaign, Invitation.campaign_id == Campaign.id)
+        .join(Response, Response.invitation_id == Invitation.id)
+        .join(QuestionnaireVersion, Response.questionnaire_version_id == QuestionnaireVersion.id)
+        .where(
+            Customer.phone_e164 == phone,
+            Invitation.channel == CHANNEL,
+            Invitation.status == "completed",
+            Response.status == "completed",
+            Response.completed_at >= now - timedelta(hours=LATE_WORDS_HOURS),
+            Campaign.status.in_(OPEN_CAMPAIGNS),
+            or_(Campaign.expires_at.is_(None), Campaign.expires_at > now),
+        )
+        .order_by(Response.completed_at.desc(), Invitation.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    invitation_id, response_id, version = row
+    comment = comment_item(questionnaire_of(version))
+    words = body.strip()
+    if comment is None or not _has_words(words):
+        return None
+    _add_words(session, response_id, comment, words, now)
+    return invitation_id
 
 
 def _queue(session, conversation, kind, sequence, body, timezone, now) -> int | None:

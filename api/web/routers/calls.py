@@ -77,6 +77,7 @@ from survey.db.tables import (
 )
 from survey.db.tables import Response as SurveyResponse
 from survey.frames.phones import mask_phone
+from survey.programmes.contact import follow_up_context
 from survey.remedy.rules import OUTCOME_LABELS as REMEDY_OUTCOME_LABELS
 from survey.remedy.rules import OUTCOMES as REMEDY_OUTCOMES
 from survey.remedy.rules import (
@@ -261,6 +262,7 @@ def _case_page(
         follow_up_due=local_time(follow_up.due_at, zone) if follow_up else "",
         reasons=[label(REASON_LABELS, r) for r in follow_up.reasons] if follow_up else [],
         low_answers=_low_answers(session, follow_up) if follow_up else [],
+        **follow_up_context(session, follow_up.response_id if follow_up else None, zone),
         interview=interview,
         share=share,
         threshold=rules.partial_threshold,

@@ -49,6 +49,7 @@ from survey.cati.outcomes import LABELS as CALL_LABELS
 from survey.db.tables import CallAttempt, Customer, FollowUp, QuestionnaireVersion, Staff
 from survey.db.tables import Response as SurveyResponse
 from survey.errors import InvalidRequest, NotFound
+from survey.programmes.contact import follow_up_context
 from survey.questionnaire.publish import find_reference
 from survey.remedy import actions
 from survey.remedy.report import open_follow_ups_of, weekly_report
@@ -569,6 +570,7 @@ def _case_context(session: Session, staff: Staff, follow_up: FollowUp, zone: str
         "outcome": label(OUTCOME_LABELS, follow_up.outcome) if follow_up.outcome else None,
         "root_cause": label(ROOT_CAUSE_LABELS, follow_up.root_cause),
         "answers": _answers(session, follow_up), "history": events,
+        **follow_up_context(session, follow_up.response_id, zone),
         "can_act": allowed(staff.role, Permission.MANAGE_FOLLOW_UPS) and follow_up.status == "open",
         "callers": callers,
         "outcomes": [(o, label(OUTCOME_LABELS, o)) for o in OUTCOMES],
