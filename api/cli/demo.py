@@ -47,7 +47,6 @@ from survey.db.tables import (
     ContactEvent,
     Customer,
     Invitation,
-    OutboundSms,
     Programme,
     QuestionnaireVersion,
     Response,
@@ -405,10 +404,10 @@ def _load_programme_week(
 
     # The dispatcher sends the programme's invitations through the simulator.
     transport = SimulatorTransport(engine)
-    _dispatch(_CampaignDispatcher(
+    _dispatch(Dispatcher(
         engine=engine, transport=transport, worker_id="demo-programme", secret=secret,
         public_base_url=public_base_url, in_flight=8, batch_size=100,
-        campaign_id=programme.campaign_id,
+        only_campaign=programme.campaign_id,
     ))  # fmt: skip
 
     # The replies that have arrived by now, to the invitations sent, in the order they came.
@@ -447,16 +446,6 @@ def _load_programme_week(
         public_base_url=public_base_url,
     ))  # fmt: skip
     return funnel
-
-
-@dataclass
-class _CampaignDispatcher(Dispatcher):
-    """A dispatcher of one campaign's messages only (the demo's programme)."""
-
-    campaign_id: int = 0
-
-    def _due(self, now: datetime):
-        return super()._due(now).where(OutboundSms.campaign_id == self.campaign_id)
 
 
 def _dispatch(dispatcher: Dispatcher) -> None:

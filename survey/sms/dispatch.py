@@ -155,6 +155,8 @@ class Dispatcher:
     #: that a claim never holds up a send. Slots reserved by a dispatcher that is killed
     #: are lost to the rate: short, so that the gap is.
     lookahead_seconds: float = 0.2
+    #: Send only this campaign's messages (a demo loading one programme's week); None: all.
+    only_campaign: int | None = None
     clock: Callable[[], datetime] = utcnow
     sleep: Callable[[float], None] = time.sleep
     stats: DispatchStats = field(default_factory=DispatchStats)
@@ -295,8 +297,9 @@ class Dispatcher:
     # -- claiming -------------------------------------------------------------------------
 
     def _due(self, now: datetime):
-        """Rows a dispatcher may send now: pending, due, of a running (or closing) campaign."""
-        return (
+        """Rows a dispatcher may send now: pending, due, of a running (or closing) campaign
+        (of ``only_campaign`` when set)."""
+        due = (
             select(OutboundSms.id)
             .outerjoin(Campaign, OutboundSms.campaign_id == Campaign.id)
             .where(
@@ -304,8 +307,11 @@ class Dispatcher:
                 OutboundSms.not_before <= now,
                 or_(OutboundSms.campaign_id.is_(None), Campaign.status.in_(("running", "closed"))),
             )  # fmt: skip
-            .order_by(*claim_priority(), OutboundSms.not_before, OutboundSms.id)
+            .order_by(OutboundSms.not_before, OutboundSms.id)
         )
+        if self.only_campaign is not None:
+            due = due.where(OutboundSms.campaign_id == self.only_campaign)
+        return due
 
     def claim(self) -> list[int]:
         """Claim up to a batch of due rows: the programmes' first (contact evaluations and
@@ -774,16 +780,6 @@ class _Sender:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
-
-
-def claim_priority() -> list:
-    """Sort keys that come before due time when rows are claimed: none.
-
-    Contact evaluations go before bulk campaign invitations when both are due, but not by a
-    sort key (which would sort every due row on each claim): :meth:`Dispatcher.claim`
-    claims the programmes' due rows first and fills the batch from the rest.
-    """
-    return []
 
 
 #: Invitations whose message was sent, many at once (bound as b_id, v_sent_at, v_message_id).
