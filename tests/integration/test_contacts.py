@@ -123,8 +123,11 @@ def test_the_route_is_documented_with_an_example(client):
     spec = client.get("/openapi.json")
     if spec.status_code != 200:
         pytest.skip("the API docs are not public in this configuration")
-    operation = spec.json()["paths"]["/api/v1/contacts"]["post"]
-    assert operation["requestBody"]["content"]["application/json"]["example"]["programme"]
+    document = spec.json()
+    operation = document["paths"]["/api/v1/contacts"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    [example] = document["components"]["schemas"][body.rsplit("/", 1)[1]]["examples"]
+    assert example["programme"] and example["contacts"][0]["contact_id"]
     assert {"401", "403", "404", "409", "422"} <= set(operation["responses"])
 
 

@@ -42,7 +42,7 @@ from survey.db.tables import Analysis, Campaign, Customer, QuestionnaireVersion,
 from survey.db.tables import Response as SurveyResponse
 from survey.errors import NotFound
 from survey.staff import audit
-from survey.staff.accounts import scope_clause
+from survey.staff.accounts import scope_clause, sees_everywhere
 from survey.staff.scope import scope_of
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
@@ -112,12 +112,16 @@ def exports(request: Request, session: SessionDep, staff: Exporter):
     campaigns: dict[int, list[Campaign]] = defaultdict(list)
     for campaign in session.exec(select(Campaign).order_by(col(Campaign.id))):
         campaigns[campaign.questionnaire_version_id].append(campaign)
+    # A campaign's name may name a unit ("Shaoxing spring survey"): a limited reader is shown
+    # only the campaigns holding responses of their own scope.
+    limited = not sees_everywhere(staff)
     rows = []
     for version in versions:
         total = sum(n for (v, _), n in counts.items() if v == version.id)
+        shown = [(c, counts.get((version.id, c.id), 0)) for c in campaigns[version.id]]
         rows.append({
             "version": version, "name": f"{version.form_id}@{version.version}", "n": total,
-            "campaigns": [(c, counts.get((version.id, c.id), 0)) for c in campaigns[version.id]],
+            "campaigns": [(c, n) for c, n in shown if n or not limited],
         })  # fmt: skip
     return console_page(
         request, staff, "console/exports.html", current="/console/exports", rows=rows,

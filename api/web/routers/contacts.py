@@ -10,10 +10,10 @@ answers the stored decisions and changes nothing. Needs ``submit_contacts`` (the
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy.engine import Engine
 
 from api.permissions import Permission
@@ -28,7 +28,12 @@ router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
 Submitter = Annotated[Staff, Depends(require_permission(Permission.SUBMIT_CONTACTS))]
 DecisionName = Literal["invited", "sampled_out", "frequency_capped", "opted_out", "duplicate",
                        "outside_window", "invalid"]  # fmt: skip
-_TEXT = {"max_length": 200}
+#: No field holds a NUL: the request limits refuse one anywhere in a body (422), and the
+#: schema says so, so that what it documents as valid is what the service accepts.
+NO_NUL = r"^[^\x00]*$"
+_TEXT = {"max_length": 200, "pattern": NO_NUL}
+AttributeText = Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL)]
+AttributeName = Annotated[str, StringConstraints(max_length=100, pattern=NO_NUL)]
 
 
 class ContactIn(BaseModel):
@@ -37,10 +42,10 @@ class ContactIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    contact_id: str | int | None = Field(
+    contact_id: Annotated[str, StringConstraints(pattern=NO_NUL)] | int | None = Field(
         default=None, description="The contact centre's id of the contact (1-64 characters); "
         "events are idempotent by it", examples=["CC-20260715-000123"])  # fmt: skip
-    phone: str | int | None = Field(
+    phone: Annotated[str, StringConstraints(pattern=NO_NUL)] | int | None = Field(
         default=None, description="The customer's mobile number (E.164, or national)",
         examples=["+8613800138000"])  # fmt: skip
     channel: str | None = Field(
@@ -49,23 +54,37 @@ class ContactIn(BaseModel):
     ended_at: str | None = Field(
         default=None, description="When the contact ended, ISO 8601 with its offset",
         examples=["2026-07-15T10:15:00+08:00"], **_TEXT)  # fmt: skip
-    agent_id: str | int | None = Field(default=None, examples=["A1024"])
+    agent_id: Annotated[str, StringConstraints(pattern=NO_NUL)] | int | None = Field(
+        default=None, examples=["A1024"]
+    )
     team: str | None = Field(default=None, examples=["billing-3"], **_TEXT)
     queue: str | None = Field(default=None, description="The queue (skill group)",
                               examples=["billing"], **_TEXT)  # fmt: skip
     region: str | None = Field(default=None, examples=["Haidian"], **_TEXT)
     service_hall: str | None = Field(default=None, examples=["Zhongguancun"], **_TEXT)
-    attributes: dict[str, Any] | None = Field(
-        default=None, description="Anything else about the contact (at most 4,000 characters "
-        "of JSON); `language` (zh or en) chooses the SMS language",
+    attributes: dict[AttributeName, AttributeText | int | float | bool | None] | None = Field(
+        default=None, description="Anything else about the contact, as names and plain values "
+        "(at most 4,000 characters of JSON); `language` (zh or en) chooses the SMS language, "
+        "`topic` and `summary` are shown to the follow-up team",
         examples=[{"topic": "bill", "language": "zh"}])  # fmt: skip
 
 
+EXAMPLE = {
+    "programme": "hotline",
+    "contacts": [
+        {"contact_id": "CC-20260715-000123", "phone": "+8613800138000", "channel": "hotline",
+         "ended_at": "2026-07-15T10:15:00+08:00", "agent_id": "A1024", "team": "billing-3",
+         "queue": "billing", "region": "Haidian", "service_hall": None,
+         "attributes": {"topic": "bill"}},
+    ],
+}  # fmt: skip
+
+
 class ContactsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE]})
 
     programme: str = Field(description="The programme's name", examples=["hotline"],
-                           max_length=100)  # fmt: skip
+                           max_length=100, pattern=NO_NUL)  # fmt: skip
     contacts: list[ContactIn] = Field(
         max_length=MAX_BATCH, description=f"At most {MAX_BATCH:,} contacts a request"
     )
@@ -83,29 +102,18 @@ class ContactsOut(BaseModel):
     results: list[ContactDecisionOut] = Field(description="One per contact, in the order sent")
 
 
-EXAMPLE = {
-    "programme": "hotline",
-    "contacts": [
-        {"contact_id": "CC-20260715-000123", "phone": "+8613800138000", "channel": "hotline",
-         "ended_at": "2026-07-15T10:15:00+08:00", "agent_id": "A1024", "team": "billing-3",
-         "queue": "billing", "region": "Haidian", "service_hall": None,
-         "attributes": {"topic": "bill"}},
-    ],
-}  # fmt: skip
-
-
 @router.post(
     "",
     response_model=ContactsOut,
     summary="Report contacts that ended; get one decision per contact",
     responses=error_responses(
-        *(401, 403, 404, 409, 422),
+        *(400, 401, 403, 404, 409, 422),
+        _400="The body is not JSON",
         _403="The role lacks `submit_contacts` (an `integration` account's API key has it)",
         _404="Unknown programme",
         _409="The programme is paused",
         _422=f"Malformed body, an unknown field, or more than {MAX_BATCH:,} contacts",
     ),
-    openapi_extra={"requestBody": {"content": {"application/json": {"example": EXAMPLE}}}},
 )
 def post_contacts(
     request: Request,
