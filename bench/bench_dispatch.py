@@ -6,7 +6,7 @@ Run ``.venv/bin/python bench/bench_dispatch.py [--database-url URL] [--messages 
 1. The fake Twilio (``tests/fakes/fake_twilio.py``) holds every answer ``--delay`` seconds
    (150 ms: a realistic round trip to a provider).
 2. For each ``--in-flight`` value (default 1, the one-at-a-time dispatcher as it was, as the
-   baseline; and 64, the default), a fresh database gets a campaign of ``--messages``
+   baseline; and 100, the default), a fresh database gets a campaign of ``--messages``
    invitations at ``--rate`` msg/s (400), and one ``manyi dispatch --until-idle`` process
    sends them through the real Twilio client. The baseline gets ``--baseline-messages``
    (100): one at a time it cannot go faster than 1/delay msg/s.
@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--baseline-messages", type=int, default=100)
     parser.add_argument("--rate", type=float, default=400.0)
     parser.add_argument("--delay", type=float, default=0.150)
-    parser.add_argument("--in-flight", type=int, nargs="+", default=[1, 64])
+    parser.add_argument("--in-flight", type=int, nargs="+", default=[1, 100])
     args = parser.parse_args()
     database = (args.database_url or "sqlite").split(":")[0]
     print(f"one dispatcher, {database}, limit {args.rate:g} msg/s, provider answers in "

@@ -329,8 +329,8 @@ def dispatch(
         int | None,
         typer.Option(
             min=1,
-            help="Messages with the provider at once (default 64: 400 msg/s at 150 ms a "
-            "message); 1 sends one at a time.",
+            help="Messages with the provider at once, at most (default 100: 400 msg/s with "
+            "a provider answering in up to about 240 ms); 1 sends one at a time.",
         ),
     ] = None,
 ) -> None:

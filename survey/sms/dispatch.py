@@ -82,14 +82,17 @@ log = logging.getLogger(__name__)
 #: (invitations, reminders, a reply-mode question waiting for a retry) is skipped.
 ANSWERS_TO_KEYWORDS = frozenset(KEYWORD_ANSWERS.values())
 
-#: Messages a ``manyi dispatch`` process keeps with the provider at once (``--in-flight``).
-#: By Little's law a dispatcher needs rate x latency of them: 400 msg/s against a provider
-#: answering in 150 ms is 60. 64 covers that with a little room, stays under the
-#: concurrent-request limits providers put on an account (Twilio's is about 100, shared by
-#: every dispatcher of the account), and is cheap in threads that mostly wait on a socket.
-#: A higher rate or a slower provider needs more: the dispatcher then sends below the rate,
-#: never above it.
-IN_FLIGHT = 64
+#: Messages a ``manyi dispatch`` process may have with the provider at once (``--in-flight``).
+#: The slots keep the rate; this is only a ceiling. By Little's law a dispatcher holds rate x
+#: latency of them: 400 msg/s against a provider answering in 150 ms is 60, but each send
+#: also waits for its thread and for the dispatcher to take its answer, so the latency it
+#: holds a place for is longer (measured: 64 places gave 0.89x of 400 msg/s, 96 gave 1.00x;
+#: ``bench/bench_dispatch.py``). 100 leaves room for a provider answering in up to about
+#: 240 ms at 400 msg/s, and is about the concurrent requests a provider lets an account
+#: have. Several dispatchers share a campaign's rate, so together they still hold rate x
+#: latency in steady state; the ceilings add up only when the provider slows, and a refusal
+#: then (429) is retried after its Retry-After. Threads are started as sends need them.
+IN_FLIGHT = 100
 
 #: The longest the dispatcher's thread waits in one go, so that results are written and
 #: the lease renewed while it waits for a slot or an answer.
