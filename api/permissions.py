@@ -5,7 +5,8 @@ a list of roles, so changing what a role may do is an edit of :data:`MATRIX` alo
 README's table is this one; ``tests/integration/test_auth.py`` checks every cell.
 
 Customer phone numbers reach only the people who dial them (issue 7: "phone numbers must
-reach nobody who does not need them"); admins manage accounts but make no calls.
+reach nobody who does not need them"); admins manage accounts but make no calls. A team
+leader reads their teams' contact results only.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ class Permission(StrEnum):
     OPERATE = "operate"
     #: Analyses, indexes and priority matrices (a limited manager: their regions/halls only).
     VIEW_ANALYSES = "view_analyses"
+    #: Agents, teams, queues and channels measured from contact evaluations
+    #: (``/dashboard/agents``); a limited manager: their regions/halls; a team leader: their
+    #: teams' contacts, their agents ranked among the whole programme's.
+    VIEW_CONTACT_RESULTS = "view_contact_results"
     #: Start analysis jobs (fits), as opposed to reading stored results.
     RUN_ANALYSES = "run_analyses"
     #: Export responses (CSV, XLSX, SPSS, Parquet); phone numbers only with VIEW_PHONE_NUMBERS.
@@ -51,6 +56,7 @@ MATRIX: dict[Role, frozenset[Permission]] = {
         {
             P.OPERATE,
             P.VIEW_ANALYSES,
+            P.VIEW_CONTACT_RESULTS,
             P.RUN_ANALYSES,
             P.EXPORT_RESPONSES,
             P.VIEW_FOLLOW_UPS,
@@ -59,11 +65,27 @@ MATRIX: dict[Role, frozenset[Permission]] = {
         }
     ),
     Role.RESEARCHER: frozenset(
-        {P.OPERATE, P.VIEW_ANALYSES, P.RUN_ANALYSES, P.EXPORT_RESPONSES, P.VIEW_FOLLOW_UPS}
+        {
+            P.OPERATE,
+            P.VIEW_ANALYSES,
+            P.VIEW_CONTACT_RESULTS,
+            P.RUN_ANALYSES,
+            P.EXPORT_RESPONSES,
+            P.VIEW_FOLLOW_UPS,
+        }
     ),
     Role.MANAGER: frozenset(
-        {P.VIEW_ANALYSES, P.EXPORT_RESPONSES, P.VIEW_FOLLOW_UPS, P.MANAGE_FOLLOW_UPS}
+        {
+            P.VIEW_ANALYSES,
+            P.VIEW_CONTACT_RESULTS,
+            P.EXPORT_RESPONSES,
+            P.VIEW_FOLLOW_UPS,
+            P.MANAGE_FOLLOW_UPS,
+        }
     ),
+    # Their teams' results and nothing else: no CSI analyses (a customer's answers are not
+    # their team's), no exports, no phone numbers, no follow-ups.
+    Role.TEAM_LEADER: frozenset({P.VIEW_CONTACT_RESULTS}),
     Role.SUPERVISOR: frozenset(
         {
             P.VIEW_PHONE_NUMBERS,

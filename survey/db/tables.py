@@ -362,9 +362,12 @@ class Answer(SQLModel, table=True):
 
 
 class Staff(SQLModel, table=True):
-    """A person who works in Manyi: interviewer, supervisor, manager, researcher or admin.
+    """A person who works in Manyi: interviewer, supervisor, manager, team leader, researcher
+    or admin.
 
-    ``regions`` and ``service_halls`` limit what a manager sees (empty: everything).
+    ``regions`` and ``service_halls`` limit what a manager sees (empty: everything);
+    ``teams`` are a team leader's (the contact centre's team names, as contact events write
+    them; a team leader has at least one).
     """
 
     __tablename__ = "staff"
@@ -376,6 +379,7 @@ class Staff(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=255)
     regions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     service_halls: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    teams: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     active: bool = True
     created_at: datetime = _when()
     #: The one-time code (TOTP) secret, sealed under the service's key (survey.staff.totp):

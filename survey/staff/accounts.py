@@ -1,4 +1,5 @@
-"""Staff accounts: roles, passwords, sign-in sessions, API keys and what a manager may see.
+"""Staff accounts: roles, passwords, sign-in sessions, API keys and what a manager or a team
+leader may see.
 
 Passwords are hashed with Argon2id (argon2-cffi, RFC 9106 low-memory profile) and rehashed
 at the next login when the parameters change; a new one must pass the policy of
@@ -22,7 +23,15 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ColumnElement, delete, false, func, or_, true
 from sqlmodel import Session, col, select
 
-from survey.db.tables import ApiKey, Customer, Response, Staff, StaffSession, utcnow
+from survey.db.tables import (
+    ApiKey,
+    ContactEvent,
+    Customer,
+    Response,
+    Staff,
+    StaffSession,
+    utcnow,
+)
 from survey.errors import InvalidRequest
 from survey.signing import same
 from survey.staff.passwords import MAX_LENGTH, MIN_LENGTH, weakness
@@ -36,6 +45,8 @@ class Role(StrEnum):
     ADMIN = "admin"
     RESEARCHER = "researcher"
     MANAGER = "manager"
+    #: A contact-centre team leader: their teams' agents, teams and queues, nothing else.
+    TEAM_LEADER = "team_leader"
     INTERVIEWER = "interviewer"
     SUPERVISOR = "supervisor"
     #: Another system (the contact centre's) submitting contact events with an API key.
@@ -48,6 +59,7 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
     Role.ADMIN: ("管理员", "administrator"),
     Role.RESEARCHER: ("研究员", "researcher"),
     Role.MANAGER: ("经理", "manager"),
+    Role.TEAM_LEADER: ("班组长", "team leader"),
     Role.INTERVIEWER: ("访员", "interviewer"),
     Role.SUPERVISOR: ("督导", "supervisor"),
     Role.INTEGRATION: ("系统对接", "integration"),
@@ -71,7 +83,15 @@ _SHOWN_PREFIX = len(API_KEY_PREFIX) + 8
 
 
 class StaffError(InvalidRequest):
-    """A staff operation refused, with a message that says how to fix it."""
+    """A staff operation refused, with a message that says how to fix it.
+
+    ``field`` names the form field at fault (``"teams"``, ``"regions"``, ...), for a page
+    that shows the message beside it; None: the request as a whole.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 # -- accounts ------------------------------------------------------------------------------
@@ -90,12 +110,14 @@ def create_staff(
     display_name: str | None = None,
     regions: Sequence[str] = (),
     service_halls: Sequence[str] = (),
+    teams: Sequence[str] = (),
 ) -> Staff:
     """Add a staff member who can sign in with ``password``.
 
     ``regions`` and ``service_halls`` limit a manager to what happens there; ``service_halls``
-    limit an interviewer's intercept interviews to those halls. No other role has such a
-    limit, so giving one is refused rather than silently ignored.
+    limit an interviewer's intercept interviews to those halls; ``teams`` are a team
+    leader's, who must have one at least. No other role has such a limit, so giving one is
+    refused rather than silently ignored (:func:`check_role_and_scope`).
     """
     username = normalise_username(username)
     if not _USERNAME.fullmatch(username):
@@ -103,7 +125,7 @@ def create_staff(
             f"username {username!r}: use 2-64 lowercase letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
-    check_role_and_scope(role, regions, service_halls)
+    check_role_and_scope(role, regions, service_halls, teams)
     if find_staff(session, username) is not None:
         raise StaffError(f"username {username!r} is taken")
     check_password(password, username)
@@ -114,6 +136,7 @@ def create_staff(
         password_hash=hash_password(password),
         regions=sorted(set(regions)),
         service_halls=sorted(set(service_halls)),
+        teams=sorted(set(teams)),
     )
     session.add(staff)
     session.commit()
@@ -121,16 +144,29 @@ def create_staff(
     return staff
 
 
-def check_role_and_scope(role: str, regions: Sequence[str], service_halls: Sequence[str]) -> None:
-    """Refuse an unknown role, or a limit the role does not have (see :func:`create_staff`)."""
+def check_role_and_scope(
+    role: str, regions: Sequence[str], service_halls: Sequence[str], teams: Sequence[str] = ()
+) -> None:
+    """Refuse an unknown role, a limit the role does not have, or a team leader without a
+    team (see :func:`create_staff`)."""
     if role not in ROLES:
-        raise StaffError(f"role {role!r} is unknown; choose one of {', '.join(ROLES)}")
+        raise StaffError(f"role {role!r} is unknown; choose one of {', '.join(ROLES)}",
+                         field="role")  # fmt: skip
+    if role == Role.TEAM_LEADER and not teams:
+        raise StaffError(
+            "a team leader sees their teams' contacts only: name at least one team", field="teams"
+        )
+    if teams and role != Role.TEAM_LEADER:
+        instead = " (a manager is limited to regions or service halls)" * (role == Role.MANAGER)
+        raise StaffError(f"only team leaders are limited to teams; a {role} is not{instead}",
+                         field="teams")  # fmt: skip
     if (regions and role != Role.MANAGER) or (
         service_halls and role not in (Role.MANAGER, Role.INTERVIEWER)
     ):
         raise StaffError(
             f"only managers are limited to regions, and only managers and interviewers to "
-            f"service halls; a {role} is not"
+            f"service halls; a {role} is not",
+            field="regions" if regions and role != Role.MANAGER else "service_halls",
         )
 
 
@@ -169,6 +205,7 @@ def change_role(
     *,
     regions: Sequence[str] = (),
     service_halls: Sequence[str] = (),
+    teams: Sequence[str] = (),
     by: Staff | None = None,
 ) -> None:
     """Give ``staff`` another role or scope, with the rules of :func:`create_staff`.
@@ -176,12 +213,13 @@ def change_role(
     Roles are read at every request, so the change holds from their next page on; ``by``
     (who is changing it) may not take their own administrator role away.
     """
-    check_role_and_scope(role, regions, service_halls)
+    check_role_and_scope(role, regions, service_halls, teams)
     if staff.role == Role.ADMIN and role != Role.ADMIN:
         refuse_own_account(by, staff, "remove the administrator role of")
     staff.role = role
     staff.regions = sorted(set(regions))
     staff.service_halls = sorted(set(service_halls))
+    staff.teams = sorted(set(teams))
     session.add(staff)
     session.commit()
 
@@ -229,27 +267,53 @@ def known_places(session: Session) -> tuple[list[str], list[str]]:
     return sorted(r for r in regions if r), sorted(halls)
 
 
-def check_places(session: Session, regions: Sequence[str], service_halls: Sequence[str]) -> None:
-    """Refuse a region or hall that no customer record or interview names: a misspelt limit
-    would show its manager nothing, without saying why."""
-    if not regions and not service_halls:
+def known_teams(session: Session) -> list[str]:
+    """The teams that contact events name: what a team leader may be limited to."""
+    teams = session.exec(
+        select(ContactEvent.team).where(col(ContactEvent.team).is_not(None)).distinct()
+    ).all()
+    return sorted(team for team in teams if team)
+
+
+def check_places(
+    session: Session,
+    regions: Sequence[str],
+    service_halls: Sequence[str],
+    teams: Sequence[str] = (),
+) -> None:
+    """Refuse a region or hall that no customer record or interview names, or a team that no
+    contact event names: a misspelt limit would show its holder nothing, without saying why."""
+    if regions or service_halls:
+        known_regions, known_halls = known_places(session)
+        for kind, field, names, known in (
+            ("region", "regions", regions, known_regions),
+            ("service hall", "service_halls", service_halls, known_halls),
+        ):
+            _refuse_unknown(kind, field, names, known, "write it as the customer lists do",
+                            "no customer list names one): import a sample frame first")  # fmt: skip
+    if teams:
+        _refuse_unknown("team", "teams", teams, known_teams(session),
+                        "write it as the contact centre's events do",
+                        "no contact event names one): submit the contact centre's events "
+                        "first")  # fmt: skip
+
+
+def _refuse_unknown(
+    kind: str, field: str, names: Sequence[str], known: list[str], how: str, first: str
+) -> None:
+    unknown = [name for name in names if name not in known]
+    if not unknown:
         return
-    known_regions, known_halls = known_places(session)
-    for kind, names, known in (("region", regions, known_regions),
-                               ("service hall", service_halls, known_halls)):  # fmt: skip
-        unknown = [name for name in names if name not in known]
-        if not unknown:
-            continue
-        if not known:
-            raise StaffError(
-                f"no {kind} is known yet (no customer list names one): import a sample "
-                f"frame first, then limit this account to its {kind}s"
-            )
-        shown = ", ".join(known[:30]) + (" …" if len(known) > 30 else "")
+    if not known:
         raise StaffError(
-            f"unknown {kind} {', '.join(repr(n) for n in unknown)}: write it as the customer "
-            f"lists do; known: {shown}"
+            f"no {kind} is known yet ({first}, then limit this account to its {kind}s",
+            field=field,
         )
+    shown = ", ".join(known[:30]) + (" …" if len(known) > 30 else "")
+    raise StaffError(
+        f"unknown {kind} {', '.join(repr(n) for n in unknown)}: {how}; known: {shown}",
+        field=field,
+    )
 
 
 def set_password(session: Session, staff: Staff, password: str) -> None:
@@ -488,27 +552,36 @@ def api_keys_of(session: Session, staff: Staff) -> list[ApiKey]:
     )
 
 
-# -- what a manager may see ----------------------------------------------------------------
+# -- what a manager or a team leader may see ------------------------------------------------
 
 
 def sees_everywhere(staff: Staff) -> bool:
-    """Whether no region or service hall limits ``staff``."""
-    return not (staff.regions or staff.service_halls)
+    """Whether no region, service hall or team limits ``staff``.
+
+    A team leader never sees everywhere, even without a team (which :func:`create_staff`
+    and :func:`change_role` refuse, but a row edited by hand could have): they see nothing.
+    """
+    if staff.role == Role.TEAM_LEADER:
+        return False
+    return not (staff.regions or staff.service_halls or staff.teams)
 
 
 def in_scope(staff: Staff, region: str | None, service_hall: str | None) -> bool:
     """Whether ``staff`` may see what happened in ``region`` / ``service_hall``.
 
     A limited manager sees their regions (every hall in them) and their halls (wherever
-    they are): the union of the two lists.
+    they are): the union of the two lists. A team leader sees what their teams did, which
+    is no place: here, nothing (see :func:`scope_clause` for rows that name a team).
     """
     if sees_everywhere(staff):
         return True
     return region in staff.regions or service_hall in staff.service_halls
 
 
-def scope_clause(staff: Staff, region_column, hall_column) -> ColumnElement[bool]:
-    """The same rule as :func:`in_scope`, as a WHERE clause over two columns."""
+def scope_clause(staff: Staff, region_column, hall_column, team_column=None) -> ColumnElement[bool]:
+    """The same rule as :func:`in_scope`, as a WHERE clause over two columns; a team leader
+    sees the rows whose ``team_column`` is one of their teams, and none where there is no
+    such column (a customer or a response belongs to no team)."""
     if sees_everywhere(staff):
         return true()
     parts: list[ColumnElement[bool]] = []
@@ -516,6 +589,8 @@ def scope_clause(staff: Staff, region_column, hall_column) -> ColumnElement[bool
         parts.append(col(region_column).in_(staff.regions))
     if staff.service_halls:
         parts.append(col(hall_column).in_(staff.service_halls))
+    if staff.teams and team_column is not None:
+        parts.append(col(team_column).in_(staff.teams))
     return or_(*parts) if parts else false()
 
 
@@ -523,3 +598,4 @@ def describe_scope(staff: Staff) -> Iterable[str]:
     """Human-readable limits, e.g. ``["region: 华东", "service hall: 徐家汇"]``."""
     yield from (f"region: {name}" for name in staff.regions)
     yield from (f"service hall: {name}" for name in staff.service_halls)
+    yield from (f"team: {name}" for name in staff.teams)

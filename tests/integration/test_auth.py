@@ -33,6 +33,7 @@ from survey.staff.accounts import (
     disable_staff,
     find_staff,
 )
+from tests.common import ROOT
 from tests.integration.staff_login import PASSWORD, SECRET, field, log_in
 
 pytestmark = pytest.mark.usefixtures("cheap_hashing")
@@ -40,22 +41,26 @@ pytestmark = pytest.mark.usefixtures("cheap_hashing")
 # The permission matrix as the README documents it, written out here a second time on
 # purpose: a change of api.permissions.MATRIX must be a change of this table too.
 EXPECTED = {
-    #                      admin researcher manager supervisor interviewer integration
-    "operate":            (1,    1,         0,      0,         0,          0),
-    "view_analyses":      (1,    1,         1,      0,         0,          0),
-    "run_analyses":       (1,    1,         0,      0,         0,          0),
-    "export_responses":   (1,    1,         1,      0,         0,          0),
-    "view_phone_numbers": (0,    0,         0,      1,         1,          0),
-    "call_customers":     (0,    0,         0,      1,         1,          0),
-    "intercept":          (0,    0,         0,      0,         1,          0),
-    "supervise":          (0,    0,         0,      1,         0,          0),
-    "view_follow_ups":    (1,    1,         1,      1,         0,          0),
-    "manage_follow_ups":  (0,    0,         1,      1,         0,          0),
-    "manage_staff":       (1,    0,         0,      0,         0,          0),
-    "view_audit_log":     (1,    0,         0,      0,         0,          0),
-    "submit_contacts":    (0,    0,         0,      0,         0,          1),
+    #                        admin researcher manager team_leader supervisor interviewer integration
+    "operate":              (1,    1,         0,      0,          0,         0,          0),
+    "view_analyses":        (1,    1,         1,      0,          0,         0,          0),
+    "view_contact_results": (1,    1,         1,      1,          0,         0,          0),
+    "run_analyses":         (1,    1,         0,      0,          0,         0,          0),
+    "export_responses":     (1,    1,         1,      0,          0,         0,          0),
+    "view_phone_numbers":   (0,    0,         0,      0,          1,         1,          0),
+    "call_customers":       (0,    0,         0,      0,          1,         1,          0),
+    "intercept":            (0,    0,         0,      0,          0,         1,          0),
+    "supervise":            (0,    0,         0,      0,          1,         0,          0),
+    "view_follow_ups":      (1,    1,         1,      0,          1,         0,          0),
+    "manage_follow_ups":    (0,    0,         1,      0,          1,         0,          0),
+    "manage_staff":         (1,    0,         0,      0,          0,         0,          0),
+    "view_audit_log":       (1,    0,         0,      0,          0,         0,          0),
+    "submit_contacts":      (0,    0,         0,      0,          0,         0,          1),
 }  # fmt: skip
-ROLES = ("admin", "researcher", "manager", "supervisor", "interviewer", "integration")
+ROLES = ("admin", "researcher", "manager", "team_leader", "supervisor", "interviewer",
+         "integration")  # fmt: skip
+#: A team leader has one team at least (the probes below need no contact event naming it).
+LIMITS = {"team_leader": {"teams": ["T1"]}}
 
 
 def probe_router() -> APIRouter:
@@ -196,10 +201,10 @@ def test_next_never_leads_to_another_site(engine, client):
 @pytest.mark.parametrize(
     ("role", "page"),
     [("interviewer", "/calls"), ("supervisor", "/supervision"), ("manager", "/dashboard"),
-     ("researcher", "/console"), ("admin", "/console")],
+     ("team_leader", "/dashboard/agents"), ("researcher", "/console"), ("admin", "/console")],
 )  # fmt: skip
 def test_sign_in_lands_on_the_roles_work_page(engine, client, role, page):
-    add(engine, "li.na", role)
+    add(engine, "li.na", role, **LIMITS.get(role, {}))
     client.get("/login")
     landed = log_in(client, "li.na")
     assert landed.headers["location"] == page
@@ -273,12 +278,14 @@ def test_the_matrix_in_code_is_the_documented_one():
             )
     assert set(EXPECTED) == {p.value for p in Permission}
     # The README's table, in the order of the Role enum (interviewer before supervisor).
-    assert "| `supervise` | – | – | – | – | ✓ |" in permissions.as_markdown()
+    assert "| `supervise` | – | – | – | – | – | ✓ |" in permissions.as_markdown()
+    # ... and the README shows it as generated.
+    assert permissions.as_markdown() in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_cell_of_the_permission_matrix_over_http(engine, client, role):
-    member = add(engine, f"{role}.one", role)
+    member = add(engine, f"{role}.one", role, **LIMITS.get(role, {}))
     with Session(engine) as session:
         _, key = create_api_key(session, session.get(Staff, member.id), "probe")
     headers = {"Authorization": f"Bearer {key}"}

@@ -74,6 +74,8 @@ WORK_PAGES = {
     Role.INTERVIEWER: "/calls",
     Role.SUPERVISOR: "/supervision",
     Role.MANAGER: "/dashboard",
+    # Their one page: their teams' agents, teams and queues.
+    Role.TEAM_LEADER: "/dashboard/agents",
     # The survey team runs fieldwork from the console, which links to the dashboard.
     Role.RESEARCHER: "/console",
     Role.ADMIN: "/console",
@@ -326,6 +328,7 @@ class StaffPublic(BaseModel):
     role: str
     regions: list[str]
     service_halls: list[str]
+    teams: list[str]
     permissions: list[str]
 
     model_config = {
@@ -337,7 +340,14 @@ class StaffPublic(BaseModel):
                     "role": "manager",
                     "regions": ["华东"],
                     "service_halls": [],
-                    "permissions": ["view_analyses", "export_responses", "view_follow_ups"],
+                    "teams": [],
+                    "permissions": [
+                        "view_analyses",
+                        "view_contact_results",
+                        "export_responses",
+                        "view_follow_ups",
+                        "manage_follow_ups",
+                    ],
                 }
             ]
         }
@@ -359,5 +369,6 @@ def me(staff: CurrentStaff) -> StaffPublic:
         role=staff.role,
         regions=staff.regions,
         service_halls=staff.service_halls,
+        teams=staff.teams,
         permissions=[permission.value for permission in permissions_of(staff.role)],
     )
