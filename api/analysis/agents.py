@@ -3,7 +3,8 @@
 agents' satisfaction shrunk toward their team's, ranked, with the bottom-5% flags.
 
 One place for ``manyi contacts report`` and the dashboard's agents page, which therefore
-show the same numbers. The statistics are :mod:`scoring.agents`'.
+show the same numbers. The statistics are :mod:`scoring.agents`'. A team leader's agents are
+measured by :func:`measure_among`: ranked among every agent of the programme.
 """
 
 from __future__ import annotations
@@ -14,9 +15,23 @@ import pandas as pd
 from scoring.agents import bottom_flags, rank_shrunken, shrunken_rates
 from scoring.proportions import wilson_interval
 
-__all__ = ["BOTTOM_SHARE", "measure"]
+__all__ = ["BOTTOM_SHARE", "RANK_COLUMNS", "measure", "measure_among"]
 
 BOTTOM_SHARE = 0.05
+#: What :func:`measure` adds to an agent's row beyond its rates: shrinkage, rank, flags.
+RANK_COLUMNS = (
+    "shrunken_rate",
+    "shrunken_ci_low",
+    "shrunken_ci_high",
+    "shrinkage",
+    "rank",
+    "rank_low",
+    "rank_high",
+    "ranked",
+    "p_bottom",
+    "bottom_raw",
+    "bottom_shrunken",
+)
 
 
 def with_rates(counts: pd.DataFrame) -> pd.DataFrame:
@@ -74,3 +89,41 @@ def measure(counts: pd.DataFrame, by: str) -> pd.DataFrame:
     if "period" not in out.columns:
         return _ranked(out)
     return pd.concat([_ranked(part) for _, part in out.groupby("period", sort=True)])
+
+
+def measure_among(counts: pd.DataFrame, everyone: pd.DataFrame) -> pd.DataFrame:
+    """Some agents' rates from ``counts``, with the shrinkage, rank and flags they have among
+    ``everyone`` (``contact_counts`` of every agent of the same programmes and span).
+
+    A team leader's page (``/dashboard/agents``): ranking the team's 15 agents among
+    themselves would shrink them toward a prior fitted on one or two teams and make an
+    agent's rank depend on who is looking (5th of 15 to their leader, 280th of 300 to a
+    researcher). Fitted on every agent, as a researcher sees them, the prior, the shrunken
+    rate, the rank "280 of 300" with its interval and the bottom-5% flags are the agent's
+    own, whoever reads them; only the rows shown are the team's.
+
+    The counts and rates are ``counts``' (the reader's contacts). They equal the agent's
+    programme-wide ones unless the agent also worked in another team in the span: then the
+    row counts this team's contacts, while the rank, being the agent's, is on all of them.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        ``contact_counts(by="agent", reader=...)``: the agents to show.
+    everyone : pandas.DataFrame
+        ``contact_counts(by="agent")`` with the same programme, period and dates, no reader.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``counts``' rows with :func:`with_rates`' columns and :data:`RANK_COLUMNS` (empty
+        where an agent has none in ``everyone``, which cannot happen with matching filters).
+    """
+    out = with_rates(counts)
+    if out.empty:
+        return out
+    keys = ["unit", *(["period"] if "period" in out.columns else [])]
+    ranks = measure(everyone, "agent")
+    if ranks.empty:  # pragma: no cover - everyone holds counts' rows at least
+        return out.assign(**{column: np.nan for column in RANK_COLUMNS})
+    return out.merge(ranks[[*keys, *RANK_COLUMNS]], on=keys, how="left", validate="1:1")

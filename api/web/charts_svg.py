@@ -34,11 +34,17 @@ def _tick_text(value: float) -> str:
     return f"{value:g}"
 
 
-def rank_plot(rows: Sequence[Mapping[str, Any]], *, ident: str, caption: str) -> Markup:
-    """Every unit's rank (dot) and rank interval (line), best first, on an axis 1..N."""
+def rank_plot(
+    rows: Sequence[Mapping[str, Any]], *, ident: str, caption: str, out_of: int | None = None
+) -> Markup:
+    """Every unit's rank (dot) and rank interval (line), best first, on an axis 1..N.
+
+    N is the number of rows, or ``out_of`` when the rows are some of N ranked units (a team
+    leader's agents among the programme's): one row each, on the whole axis.
+    """
     rows = sorted(rows, key=lambda r: r.get("rank") or 10**6)
-    total = len(rows)
-    height = TOP + ROW * total + BOTTOM
+    total = max(out_of or 0, len(rows))
+    height = TOP + ROW * len(rows) + BOTTOM
     left, right = NAMES, WIDTH - RIGHT
 
     def x(rank: float) -> float:
@@ -50,7 +56,7 @@ def rank_plot(rows: Sequence[Mapping[str, Any]], *, ident: str, caption: str) ->
         f'role="img" aria-labelledby="ranks-{escape(ident)}-caption">',
         f'<title id="ranks-{escape(ident)}-caption">{escape(caption)}</title>',
     ]
-    bottom = TOP + ROW * total
+    bottom = TOP + ROW * len(rows)
     ticks = round_ticks(1, total, 6) if total > 1 else [1]
     for tick in [1, *ticks] if ticks[0] > 1 else ticks:  # rank 1, the best, is always marked
         parts.append(f'<line class="grid" x1="{x(tick)}" x2="{x(tick)}" y1="{TOP}" '

@@ -17,8 +17,9 @@ by unit and local day; weeks and months are sums of days. Local days: PostgreSQL
 with its own zone database; on SQLite the zone's UTC offsets over the contacts' time span
 are written into the query as a CASE of dates.
 
-Scope: a limited manager (:func:`survey.staff.accounts.scope_clause`) counts the contacts
-of their regions and service halls only, by the contact's own region and hall.
+Scope (:func:`survey.staff.accounts.scope_clause`): a limited manager counts the contacts
+of their regions and service halls only, by the contact's own region and hall; a team
+leader the contacts of their teams only, by the contact's own team.
 """
 
 from __future__ import annotations
@@ -170,8 +171,8 @@ def contact_counts(
     if period is not None and period not in PERIODS:
         raise InvalidRequest(f"period {period!r}: use {', '.join(PERIODS)}")
     zone = ZoneInfo(timezone)
-    where: list = [] if reader is None else [
-        scope_clause(reader, ContactEvent.region, ContactEvent.service_hall)]  # fmt: skip
+    where: list = [] if reader is None else [scope_clause(
+        reader, ContactEvent.region, ContactEvent.service_hall, ContactEvent.team)]  # fmt: skip
     if programme is not None:
         found = session.execute(select(Programme).where(Programme.name == programme)).scalar()
         if found is None:

@@ -3,7 +3,7 @@ phone's 360 px: no text over text, no sideways scrolling, no serious accessibili
 
 One server (``manyi serve``) on a SQLite database holding the small programme of
 tests/integration/test_contact_report.py (48 contacts, 8 agents, replies by SMS), with a
-researcher and a Hangzhou manager.
+researcher, a Hangzhou manager and the team leader of T0 (their agents ranked among all 8).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ PAGES = [
     ("agents-by-day", "rita", "/dashboard/agents?by=agent&period=day"),
     ("teams-weekly", "rita", "/dashboard/agents?by=team&period=week"),
     ("queues-hangzhou", "hz", "/dashboard/agents?by=queue"),
+    ("team-leader", "tl", "/dashboard/agents?by=agent"),
 ]
 
 
@@ -40,6 +41,7 @@ def site(tmp_path_factory):
     with Session(engine) as session:
         create_staff(session, "rita", "researcher", PASSWORD, display_name="Rita 研究员")
         create_staff(session, "hz", "manager", PASSWORD, regions=["Hangzhou"])
+        create_staff(session, "tl", "team_leader", PASSWORD, teams=["T0"])
     engine.dispose()
     with serving(url, folder, MANYI_TIMEZONE=ZONE, MANYI_SECRET_KEY=SECRET) as base:
         yield base

@@ -10,8 +10,14 @@ day and by ISO week with its interval.
 
 Counted live from the tables (:func:`survey.programmes.report.contact_counts`, one GROUP
 BY) within the reader's scope: a limited manager counts their regions' and halls' contacts
-only. The statistics are :mod:`scoring.agents`', applied by :mod:`api.analysis.agents` as
-for ``manyi contacts report``.
+only, and ranks the agents of those; a team leader counts their teams' contacts only (their
+agents, their teams, the queues and channels and the trend over those contacts), and sees
+their agents ranked among every agent of the programme (:func:`api.analysis.agents.
+measure_among`: an agent's rank does not depend on who is looking). No other team's agent
+is named anywhere on a team leader's page. The statistics are :mod:`scoring.agents`',
+applied by :mod:`api.analysis.agents` as for ``manyi contacts report``.
+
+Needs ``view_contact_results`` (admins, researchers, managers, team leaders).
 """
 
 from __future__ import annotations
@@ -24,18 +30,18 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 from sqlalchemy import select
 
-from api.analysis.agents import BOTTOM_SHARE, measure, with_rates
+from api.analysis.agents import BOTTOM_SHARE, measure, measure_among, with_rates
 from api.permissions import Permission, allowed
 from api.web import charts_svg, matrix_svg
 from api.web.auth import page, require_permission
 from api.web.deps import SessionDep, SettingsDep
 from survey.db.tables import Programme, Staff
 from survey.programmes.report import contact_counts
-from survey.staff.accounts import sees_everywhere
+from survey.staff.accounts import Role, sees_everywhere
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 
-Reader = Annotated[Staff, Depends(require_permission(Permission.VIEW_ANALYSES))]
+Reader = Annotated[Staff, Depends(require_permission(Permission.VIEW_CONTACT_RESULTS))]
 UNIT_WORDS = {
     "agent": ("坐席", "agent"),
     "team": ("班组", "team"),
@@ -105,7 +111,13 @@ def agents(
     chosen = programme or None
     counts = contact_counts(session, by=by, period=period or None, programme=chosen,
                             timezone=settings.timezone, reader=staff)  # fmt: skip
-    measured = measure(counts, by)
+    leader = staff.role == Role.TEAM_LEADER
+    if by == "agent" and leader:
+        everyone = contact_counts(session, by=by, period=period or None, programme=chosen,
+                                  timezone=settings.timezone)  # fmt: skip
+        measured = measure_among(counts, everyone)
+    else:
+        measured = measure(counts, by)
     if by == "agent" and not measured.empty and not period:
         measured = measured.sort_values(["rank", "unit"], na_position="last")
     daily = contact_counts(session, by="channel", period="day", programme=chosen,
@@ -115,10 +127,13 @@ def agents(
     rows = _records(measured)
     plot = None
     if by == "agent" and not period and rows:
+        ranked = [r for r in rows if r["rank"] is not None]
         plot = charts_svg.rank_plot(
-            [r for r in rows if r["rank"] is not None], ident="agents",
+            ranked, ident="agents",
             caption="坐席排名与排名区间（收缩后满意率） Agents' ranks and rank intervals "
                     "(shrunken satisfaction rate)",
+            # A team leader's agents on the axis of the whole programme's ranks.
+            out_of=ranked[0]["ranked"] if ranked and leader else None,
         )  # fmt: skip
     names = session.execute(select(Programme.name).order_by(Programme.name)).scalars().all()
     return page(
@@ -129,7 +144,10 @@ def agents(
         trends=[_trend(daily, "day", ("按日", "by day")),
                 _trend(weekly, "week", ("按周", "by ISO week"))],
         matrix_css=Markup(matrix_svg.CSS + charts_svg.CSS),  # noqa: S704 (constants of ours)
-        analyses_nav=True, operate_nav=allowed(staff.role, Permission.OPERATE),
+        analyses_nav=allowed(staff.role, Permission.VIEW_ANALYSES), agents_nav=True,
+        operate_nav=allowed(staff.role, Permission.OPERATE),
         follow_ups=allowed(staff.role, Permission.VIEW_FOLLOW_UPS),
-        limited=not sees_everywhere(staff), scope=", ".join(staff.regions + staff.service_halls),
+        limited=not sees_everywhere(staff),
+        scope=", ".join(staff.regions + staff.service_halls + staff.teams),
+        whole_programme=leader,
     )  # fmt: skip
