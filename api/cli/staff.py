@@ -36,11 +36,19 @@ def _password() -> str:
     return typer.prompt("password", hide_input=True, confirmation_prompt=True)
 
 
+def _limits(staff) -> str:
+    """A member's regions, halls and teams, or "everywhere"."""
+    return ", ".join(staff.regions + staff.service_halls + staff.teams) or "everywhere"
+
+
 @staff_app.command("add")
 def add(
     username: Annotated[str, typer.Argument(help="Sign-in name: lowercase, e.g. li.na")],
     role: Annotated[
-        str, typer.Option(help="admin, researcher, manager, interviewer or supervisor")
+        str,
+        typer.Option(
+            help="admin, researcher, manager, team_leader, interviewer, supervisor or integration"
+        ),
     ],
     name: Annotated[str | None, typer.Option(help="Display name (default: username)")] = None,
     region: Annotated[
@@ -49,8 +57,18 @@ def add(
     hall: Annotated[
         list[str] | None, typer.Option(help="Limit a manager to this service hall (repeatable)")
     ] = None,
+    team: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A team leader's team, as contact events name it (repeatable; "
+            "at least one for a team leader)"
+        ),
+    ] = None,
 ) -> None:
-    """Add a staff member; the password comes from MANYI_STAFF_PASSWORD or a prompt."""
+    """Add a staff member; the password comes from MANYI_STAFF_PASSWORD or a prompt.
+
+    A team leader sees their teams' agents, teams and queues only
+    (``--role team_leader --team T [--team T2]``)."""
     from sqlmodel import Session
 
     from survey.staff import audit
@@ -61,22 +79,28 @@ def add(
         create_staff,
     )
 
+    limits = region or (), hall or (), team or ()
+    # Refused before the password is asked for: typing it twice for nothing is a nuisance.
+    try:
+        check_role_and_scope(role, *limits)
+    except StaffError as error:
+        raise fail(str(error)) from None
     password = _password()
     settings, engine = settings_and_engine()
     with Session(engine) as session:
         try:
-            # The console's rules too: a misspelt region or hall would show its holder nothing.
-            check_role_and_scope(role, region or (), hall or ())
-            check_places(session, region or (), hall or ())
+            # The console's rules too: a misspelt region, hall or team would show its holder
+            # nothing.
+            check_places(session, *limits)
             staff = create_staff(
                 session, username, role, password, display_name=name,
-                regions=region or (), service_halls=hall or (),
+                regions=limits[0], service_halls=limits[1], teams=limits[2],
             )  # fmt: skip
         except StaffError as error:
             raise fail(str(error)) from None
-        audit.audit(session, None, audit.STAFF_ADDED, staff.username, {**_VIA, "role": role})
-        limits = ", ".join(staff.regions + staff.service_halls) or "everywhere"
-        typer.echo(f"added {staff.username} ({staff.role}, {limits})")
+        detail = {**_VIA, "role": role, **({"teams": staff.teams} if staff.teams else {})}
+        audit.audit(session, None, audit.STAFF_ADDED, staff.username, detail)
+        typer.echo(f"added {staff.username} ({staff.role}, {_limits(staff)})")
         if staff.role == "admin" and settings.require_admin_totp:
             typer.echo(
                 f"MANYI_REQUIRE_ADMIN_TOTP is on: {staff.username} signs in only after "
@@ -177,9 +201,8 @@ def list_staff() -> None:
     _, engine = settings_and_engine()
     with Session(engine) as session:
         for staff in session.exec(select(Staff).order_by(Staff.username)):
-            limits = ", ".join(staff.regions + staff.service_halls) or "everywhere"
             state = "" if staff.active else "  DISABLED"
-            typer.echo(f"{staff.username}\t{staff.role}\t{limits}{state}")
+            typer.echo(f"{staff.username}\t{staff.role}\t{_limits(staff)}{state}")
             for key in api_keys_of(session, staff):
                 revoked = f"  revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else ""
                 typer.echo(f"  key {key.prefix}…\t{key.name}{revoked}")

@@ -2,7 +2,8 @@
 
 What ``manyi staff add|set-password|totp|disable|list|key|revoke-key`` does, in the browser,
 with the same rules (:mod:`survey.staff.accounts`: the password policy, roles, the limits a
-role may have; one-time codes for admins when MANYI_REQUIRE_ADMIN_TOTP says so):
+role may have, a team leader's teams; one-time codes for admins when MANYI_REQUIRE_ADMIN_TOTP
+says so):
 
 - ``GET /console/staff``: everyone, with the form that adds someone; ``POST`` adds.
 - ``GET /console/staff/{id}``: one member; ``POST .../role`` (role and scope), ``.../disable``,
@@ -13,7 +14,8 @@ role may have; one-time codes for admins when MANYI_REQUIRE_ADMIN_TOTP says so):
 
 Staff pages need ``manage_staff``, the log ``view_audit_log``. Every change checks CSRF, is
 audited with the client's address, and answers 303 to the member's page with what was done;
-a refused one re-renders its page with the reason (422). A secret (a generated password, an
+a refused one re-renders its page with the reason (422), beside the field at fault when
+there is one (a team leader's teams, a manager's regions). A secret (a generated password, an
 API key, a one-time code secret) exists only in the answer to the POST that made it: never in
 a URL, a redirect, a log or the audit log, so it cannot be shown twice.
 """
@@ -78,7 +80,7 @@ def _roles() -> list[tuple[str, tuple[str, str]]]:
 
 
 def _names(text: str) -> list[str]:
-    """Region or hall names as typed: one a line or separated by commas (either kind)."""
+    """Region, hall or team names as typed: one a line or separated by commas (either kind)."""
     parts = text.replace("，", ",").replace("\n", ",").split(",")
     return sorted({" ".join(part.split()) for part in parts if part.strip()})
 
@@ -114,8 +116,8 @@ def _needs_code(settings, member: Staff) -> bool:
 # -- everyone ------------------------------------------------------------------------------
 
 
-def _list_page(request, session, admin, status_code=200, *, error=None, form=None,
-               message=None, shown=None):  # fmt: skip
+def _list_page(request, session, admin, status_code=200, *, error=None, field=None,
+               form=None, message=None, shown=None):  # fmt: skip
     people = session.exec(select(Staff).order_by(col(Staff.username))).all()
     logins = audit.last_logins(session)
     keys = accounts.unrevoked_key_counts(session)
@@ -123,8 +125,8 @@ def _list_page(request, session, admin, status_code=200, *, error=None, form=Non
     return console_page(
         request, admin, "console/staff.html", status_code, current="/console/staff",
         people=people, logins=logins, keys=keys, roles=_roles(), role_label=_role_label,
-        error=error, form=form or {}, message=message, shown=shown,
-        known_regions=regions, known_halls=halls,
+        error=error, field=field, form=form or {}, message=message, shown=shown,
+        known_regions=regions, known_halls=halls, known_teams=accounts.known_teams(session),
     )  # fmt: skip
 
 
@@ -151,27 +153,31 @@ def add_staff(
     display_name: Short = "",
     regions: Places = "",
     service_halls: Places = "",
+    teams: Places = "",
     password: Secret = "",
     password_again: Secret = "",
     generate: Annotated[bool, Form()] = False,
 ):
     """Add a staff member; a generated password is shown on this answer only."""
     form = {"username": username, "display_name": display_name, "role": role,
-            "regions": regions, "service_halls": service_halls, "generate": generate}  # fmt: skip
+            "regions": regions, "service_halls": service_halls, "teams": teams,
+            "generate": generate}  # fmt: skip
     try:
-        places = _names(regions), _names(service_halls)
+        places = _names(regions), _names(service_halls), _names(teams)
         accounts.check_role_and_scope(role, *places)
         accounts.check_places(session, *places)
         chosen, generated = _new_password(password, password_again, generate,
                                           accounts.normalise_username(username))  # fmt: skip
         member = accounts.create_staff(
             session, username, role, chosen, display_name=display_name or None,
-            regions=places[0], service_halls=places[1],
+            regions=places[0], service_halls=places[1], teams=places[2],
         )  # fmt: skip
     except StaffError as error:
-        return _list_page(request, session, admin, 422, error=str(error), form=form)
+        return _list_page(request, session, admin, 422, error=str(error), field=error.field,
+                          form=form)  # fmt: skip
     _audit(session, request, admin, audit.STAFF_ADDED, member.username, role=role,
-           regions=member.regions, service_halls=member.service_halls)  # fmt: skip
+           regions=member.regions, service_halls=member.service_halls,
+           **({"teams": member.teams} if member.teams else {}))  # fmt: skip
     if generated:
         # Not a redirect: the password must not travel in a URL, and exists only here.
         return _list_page(request, session, admin, 201, message=DONE["added"],
@@ -184,7 +190,7 @@ def add_staff(
 
 
 def _member_page(request, session, settings, admin, member, status_code=200, *,
-                 message=None, error=None, form=None, secret=None):  # fmt: skip
+                 message=None, error=None, field=None, form=None, secret=None):  # fmt: skip
     regions, halls = accounts.known_places(session)
     return console_page(
         request, admin, "console/staff_member.html", status_code, current="/console/staff",
@@ -192,8 +198,8 @@ def _member_page(request, session, settings, admin, member, status_code=200, *,
         role_label=_role_label, last_login=audit.last_logins(session).get(member.id),
         itself=member.id == admin.id, needs_code=_needs_code(settings, member),
         requires_code=settings.require_admin_totp,
-        message=message, error=error, form=form or {}, secret=secret,
-        known_regions=regions, known_halls=halls,
+        message=message, error=error, field=field, form=form or {}, secret=secret,
+        known_regions=regions, known_halls=halls, known_teams=accounts.known_teams(session),
     )  # fmt: skip
 
 
@@ -209,25 +215,33 @@ def _done(member: Staff, what: str) -> RedirectResponse:
     return RedirectResponse(f"/console/staff/{member.id}?m={what}", status_code=303)
 
 
+def _role_and_scope(member: Staff) -> dict[str, Any]:
+    """What the audit log keeps of a role change (teams only where there are some)."""
+    kept = {"role": member.role, "regions": member.regions,
+            "service_halls": member.service_halls}  # fmt: skip
+    return kept | ({"teams": member.teams} if member.teams else {})
+
+
 @router.post("/staff/{staff_id}/role", response_class=HTMLResponse)
 def change_role(request: Request, staff_id: RowId, session: SessionDep, settings: SettingsDep,
                 admin: Admin, _: CsrfChecked, role: Annotated[str, Form(max_length=16)],
-                regions: Places = "", service_halls: Places = ""):  # fmt: skip
+                regions: Places = "", service_halls: Places = "",
+                teams: Places = ""):  # fmt: skip
+    """Another role or scope: a manager's regions and halls, a team leader's teams."""
     member = _member(session, staff_id)
-    before = {"role": member.role, "regions": member.regions,
-              "service_halls": member.service_halls}  # fmt: skip
+    before = _role_and_scope(member)
     try:
-        places = _names(regions), _names(service_halls)
+        places = _names(regions), _names(service_halls), _names(teams)
         accounts.check_role_and_scope(role, *places)
         accounts.check_places(session, *places)
         accounts.change_role(session, member, role, regions=places[0],
-                             service_halls=places[1], by=admin)  # fmt: skip
+                             service_halls=places[1], teams=places[2], by=admin)  # fmt: skip
     except StaffError as error:
-        form = {"role": role, "regions": regions, "service_halls": service_halls}
+        form = {"role": role, "regions": regions, "service_halls": service_halls,
+                "teams": teams}  # fmt: skip
         return _member_page(request, session, settings, admin, member, 422,
-                            error=str(error), form=form)  # fmt: skip
-    after = {"role": member.role, "regions": member.regions,
-             "service_halls": member.service_halls}  # fmt: skip
+                            error=str(error), field=error.field, form=form)  # fmt: skip
+    after = _role_and_scope(member)
     _audit(session, request, admin, audit.STAFF_CHANGED, member.username, before=before,
            after=after)  # fmt: skip
     return _done(member, "role")
