@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from survey.db.bulk import records
+from survey.db.bulk import columns, unnest_insert
 from survey.db.tables import ContactGuard
 
 __all__ = ["MAX_PER_QUARTER", "MIN_DAYS_BETWEEN", "QUARTER_TIMEZONE", "quarter_of", "record",
@@ -92,21 +92,24 @@ def _take_statement():
 
 
 _TAKE_SQLITE = _take_statement()
-# The same upsert on PostgreSQL, every row in one JSON parameter: one statement of fixed text
-# (a multi-row VALUES was compiled again for every batch).
-_TAKE_POSTGRESQL = f"""
-INSERT INTO contact_guard AS g (phone_e164, last_invited_at, blocked_until, quarter, quarter_count)
-SELECT phone_e164, last_invited_at, blocked_until, quarter, quarter_count
-FROM json_populate_recordset(NULL::contact_guard, %s::json)
+_COLUMNS = ("phone_e164", "last_invited_at", "blocked_until", "quarter", "quarter_count")
+# The same upsert on PostgreSQL, a column per array parameter: one statement of fixed text (a
+# multi-row VALUES was compiled again for every batch).
+_TAKE_POSTGRESQL = unnest_insert(
+    _TABLE,
+    _COLUMNS,
+    f"""
 ON CONFLICT (phone_e164) DO UPDATE SET
     last_invited_at = excluded.last_invited_at,
     blocked_until = excluded.blocked_until,
-    quarter_count = CASE WHEN g.quarter = excluded.quarter THEN g.quarter_count + 1 ELSE 1 END,
+    quarter_count = CASE WHEN contact_guard.quarter = excluded.quarter
+                         THEN contact_guard.quarter_count + 1 ELSE 1 END,
     quarter = excluded.quarter
-WHERE g.blocked_until <= excluded.last_invited_at
-    AND (g.quarter != excluded.quarter OR g.quarter_count < {MAX_PER_QUARTER:d})
-RETURNING phone_e164
-"""  # noqa: S608 (no value in the text but a module constant)
+WHERE contact_guard.blocked_until <= excluded.last_invited_at
+    AND (contact_guard.quarter != excluded.quarter
+         OR contact_guard.quarter_count < {MAX_PER_QUARTER:d})
+RETURNING phone_e164""",
+)
 
 
 def take(connection: Connection, invitations: Sequence[tuple[str, datetime]]) -> set[str]:
@@ -119,7 +122,9 @@ def take(connection: Connection, invitations: Sequence[tuple[str, datetime]]) ->
     if not rows:
         return set()
     if connection.dialect.name == "postgresql":
-        result = connection.exec_driver_sql(_TAKE_POSTGRESQL, (records(rows),))
+        result = connection.exec_driver_sql(
+            _TAKE_POSTGRESQL, tuple(columns(_TABLE, rows, _COLUMNS))
+        )
         return {phone for (phone,) in result}
     return set(connection.execute(_TAKE_SQLITE, rows).scalars())
 
