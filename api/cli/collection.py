@@ -247,7 +247,9 @@ def campaign_launch(campaign_id: Annotated[int, typer.Argument(help="Campaign id
         f"launched campaign {campaign_id}: {counts['queued'] + counts['questions']} messages "
         "queued, "
         + (f"{calls} customers in the outbound-call queue, " if calls else "")
-        + f"{counts['opted_out']} opted out since the sample was drawn; "
+        + f"{counts['opted_out']} opted out since the sample was drawn, "
+        f"{counts['frequency_capped']} not sent by the contact-frequency rules (surveyed "
+        "elsewhere too recently); "
         "`manyi dispatch` sends the messages"
     )
 

@@ -35,18 +35,27 @@ Choices, and why:
   says the handset took the message, not that the customer saw it.
 - Customers without consent were sampled but never invited: 3.11 keeps them in the
   denominators of RR1/RR2 (and e·U of RR3/RR4) rather than quietly shrinking the sample.
+- An invitation the contact-frequency rules stopped before anything was sent
+  (``frequency_capped``: the customer was surveyed by another programme or campaign within
+  the rules' span) is removed from the sample by the operator's rule, as a frame exclusion
+  would have removed it: it has no disposition and no denominator counts it
+  (:data:`REMOVED_FROM_SAMPLE`; :func:`survey.campaigns.cases.campaign_dispositions` leaves
+  it out). It is not a nonrespondent: nobody asked.
 - Partial versus break-off needs the share of items answered, which the invitation does not
   hold: the caller decides with the campaign's threshold and passes ``sufficient``.
 """
 
 from __future__ import annotations
 
-__all__ = ["INVITATION_STATUSES", "web_disposition"]
+__all__ = ["INVITATION_STATUSES", "REMOVED_FROM_SAMPLE", "web_disposition"]
 
 INVITATION_STATUSES = frozenset(
     {"created", "invited", "opened", "started", "completed", "opted_out", "no_consent",
      "expired"}
 )  # fmt: skip
+
+#: Invitation statuses that take the case out of the sample (no disposition; see above).
+REMOVED_FROM_SAMPLE = frozenset({"frequency_capped"})
 
 #: Twilio's names (survey.sms.delivery.DELIVERY_RANK), plus None for "no report yet".
 _UNDELIVERED = frozenset({"undelivered", "failed", "canceled"})

@@ -7,7 +7,9 @@ One :class:`CaseDisposition` per sampled case, ready for :mod:`survey.aapor.rate
   final_disposition` of its attempts so far (what the case would end with if no more calls
   were made); a case never called is 3.11;
 - an **SMS or web invitation**: :func:`survey.aapor.web.web_disposition` of the
-  invitation's status and the provider's delivery report on its first message.
+  invitation's status and the provider's delivery report on its first message; an
+  invitation the contact-frequency rules stopped before it was sent is no case
+  (:data:`survey.aapor.web.REMOVED_FROM_SAMPLE`).
 
 Follow-up call cases (service remedy) are no sampled case of any campaign and never count.
 
@@ -32,7 +34,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlmodel import Session
 
-from survey.aapor.web import web_disposition
+from survey.aapor.web import REMOVED_FROM_SAMPLE, web_disposition
 from survey.answering.pages import questionnaire_of, stored_answers
 from survey.cati.outcomes import final_disposition
 from survey.cati.queue import answered_share
@@ -186,7 +188,12 @@ def _invitations(
     found = session.execute(
         select(Invitation, OutboundSms.status, OutboundSms.delivery_status)
         .outerjoin(OutboundSms, first_message)
-        .where(Invitation.campaign_id == campaign_id, Invitation.created_at <= now)
+        .where(
+            Invitation.campaign_id == campaign_id,
+            Invitation.created_at <= now,
+            # Removed from the sample by the contact-frequency rules: no case at all.
+            Invitation.status.not_in(REMOVED_FROM_SAMPLE),
+        )
         .order_by(Invitation.id)
     )
     rows = []

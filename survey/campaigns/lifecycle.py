@@ -147,14 +147,18 @@ def invite(
     timezone: str,
     now: datetime | None = None,
     queue: bool = True,
+    exempt_from_frequency_rules: bool = False,
 ) -> dict[str, int]:
     """Create invitations and, for SMS-link campaigns, their outbox rows.
 
     Customers on the opt-out list or without consent are recorded as such and get no
-    message. Returns counts: invited, opted_out, no_consent, already_invited. ``now``
-    (default: the current time) is when the messages become due, unless the campaign
-    starts later. With ``queue=False`` only the invitations are created (a drawn sample
-    awaiting launch); :func:`queue_invitations` writes their messages later.
+    message; with ``queue``, so are those the contact-frequency rules do not allow
+    (``frequency_capped``, see :func:`_cap`; ``exempt_from_frequency_rules`` counts them
+    without refusing). Returns counts: invited, opted_out, no_consent, already_invited,
+    frequency_capped. ``now`` (default: the current time) is when the messages become due,
+    unless the campaign starts later. With ``queue=False`` only the invitations are created
+    (a drawn sample awaiting launch); :func:`queue_invitations` writes their messages and
+    applies the rules later.
     """
     now = now or utcnow()
     if campaign.status == "closed":
@@ -178,7 +182,8 @@ def invite(
             select(Invitation.customer_id).where(Invitation.campaign_id == campaign.id)
         ).scalars()
     )
-    counts = {"invited": 0, "opted_out": 0, "no_consent": 0, "already_invited": 0}
+    counts = {"invited": 0, "opted_out": 0, "no_consent": 0, "already_invited": 0,
+              "frequency_capped": 0}  # fmt: skip
     channel = campaign.channels[0]
     new: list[tuple[Invitation, Customer]] = []
     for customer_id in ids:
@@ -204,9 +209,11 @@ def invite(
     for invitation, _ in new:
         invitation.token_hash = token_hash(invitation_token(secret, invitation.id))
     if queue:
-        ready = [(i, c) for i, c in new if i.status == "created"]
+        created = [(i, c) for i, c in new if i.status == "created"]
+        ready = _cap(session, campaign, created, now, exempt=exempt_from_frequency_rules)
+        counts["frequency_capped"] = len(created) - len(ready)
+        counts["invited"] -= counts["frequency_capped"]
         _queue(session, campaign, ready, timezone=timezone, now=now)
-        _count(session, campaign, ready, now)
     session.commit()
     return counts
 
@@ -217,8 +224,10 @@ def queue_invitations(
     """Write the outbox rows of a campaign's invitations that have none yet (at launch).
 
     The opt-out list is read again: a number that opted out after the sample was drawn
-    is marked ``opted_out`` and gets nothing. Safe to repeat: an invitation already
-    queued is left alone. Returns counts: queued, opted_out.
+    is marked ``opted_out`` and gets nothing. The contact-frequency rules are applied now,
+    when the messages are about to go (:func:`_cap`): a number surveyed since the draw is
+    marked ``frequency_capped`` and gets nothing. Safe to repeat: an invitation already
+    queued is left alone. Returns counts: queued, opted_out, frequency_capped.
     """
     now = now or utcnow()
     waiting = list(
@@ -252,19 +261,42 @@ def queue_invitations(
             session.add(invitation)
         else:
             ready.append((invitation, customer))
-    queued = _queue(session, campaign, ready, timezone=timezone, now=now)
-    _count(session, campaign, ready, now)
+    allowed = _cap(session, campaign, ready, now)
+    queued = _queue(session, campaign, allowed, timezone=timezone, now=now)
     session.commit()
-    return {"queued": queued, "opted_out": len(waiting) - len(ready)}
+    return {"queued": queued, "opted_out": len(waiting) - len(ready),
+            "frequency_capped": len(ready) - len(allowed)}  # fmt: skip
 
 
-def _count(session: Session, campaign: Campaign, pairs, now: datetime) -> None:
-    """Count the SMS invitations about to be queued against the contact-frequency rules
-    (:mod:`survey.campaigns.frequency`): counted, never refused, so that the programmes'
-    invitations that follow are capped by them. Phone-only campaigns send nothing."""
-    if {"sms_link", "sms_reply"} & set(campaign.channels):
-        when = max(campaign.starts_at or now, now)
-        frequency.record(session.connection(), [(c.phone_e164, when) for _, c in pairs])
+def _cap(
+    session: Session, campaign: Campaign, pairs, now: datetime, *, exempt: bool = False
+) -> list:
+    """The (invitation, customer) pairs the contact-frequency rules allow to be sent now.
+
+    Each number is taken (:func:`survey.campaigns.frequency.take`) in this transaction, as
+    a programme's contact takes it: a customer surveyed by a programme or another campaign
+    within the rules' span is not sent this campaign's invitation. Their invitation becomes
+    ``frequency_capped``: removed from the sample by the operator's rule before anything
+    was sent, and counted as such (never a nonrespondent; see :mod:`survey.aapor.web`).
+    ``exempt`` counts without refusing: a re-survey after a service remedy asks a customer
+    who was just surveyed, on purpose. Phone-only campaigns send nothing and take nothing.
+    """
+    if not {"sms_link", "sms_reply"} & set(campaign.channels):
+        return list(pairs)
+    when = max(campaign.starts_at or now, now)
+    invitations = [(customer.phone_e164, when) for _, customer in pairs]
+    if exempt:
+        frequency.record(session.connection(), invitations)
+        return list(pairs)
+    taken = frequency.take(session.connection(), invitations)
+    ready = []
+    for invitation, customer in pairs:
+        if customer.phone_e164 in taken:
+            ready.append((invitation, customer))
+        else:
+            invitation.status = "frequency_capped"
+            session.add(invitation)
+    return ready
 
 
 def _queue(session: Session, campaign: Campaign, pairs, *, timezone: str, now: datetime) -> int:

@@ -139,6 +139,9 @@ class Fieldwork:
     rates: dict[str, Any]
     failures: list[Failure]
     opted_out: int
+    #: Invitations the contact-frequency rules stopped before they were sent (the customer
+    #: was surveyed by another programme or campaign within the rules' span).
+    frequency_capped: int
     #: Outbox rows of the campaign by status (every kind of message).
     outbox: dict[str, int]
 
@@ -267,6 +270,7 @@ def fieldwork(session: Session, campaign_id: int, *, now: datetime, timezone: st
         rates=campaign_rates(session, campaign_id, now=now, timezone=timezone),
         failures=_failures(session, campaign_id),
         opted_out=sum(1 for r in invitations if r[2] == "opted_out"),
+        frequency_capped=sum(1 for r in invitations if r[2] == "frequency_capped"),
         outbox=outbox,
     )
 

@@ -94,6 +94,9 @@ def send_resurvey(
             public_base_url=public_base_url,
             timezone=timezone,
             now=now,
+            # Asked because they were just surveyed and called back: the contact-frequency
+            # rules count this invitation but cannot refuse it.
+            exempt_from_frequency_rules=True,
         )
         if counts["invited"] != 1:  # the customer opted out between our check and invite's
             raise ResurveyError(f"customer {customer.id} was not invited: {counts}")

@@ -27,6 +27,9 @@ class InvitationStatus(StrEnum):
     OPTED_OUT = "opted_out"
     NO_CONSENT = "no_consent"
     EXPIRED = "expired"
+    #: Not sent: the contact-frequency rules did not allow it when it was about to go
+    #: (migration 0014). Removed from the sample, not a nonrespondent.
+    FREQUENCY_CAPPED = "frequency_capped"
 
 
 class SmsStatus(StrEnum):

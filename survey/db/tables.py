@@ -213,7 +213,8 @@ class Invitation(SQLModel, table=True):
     customer_id: int = Field(foreign_key="customer.id", index=True)
     channel: str = Field(max_length=16)
     token_hash: str = Field(max_length=64, unique=True)
-    #: created -> invited -> opened -> started -> completed; or opted_out / expired
+    #: created -> invited -> opened -> started -> completed; or opted_out / expired, or
+    #: no_consent / frequency_capped (never sent)
     status: str = Field(default="created", max_length=16, index=True)
     created_at: datetime = _when()
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
