@@ -52,6 +52,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,15 +126,20 @@ def prepare(database_url: str, n: int, public_base_url: str):
 
 
 def serve(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
+    # The server's warnings go to a file, read when it stops: a pipe nobody reads while the
+    # server runs would stop it once full.
+    log = tempfile.TemporaryFile("w+")
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", *args, "--port", str(port), "--log-level", "warning",
          "--no-access-log"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True,
     )  # fmt: skip
+    process.log = log  # type: ignore[attr-defined]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"server exited: {process.stderr.read()}")
+            log.seek(0)
+            raise SystemExit(f"server exited: {log.read()}")
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return process
@@ -402,14 +408,27 @@ def run(options, targets: list[Target], tmp: Path, stored_posts, sign) -> None:
                 _, delivered = count_stored(target.url, items)
                 callback_notes[name] = (
                     f"delivered {delivered} of {len(sids)}, refused {len(cb_fail)}"
+                    f"{_statuses(cb_fail)}"
                     f"{'  <-- LOST REPORTS' if delivered != len(sids) else ''}"
                 )
     finally:
-        for process in processes.values():
+        for name, process in processes.items():
             process.terminate()
             process.wait(timeout=30)
+            process.log.seek(0)
+            errors = process.log.read()
+            if errors.strip():  # warnings and errors only (--log-level warning)
+                tail = "\n    ".join(errors.strip().splitlines()[-20:])
+                print(f"  {name} server's log ends:\n    {tail}")
     report(options, targets, rates, server_cpu, client_cpu, acknowledged, refused, stored,
            callback_rates, callback_notes)  # fmt: skip
+
+
+def _statuses(failures: list[tuple[str, int]]) -> str:
+    """The HTTP statuses of refused requests, e.g. " (HTTP 503 x1)"; "" when none."""
+    counts = Counter(status for _, status in failures)
+    return (" (" + ", ".join(f"HTTP {s} x{n}" for s, n in sorted(counts.items())) + ")"
+            if counts else "")  # fmt: skip
 
 
 def report(options, targets, rates, server_cpu, client_cpu, acknowledged, refused, stored,
@@ -445,6 +464,7 @@ def report(options, targets, rates, server_cpu, client_cpu, acknowledged, refuse
         lost = acknowledged[name] - stored[name]
         print(f"  {labels[name]}: acknowledged {acknowledged[name]}, "
               f"stored complete {stored[name]}, lost {lost}, refused {len(refused[name])}"
+              f"{_statuses(refused[name])}"
               f"{'  <-- LOST ANSWERS' if lost else ''}")  # fmt: skip
     print("\nstatus callbacks (4 per message: sent, delivered, duplicate, late sent; signed)")
     print(f"  bare FastAPI endpoint   {callback_rates['bare']:8.0f} /s")

@@ -13,7 +13,9 @@ writes submitted while a commit is syncing form the next batch.
 A job is a function of a :class:`~sqlalchemy.engine.Connection` that runs statements without
 committing, and writes nothing when it returns a "nothing to do" result (so a batch never needs
 a partial rollback). If a job raises, the whole batch is rolled back and each of its jobs is run
-again in a transaction of its own, so that only the failing job's caller sees the error.
+again in a transaction of its own, so that only the failing job's caller sees the error. A batch
+the server aborted for another transaction's sake (a deadlock between two writers, on
+PostgreSQL) is run again whole first (:data:`TRANSIENT_SQLSTATES`).
 
 A caller on an event loop uses :meth:`GroupCommit.submit_async`. On SQLite the jobs waiting on
 a loop run on that loop itself, as one batch once the requests at hand have been read, and only
@@ -62,6 +64,23 @@ Job = Callable[[Connection], Any]
 #: Writer threads, each with a batch of its own in a transaction of its own, on a database that
 #: lets several transactions write at once (PostgreSQL). See the module's docstring.
 PARALLEL_WRITERS = 4
+
+#: Errors of a transaction that say nothing about its jobs (SQLSTATE): PostgreSQL broke a
+#: deadlock by aborting it (40P01), or could not serialise it (40001). Parallel writers
+#: make deadlocks possible: two batches that update the same rows in different orders (the
+#: "sent" and "delivered" reports of the same messages, in two batches) each wait for the
+#: other, and the server aborts one after ``deadlock_timeout``. Measured with
+#: ``bench/bench_collection.py`` before this: one status report in some 10,000 answered
+#: HTTP 500, which the provider does not send again. The batch is run again, whole, up to
+#: :data:`TRANSIENT_ATTEMPTS` times in all; then job by job, as after any other error.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+TRANSIENT_ATTEMPTS = 5
+
+
+def _transient(error: BaseException) -> bool:
+    """Whether ``error`` is the server aborting the transaction for another's sake."""
+    cause = getattr(error, "orig", None) or error
+    return getattr(cause, "sqlstate", None) in TRANSIENT_SQLSTATES
 
 
 class _LoopWaiter:
@@ -269,7 +288,7 @@ class GroupCommit:
                 connection.close()
 
     def _commit(
-        self, batch: list[tuple[Job, Any]], held: list[Connection]
+        self, batch: list[tuple[Job, Any]], held: list[Connection], attempt: int = 1
     ) -> list[tuple[bool, Any]]:
         """Run and commit ``batch`` on the writer's connection (``held``: none or one);
         (True, result) or (False, error) per job."""
@@ -286,6 +305,10 @@ class GroupCommit:
             # connection: the next attempt checks out (and pings) another.
             if held:
                 held.pop().close()
+            if _transient(error) and attempt < TRANSIENT_ATTEMPTS:
+                # Nothing is wrong with the jobs: the server broke a lock cycle between this
+                # batch and another writer's (see TRANSIENT_SQLSTATES). The batch again, whole.
+                return self._commit(batch, held, attempt + 1)
             if len(batch) == 1:
                 return [(False, error)]
             return [outcome for one in batch for outcome in self._commit([one], held)]

@@ -259,3 +259,40 @@ def test_loops_that_ended_hold_no_connection(engine):
     writer.close()
     assert engine.pool.checkedout() == 0
     assert len(stored(engine)) == 25
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_a_deadlock_between_two_writers_is_run_again_and_both_callers_get_their_result(
+    database_url,
+):
+    # Two writers each update one row and then the other's: PostgreSQL aborts one of them
+    # (deadlock detected); its batch runs again, whole and once, and its caller never sees it.
+    pg = make_engine(database_url)
+    try:
+        with pg.begin() as connection:
+            connection.execute(text("CREATE TABLE d (k INTEGER PRIMARY KEY, v INTEGER)"))
+            connection.execute(text("INSERT INTO d VALUES (1, 0), (2, 0)"))
+        crossed, tried = threading.Barrier(2, timeout=20), set()
+
+        def crossing(first: int, second: int):
+            def job(connection):
+                connection.execute(text("UPDATE d SET v = v + 1 WHERE k = :k"), {"k": first})
+                if first not in tried:  # only the first attempt waits for the other writer
+                    tried.add(first)
+                    crossed.wait()
+                connection.execute(text("UPDATE d SET v = v + 1 WHERE k = :k"), {"k": second})
+                return first
+
+            return job
+
+        writer = GroupCommit(pg, max_batch=1, writers=2)
+        futures = [writer.submit(crossing(1, 2)), writer.submit(crossing(2, 1))]
+        assert [f.result(30) for f in futures] == [1, 2]
+        assert writer.commits == 2
+        with pg.connect() as connection:
+            rows = dict(connection.execute(text("SELECT k, v FROM d")).all())
+        assert rows == {1: 2, 2: 2}  # each job's two updates, committed once
+    finally:
+        pg.dispose()
