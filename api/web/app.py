@@ -24,6 +24,7 @@ from api.web.routers import (
     calls,
     console,
     console_fieldwork,
+    console_programmes,
     console_questionnaires,
     console_results,
     console_staff,
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(console.router)
     app.include_router(console_questionnaires.router)
     app.include_router(console_fieldwork.router)
+    app.include_router(console_programmes.router)
     app.include_router(console_results.router)
     app.include_router(console_staff.router)
     auth.install(app)

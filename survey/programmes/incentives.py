@@ -39,8 +39,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import defer
 from sqlmodel import Session
 
 from survey.db.states import ResponseStatus
@@ -53,6 +54,7 @@ from survey.db.tables import (
     Programme,
     ProgrammeIncentive,
     Response,
+    Staff,
     utcnow,
 )
 from survey.errors import Conflict, InvalidRequest, NotFound, SurveyError
@@ -64,9 +66,12 @@ __all__ = [
     "LOTTERY_DRAWN",
     "MAX_SEED",
     "CreditRun",
+    "CreditTotals",
     "IncentiveError",
     "credit",
+    "credit_totals",
     "draw",
+    "draws_of",
     "entrants_sha256",
     "export_credits",
     "find_rule",
@@ -135,10 +140,14 @@ def set_rule(
     monthly_cap: int | None = None,
     lottery: bool = False,
     now: datetime | None = None,
+    staff: Staff | int | None = None,
+    ip: str | None = None,
 ) -> ProgrammeIncentive:
     """Set (or change) a programme's rule; credits already given are kept as they are.
 
     The first rule takes effect ``now``: responses completed before it earn nothing.
+    ``staff`` and ``ip`` are who set it and from where, for the audit row (None at the
+    command line).
     """
     if per_question < 0 or per_survey < 0:
         raise IncentiveError("points cannot be negative")
@@ -161,8 +170,8 @@ def set_rule(
     rule.lottery = lottery
     rule.updated_at = now
     session.add(rule)
-    audit(session, None, INCENTIVE_SET, f"programme:{programme.name}",
-          {"before": before, "after": _rule_detail(rule)}, at=now)  # fmt: skip
+    audit(session, staff, INCENTIVE_SET, f"programme:{programme.name}",
+          {"before": before, "after": _rule_detail(rule)}, ip, at=now)  # fmt: skip
     session.refresh(rule)
     return rule
 
@@ -304,6 +313,43 @@ def _answered(session: Session, response_ids: list[int]) -> dict[int, int]:
     return counts
 
 
+@dataclass(frozen=True, slots=True)
+class CreditTotals:
+    """A month's credits of a programme (the month of each response's completion)."""
+
+    period: str
+    #: Responses credited, those of 0 points (the cap) included.
+    responses: int
+    points: int
+    #: Points already written for the loyalty system, and points waiting for the next export.
+    exported_points: int
+    waiting_points: int
+    #: Credits of more than 0 points not exported yet: the next export's rows.
+    waiting_credits: int
+
+
+def credit_totals(session: Session, programme: Programme) -> list[CreditTotals]:
+    """Per month, newest first, what :func:`credit` gave and what :func:`export_credits` has
+    still to write: one GROUP BY over the programme's credits."""
+    waiting = (LoyaltyCredit.exported_at.is_(None)) & (LoyaltyCredit.points > 0)
+    rows = session.execute(
+        select(
+            LoyaltyCredit.period,
+            func.count(),
+            func.coalesce(func.sum(LoyaltyCredit.points), 0),
+            func.coalesce(func.sum(case((waiting, LoyaltyCredit.points), else_=0)), 0),
+            func.count(case((waiting, 1))),
+        )
+        .where(LoyaltyCredit.programme_id == programme.id)
+        .group_by(LoyaltyCredit.period)
+        .order_by(LoyaltyCredit.period.desc())
+    ).all()
+    return [
+        CreditTotals(period, int(n), int(points), int(points) - int(due), int(due), int(rows_due))
+        for period, n, points, due, rows_due in rows
+    ]
+
+
 # -- the lottery -------------------------------------------------------------------------
 
 
@@ -332,11 +378,14 @@ def draw(
     *,
     timezone: str,
     now: datetime | None = None,
+    staff: Staff | int | None = None,
+    ip: str | None = None,
 ) -> LotteryDraw:
     """Draw ``winners`` among the customers who completed in ``period``, once.
 
     Refused: a programme without a lottery, a month not over yet, no entrants, a second draw
-    for the month. With fewer entrants than ``winners``, every entrant wins.
+    for the month. With fewer entrants than ``winners``, every entrant wins. ``staff`` and
+    ``ip``: who drew and from where, for the audit row (None at the command line).
     """
     now = now or utcnow()
     if winners < 1:
@@ -367,7 +416,7 @@ def draw(
         "algorithm": "numpy default_rng(seed).choice",
     }
     try:  # the draw and its audit row, one commit
-        audit(session, None, LOTTERY_DRAWN, f"programme:{programme.name}", detail, at=now)
+        audit(session, staff, LOTTERY_DRAWN, f"programme:{programme.name}", detail, ip, at=now)
     except IntegrityError:
         session.rollback()
         previous = session.execute(
@@ -409,6 +458,19 @@ def _entrants(session, programme, rule, period, start, end) -> list[str]:
     if not entrants:
         raise IncentiveError(f"nobody completed a survey of {programme.name} in {period}")
     return entrants
+
+
+def draws_of(session: Session, programme: Programme) -> list[LotteryDraw]:
+    """The programme's draws, the latest month first; their entrants are loaded only when
+    read (a month's completers: thousands of numbers)."""
+    return list(
+        session.execute(
+            select(LotteryDraw)
+            .where(LotteryDraw.programme_id == programme.id)
+            .order_by(LotteryDraw.period.desc())
+            .options(defer(LotteryDraw.entrants))
+        ).scalars()
+    )
 
 
 def _drawn_already(programme: Programme, previous: LotteryDraw) -> str:
