@@ -281,8 +281,9 @@ def test_the_list_shows_each_programme_and_todays_contacts_by_decision(engine, r
     assert re.findall(r'data-decision="total">(\d+)<', row) == ["0"]
     settings = re.search(r'<tr data-programme="hotline">(.*?)</tr>',
                          page.text.split('id="today"')[0], re.S).group(1)  # fmt: skip
-    for words in (CONTACT_FORM, "hotline, hall", "hall 0.25", "5 min", "24 h", "21:00–08:00",
-                  'data-state="running"', f'href="/console/programmes/{hotline}"'):  # fmt: skip
+    for words in (CONTACT_FORM, "hotline, hall", "channel</span> hall 0.25", "5 min", "24 h",
+                  "21:00–08:00", 'data-state="running"',
+                  f'href="/console/programmes/{hotline}"'):  # fmt: skip
         assert words in settings, words
 
 
@@ -387,7 +388,7 @@ def test_a_month_is_drawn_once_and_a_second_draw_says_when_it_was(engine, rita):
                seed="7").status_code == 303  # fmt: skip
     twice = act(rita, programme_id, "draw", period="2026-11", winners="3", seed="8")
     assert twice.status_code == 409
-    assert "Not drawn: the lottery of hotline for 2026-11 was drawn at" in twice.text
+    assert "Not drawn</span>: the lottery of hotline for 2026-11 was drawn at" in twice.text
     assert "(seed 7, 12 entrants): a month is drawn once" in twice.text
     assert 'value="8"' in twice.text  # what was typed is kept
     not_over = act(rita, programme_id, "draw", period="2027-01", winners="3", seed="7")
@@ -419,7 +420,10 @@ def test_a_rule_that_cannot_be_is_refused_beside_its_field_in_the_forms_words(en
 def test_the_export_is_the_command_lines_for_the_console_holds_no_number(engine, rita):
     programme_id = make_programme(engine)
     page = rita.get(f"/console/programmes/{programme_id}").text
-    assert "manyi incentives export --programme hotline --out loyalty-hotline.csv" in page
+    command = re.search(r'<pre class="command" id="export-command">(.*?)</pre>', page).group(1)
+    assert re.sub(r"<[^>]+>", "", command) == (
+        "manyi incentives export --programme hotline --out loyalty-hotline.csv"
+    )
     links = re.findall(r'href="([^"]*)"', page)
     assert not [link for link in links if "/console/programmes/" in link], links
     assert not any(permissions.allowed(role, permissions.Permission.VIEW_PHONE_NUMBERS)
