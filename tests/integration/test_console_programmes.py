@@ -239,6 +239,12 @@ def test_pause_and_resume_are_the_programmes_audited_and_a_wrong_state_is_refuse
     assert [r.detail["to"] for r in audit_rows(engine, "programme_resumed")] == ["running"]
     assert act(rita, programme_id, "explode").status_code == 404
     assert act(rita, 999, "pause").status_code == 404
+    assert rita.get("/console/programmes/999").status_code == 404
+    # A credit run's message is read from its own audit row, never from another row.
+    pause_row = audit_rows(engine, "programme_paused")[0].id
+    page = rita.get(f"/console/programmes/{programme_id}?m=credited&run={pause_row}")
+    assert page.status_code == 200 and "credit-run" not in page.text
+    assert rita.get(f"/console/programmes/{programme_id}?run=0").status_code == 422
 
 
 # -- the list --------------------------------------------------------------------------------
