@@ -61,7 +61,7 @@ from survey.questionnaire.publish import publish
 from survey.sms.dispatch import Dispatcher
 from survey.sms.simulator_transport import SimulatorTransport
 from survey.staff import audit
-from survey.staff.accounts import create_staff, find_staff, verify_password
+from survey.staff.accounts import Role, create_staff, find_staff, verify_password
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 SAMPLE_FRAME_NAME = "sample"
@@ -84,6 +84,8 @@ DEMO_ACCOUNTS = (
     ("admin", "/console"),
     ("researcher", "/console"),
     ("manager", "/dashboard"),
+    # Of the demo programme's first team; made once the programme's week is loaded.
+    ("team_leader", "/dashboard/agents"),
     ("supervisor", "/supervision"),
     ("interviewer", "/calls"),
 )
@@ -508,11 +510,19 @@ def create_demo_accounts(engine: Engine, settings: Settings) -> tuple[DemoAccoun
         return ()
     accounts = []
     with Session(engine) as session:
+        # A team leader leads a team some contact names: the demo week's first, if loaded.
+        first_team = session.exec(
+            select(ContactEvent.team).where(ContactEvent.team.is_not(None))
+            .order_by(ContactEvent.team).limit(1)
+        ).first()  # fmt: skip
         for username, page in DEMO_ACCOUNTS:
             found: Staff | None = find_staff(session, username)
+            if found is None and username == Role.TEAM_LEADER and first_team is None:
+                continue
             if found is None:
+                teams = [first_team] if username == Role.TEAM_LEADER else []
                 found = create_staff(session, username, username, DEMO_PASSWORD,
-                                     display_name=f"Demo {username}")  # fmt: skip
+                                     display_name=f"Demo {username}", teams=teams)  # fmt: skip
                 audit.audit(session, None, audit.STAFF_ADDED, found.username,
                             {"via": "manyi demo", "role": found.role})  # fmt: skip
                 state = "created"

@@ -253,7 +253,8 @@ def demo(
         f"hotline programme {hotline.programme!r}: a simulated week of {hotline.contacts} "
         f"contacts of {hotline.agents} agents, {hotline.sent} evaluations sent, "
         f"{hotline.replies} replies{'' if hotline.created else ' (from an earlier demo)'}: "
-        f"sign in as a manager and open {base}/dashboard/agents"
+        f"sign in as a manager (or a team leader, who sees their team) and open "
+        f"{base}/dashboard/agents"
     )
     if accounts:
         typer.echo(

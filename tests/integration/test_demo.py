@@ -163,8 +163,10 @@ def test_in_development_every_role_gets_an_account_that_signs_in_with_the_demo_p
     demo_engine, cheap_hashing
 ):
     accounts = create_demo_accounts(demo_engine, settings())
+    # No contact names a team yet (the programme's week is not loaded): no team leader.
+    expected = [(u, p) for u, p in DEMO_ACCOUNTS if u != "team_leader"]
     assert [(a.username, a.page, a.state) for a in accounts] == [
-        (username, page, "created") for username, page in DEMO_ACCOUNTS
+        (username, page, "created") for username, page in expected
     ]
     with Session(demo_engine) as session:
         for account in accounts:
@@ -174,7 +176,7 @@ def test_in_development_every_role_gets_an_account_that_signs_in_with_the_demo_p
         assert sorted(row.target for row in audited) == sorted(a.username for a in accounts)
         assert all(row.detail["via"] == "manyi demo" for row in audited)
     again = create_demo_accounts(demo_engine, settings())
-    assert [a.state for a in again] == ["kept"] * len(DEMO_ACCOUNTS)
+    assert [a.state for a in again] == ["kept"] * len(expected)
 
 
 def test_an_existing_account_of_a_demo_name_is_never_changed(demo_engine, cheap_hashing):
@@ -342,6 +344,18 @@ def test_the_agents_of_the_demo_week_have_replies_rates_and_ranks(
         page = client.get(f"/dashboard/agents?by=agent&programme={PROGRAMME_NAME}")
     assert page.status_code == 200, page.text
     assert "A0001" in page.text and "排名区间" in page.text
+
+
+def test_the_demo_team_leader_leads_the_first_team_of_the_week_and_sees_its_agents(
+    programme_engine, cheap_hashing
+):
+    accounts = {a.username: a for a in create_demo_accounts(programme_engine, settings())}
+    assert accounts["team_leader"].page == "/dashboard/agents"
+    with Session(programme_engine) as session:
+        leader = authenticate(session, "team_leader", DEMO_PASSWORD)
+        assert leader.role == "team_leader" and leader.teams == ["T01"]
+        counts = contact_counts(session, by="agent", timezone="Asia/Shanghai", reader=leader)
+    assert len(counts) > 0 and set(counts["team"]) == {"T01"}
 
 
 def test_the_programme_is_made_once(programme_template, programme_engine):
