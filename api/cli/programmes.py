@@ -22,19 +22,6 @@ contacts_app = typer.Typer(help="Contact events: the daily contact log, a Rabbit
 SHOWN_ROWS = 20
 
 
-def _rates(pairs: list[str], what: str) -> dict[str, float]:
-    rates = {}
-    for pair in pairs:
-        name, _, rate = pair.partition("=")
-        try:
-            rates[name.strip()] = float(rate)
-        except ValueError:
-            raise fail(
-                f"--{what}-rate {pair!r}: write {what.upper()}=RATE, e.g. billing=0.5"
-            ) from None
-    return rates
-
-
 @programme_app.command("create")
 def programme_create(
     name: Annotated[str, typer.Option(help="The programme's name, e.g. hotline.")],
@@ -56,7 +43,7 @@ def programme_create(
     from sqlmodel import Session
 
     from survey.errors import SurveyError
-    from survey.programmes.manage import create_programme
+    from survey.programmes.manage import create_programme, parse_rates
     from survey.questionnaire.publish import find_reference
 
     _, engine = settings_and_engine()
@@ -68,8 +55,9 @@ def programme_create(
         try:
             programme = create_programme(
                 session, version, name, mode=mode, channels=channels.split(","),
-                sample_rate=sample_rate, queue_rates=_rates(queue_rate or [], "queue"),
-                channel_rates=_rates(channel_rate or [], "channel"), min_per_agent=min_per_agent,
+                sample_rate=sample_rate, queue_rates=parse_rates(queue_rate or [], "queue"),
+                channel_rates=parse_rates(channel_rate or [], "channel"),
+                min_per_agent=min_per_agent,
                 delay_minutes=delay_minutes, reply_window_hours=reply_window_hours,
                 quiet_start=quiet_start, quiet_end=quiet_end, rate_per_second=rate,
             )  # fmt: skip

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, true
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, true
 from sqlmodel import Session, col, select
 
 from survey.db.tables import Customer, FollowUp, Response, Staff
@@ -47,7 +47,8 @@ def _customers_and_interview_halls(staff: Staff):
     halls = [col(Response.service_hall).in_(staff.service_halls)] if staff.service_halls else []
     if staff.regions:
         halls.append(col(Response.service_hall).in_(halls_within(staff.regions)))
-    return customers, or_(*halls)
+    # No hall to place an interview by (a team leader's scope has none): no interview.
+    return customers, (or_(*halls) if halls else false())
 
 
 def follow_up_clause(staff: Staff) -> ColumnElement[bool]:
