@@ -681,6 +681,8 @@ class ContactEvent(SQLModel, table=True):
         CheckConstraint(status_check(ContactDecision, "decision"), name="ck_contact_decision"),
         CheckConstraint(status_check(ContactSource, "source"), name="ck_contact_source"),
         Index("ix_contact_event_agent", "programme_id", "agent_id", "decision", "ended_at"),
+        # The reports and the console's "today" read a programme's contacts of a span.
+        Index("ix_contact_event_ended", "programme_id", "ended_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -144,4 +144,8 @@ def test_going_below_0014_is_refused_while_an_invitation_is_frequency_capped(eng
                public_base_url="https://x.example", timezone=ZONE, now=NOW)  # fmt: skip
     with pytest.raises(RuntimeError, match="1 invitation\\(s\\) are frequency_capped"):
         downgrade(engine, "0013")
-    assert current_revision(engine) == "0014"
+    # Refused before 0014 changed anything: the database is not below it, the invitation kept.
+    assert current_revision(engine) >= "0014"
+    with Session(engine) as session:
+        statuses = session.execute(select(Invitation.status)).scalars().all()
+        assert statuses.count("frequency_capped") == 1
