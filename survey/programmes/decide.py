@@ -180,6 +180,7 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 _PLAIN = (str, int, float, bool, type(None))
+_INFINITY = float("inf")
 
 
 def _json_size(attributes: Mapping) -> int:
@@ -188,28 +189,34 @@ def _json_size(attributes: Mapping) -> int:
 
     The bound skips writing the JSON of nearly every event (a few short names and values): a
     string of n characters is at most 6n + 2 of JSON (``\\u001f`` for a control character),
-    an integer below 10**18 at most 20, a float at most 24 (``-2.2250738585072014e-308``).
-    Anything else (nested values, long numbers) is written to count it.
+    an integer below 10**18 at most 20, a finite float at most 24
+    (``-2.2250738585072014e-308``). Anything else (nested values, long numbers) is written to
+    count it. NaN and the infinities raise ValueError: JSON has no such numbers (PostgreSQL's
+    json type refuses them), so an event with one is ``invalid`` on every database.
     """
     if type(attributes) is not dict:  # json.dumps refuses other mappings: let it say so
-        return len(json.dumps(attributes, ensure_ascii=False))
+        return _json_length(attributes)
     bound = 2
     for name, value in attributes.items():
         kind = type(value)
         if type(name) is not str or kind not in _PLAIN:
-            return len(json.dumps(attributes, ensure_ascii=False))
+            return _json_length(attributes)
         if kind is str:
             bound += 6 * len(value) + 2
         elif kind is int and -(10**18) < value < 10**18:
             bound += 20
-        elif kind is float or kind is bool or value is None:
-            bound += 24
+        elif (kind is float and -_INFINITY < value < _INFINITY) or kind is bool or value is None:
+            bound += 24  # a float outside (-inf, inf) is NaN or infinite: json.dumps says so
         else:
-            return len(json.dumps(attributes, ensure_ascii=False))
+            return _json_length(attributes)
         bound += 6 * len(name) + 6  # quotes, ": " and ", "
     if bound <= _MAX_ATTRIBUTES:
         return bound
-    return len(json.dumps(attributes, ensure_ascii=False))
+    return _json_length(attributes)
+
+
+def _json_length(attributes: Any) -> int:
+    return len(json.dumps(attributes, ensure_ascii=False, allow_nan=False))
 
 
 def _validate(raw: Any, index: int) -> _Event | Decision:

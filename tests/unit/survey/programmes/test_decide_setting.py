@@ -80,7 +80,9 @@ def _attributes(generator: random.Random) -> dict:
         elif kind == 1:
             value = generator.choice([0, -1, 10**17, -(10**18) + 1, 10**18, 10**30])
         elif kind == 2:
-            value = generator.choice([0.1, -2.2250738585072014e-308, 1e308, float("inf")])
+            value = generator.choice(
+                [0.1, -2.2250738585072014e-308, 1e308, float("inf"), float("nan")]
+            )
         elif kind == 3:
             value = generator.choice([True, False, None])
         elif kind == 4:
@@ -95,9 +97,25 @@ def test_the_attributes_size_check_decides_as_their_json_length_would():
     generator = random.Random(20260715)
     for _ in range(3000):
         attributes = _attributes(generator)
-        exact = len(json.dumps(attributes, ensure_ascii=False))
+        try:
+            exact = len(json.dumps(attributes, ensure_ascii=False, allow_nan=False))
+        except ValueError:
+            with pytest.raises(ValueError):
+                _json_size(attributes)
+            continue
         size = _json_size(attributes)
         assert (size > _MAX_ATTRIBUTES) == (exact > _MAX_ATTRIBUTES), attributes
         assert size >= exact
         if size > _MAX_ATTRIBUTES:
             assert size == exact  # the reason quotes it
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_a_number_json_has_not_makes_the_event_invalid_on_every_database(engine, number):
+    # PostgreSQL's json type refuses NaN and the infinities that Python's JSON writes
+    make_programme(engine, sample_rate=1.0)
+    results = decide(engine, [contact(1, attributes={"score": number}), contact(2)])
+    assert [(r.decision, r.reason) for r in results] == [
+        ("invalid", "attributes: give values that are text, numbers, true/false or null"),
+        ("invited", "drawn at the rate 1 of the programme"),
+    ]
