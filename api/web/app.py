@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -60,7 +61,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "reach this service (it is refused outside MANYI_ENV=development)."
             )
         app.state.engine = make_engine(settings.database_url)
+        # Everything imported and built so far lives as long as the process: out of the
+        # collector's sight, a full collection no longer walks it (some 240,000 objects,
+        # 0.13 s, about every 20 requests of 500 contacts). Given back at shutdown, so
+        # that a process building many apps (the tests) leaks no cycle.
+        gc.freeze()
         yield
+        gc.unfreeze()
         writer = getattr(app.state, "group_commit", None)
         if writer is not None:
             writer.close()
