@@ -11,10 +11,11 @@ phone number (:class:`~survey.db.tables.ContactGuard`): :func:`take` is one cond
 ``INSERT ... ON CONFLICT (phone) DO UPDATE ... WHERE <allowed> RETURNING phone``. On
 PostgreSQL a second transaction taking the same number waits for the first to commit and then
 finds the rule no longer allows it; SQLite has one writer at a time. A programme's events take
-the number before they are invited (:mod:`survey.programmes.decide`); a campaign's
-invitations are counted when their messages are queued (:func:`record`, called by
-:mod:`survey.campaigns.lifecycle`): a researcher's drawn sample is not capped, but it
-blocks the programmes' invitations that follow.
+the number before they are invited (:mod:`survey.programmes.decide`), and so do a campaign's
+invitations when their messages are queued (:mod:`survey.campaigns.lifecycle`): a number
+refused keeps its invitation as ``frequency_capped`` and gets nothing. Only a re-survey
+after a service remedy is counted without asking (:func:`record`): its customer was just
+surveyed, on purpose.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def take(connection: Connection, invitations: Sequence[tuple[str, datetime]]) ->
 
 
 def record(connection: Connection, invitations: Iterable[tuple[str, datetime]]) -> None:
-    """Count invitations made without asking (a campaign's drawn sample): never refused.
+    """Count invitations made without asking (a re-survey after a remedy): never refused.
 
     Each number's block runs to the later of the stored one and this invitation's.
     """
