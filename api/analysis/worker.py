@@ -30,6 +30,7 @@ from api.analysis.request import AnalysisRequest, month_of, quarter_of
 from api.analysis.run import MIN_FIT_N, AnalysisFailed, run_analysis
 from survey.analyses import jobs as analyses
 from survey.db.tables import Analysis, Customer, QuestionnaireVersion, Response
+from survey.questionnaire.publish import load_version
 
 log = logging.getLogger("manyi.analyses")
 
@@ -132,7 +133,8 @@ def work(
 
 
 def schedule(session: Session) -> list[tuple[Analysis, bool]]:
-    """Submit the scheduled analyses of every questionnaire version with responses.
+    """Submit the scheduled analyses of every questionnaire version with responses and
+    constructs to fit.
 
     Per version: all data and each of the latest :data:`SCHEDULED_MONTHS` months and
     :data:`SCHEDULED_QUARTERS` quarters, each as a whole and per segment of
@@ -148,6 +150,10 @@ def schedule(session: Session) -> list[tuple[Analysis, bool]]:
     ).all()
     submitted = []
     for version, last in rows:
+        if not load_version(version).construct_items():
+            # No construct to fit (a programme's one-question evaluation): its numbers are
+            # the agents page's, and a job would only fail.
+            continue
         asked: list[dict] = []
         for period in [None, *scheduled_periods(last)]:
             asked += [{"period": period, "segment": segment} for segment in SCHEDULED_SEGMENTS]
@@ -167,12 +173,15 @@ def schedule(session: Session) -> list[tuple[Analysis, bool]]:
 
 
 def units_answering(session: Session, version_id: int, column) -> list[tuple[str, int]]:
-    """The regions (or halls) of the customers who completed the version, with their counts."""
+    """The regions (or halls) of the customers who completed the version, with their counts.
+
+    A customer without one (a hotline caller's record has no hall: "") is in no unit: a
+    filter on "" names nothing, and the request refuses it."""
     rows = session.exec(
         select(column, func.count(Response.id))
         .join(Response, Response.customer_id == Customer.id)
         .where(Response.questionnaire_version_id == version_id, Response.status == "completed")
-        .where(col(column).is_not(None))
+        .where(col(column).is_not(None), col(column) != "")
         .group_by(column)
         .order_by(column)
     ).all()

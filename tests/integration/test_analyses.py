@@ -346,6 +346,17 @@ def test_the_schedule_submits_each_period_segment_region_and_large_hall_once(
     assert halls and all(r["period"] is None for r in halls)
 
 
+def test_customers_without_a_hall_are_in_no_hall_of_the_schedule(engine, world, monkeypatch):
+    # A hotline caller's customer record has no hall (""): many of them once made the
+    # schedule ask for a hall named "", which the request refuses, and the worker stopped.
+    monkeypatch.setattr(analysis_worker, "MIN_FIT_N", 20)
+    with Session(engine) as session:
+        session.exec(update(Customer).values(service_hall=""))
+        session.commit()
+        requests = [job.request for job, _ in schedule(session)]
+    assert requests and not [r for r in requests if r["filters"]["service_hall"]]
+
+
 def test_a_hall_manager_sees_their_halls_own_indexes(engine, world, client, monkeypatch):
     monkeypatch.setattr(analysis_run, "MIN_FIT_N", 20)  # the test's largest hall has 28
     # and the model's own minimum (10 times its 6 arrows into satisfaction) is 60

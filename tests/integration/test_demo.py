@@ -358,6 +358,16 @@ def test_the_demo_team_leader_leads_the_first_team_of_the_week_and_sees_its_agen
     assert len(counts) > 0 and set(counts["team"]) == {"T01"}
 
 
+def test_the_analysis_schedule_of_the_demo_fits_the_csi_only_and_does_not_stop(programme_engine):
+    # The week's replies are a one-question evaluation by customers without a hall: the
+    # schedule once asked for a hall named "" and stopped the demo's analysis worker.
+    from api.analysis.worker import schedule
+
+    with Session(programme_engine) as session:
+        forms = {job.request["version"].split("@")[0] for job, _ in schedule(session)}
+    assert forms == {"csi_mobile"}
+
+
 def test_the_programme_is_made_once(programme_template, programme_engine):
     before = row_counts(programme_engine)
     again = prepare_programme_demo(programme_engine, secret=SECRET,
