@@ -37,6 +37,7 @@ from api.permissions import Permission, allowed
 from api.web.auth import CsrfChecked, client_ip
 from api.web.console_pages import Operator, console_page
 from api.web.deps import MAX_ID, Now, RowId, SessionDep, SettingsDep
+from survey.cati.reports import day_bounds
 from survey.db.states import ContactDecision
 from survey.db.tables import AuditLog, Programme, ProgrammeIncentive, QuestionnaireVersion, Staff
 from survey.errors import Conflict, SurveyError
@@ -109,13 +110,6 @@ _RATE_SEPARATORS = re.compile(r"[\n,;]")
 # -- the list --------------------------------------------------------------------------------
 
 
-def _today(now: datetime, timezone: str) -> tuple[datetime, datetime]:
-    """Today's first instant in ``timezone`` and the next day's."""
-    local = now.astimezone(ZoneInfo(timezone))
-    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    return start, start + timedelta(days=1)
-
-
 def _forms(session: Session) -> dict[int, str]:
     """Every questionnaire version's FORM@VERSION, by id."""
     rows = session.exec(select(QuestionnaireVersion.id, QuestionnaireVersion.form_id,
@@ -128,7 +122,8 @@ def programmes(
     request: Request, staff: Operator, session: SessionDep, settings: SettingsDep, now: Now
 ) -> HTMLResponse:
     """Every programme, its settings, state and today's contacts by decision."""
-    start, end = _today(now, settings.timezone)
+    today = now.astimezone(ZoneInfo(settings.timezone)).date()
+    start, end = day_bounds(today, today, settings.timezone)
     return console_page(
         request, staff, "console/programmes.html", current=PROGRAMMES,
         programmes=list_programmes(session), forms=_forms(session),
